@@ -1,0 +1,8 @@
+//! Memory: address newtypes, range sets, portable translation tables, and (on target) the
+//! frame allocator and heap over the RAM the hypervisor reserves for itself.
+
+pub mod addr;
+pub mod pagetable;
+pub mod range;
+
+pub use addr::{GuestPhysAddr, PAGE_SIZE, PhysAddr};

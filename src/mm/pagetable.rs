@@ -1,0 +1,276 @@
+//! Translation tables as portable bit math: 4 KiB granule, levels 0 to 3 (48-bit input
+//! addresses), 1 GiB and 2 MiB blocks wherever input, output and size are aligned. The table
+//! memory comes from the caller through [`TableMemory`], so host tests run the same code over
+//! a fake. Used for the hypervisor's own EL2 stage-1 map; the caller supplies the leaf
+//! attribute bits (Arm ARM D8.3, "Translation table descriptor formats").
+#![forbid(unsafe_code)]
+
+use super::addr::PhysAddr;
+
+/// Entries in one 4 KiB table.
+pub const ENTRIES: usize = 512;
+const DESC_VALID: u64 = 1 << 0;
+/// Bit 1 set: table descriptor at levels 0-2, page descriptor at level 3.
+const DESC_TABLE_OR_PAGE: u64 = 1 << 1;
+/// Output address bits [47:12].
+const OA_MASK: u64 = 0x0000_ffff_ffff_f000;
+
+/// Stage-1 leaf attributes for the EL2 translation regime (single VA range, no user access).
+pub mod s1 {
+    /// MAIR_EL2 slot of Normal, inner/outer write-back read/write-allocate memory.
+    pub const MAIR_NORMAL_IDX: u64 = 0;
+    /// MAIR_EL2 slot of Device-nGnRE memory.
+    pub const MAIR_DEVICE_IDX: u64 = 1;
+    /// MAIR_EL2 value matching the two slots above: Attr0 = 0xff, Attr1 = 0x04.
+    pub const MAIR_VALUE: u64 = 0xff | (0x04 << 8);
+    const ATTR_INDX_SHIFT: u64 = 2;
+    const SH_INNER: u64 = 0b11 << 8;
+    const AF: u64 = 1 << 10;
+    /// Execute-never for EL2 (bit 54, "XN" in a single-range regime).
+    pub const XN: u64 = 1 << 54;
+    /// RAM, writable, not executable.
+    pub const NORMAL: u64 = (MAIR_NORMAL_IDX << ATTR_INDX_SHIFT) | SH_INNER | AF | XN;
+    /// The hypervisor image: writable and executable.
+    pub const NORMAL_EXEC: u64 = (MAIR_NORMAL_IDX << ATTR_INDX_SHIFT) | SH_INNER | AF;
+    /// MMIO.
+    pub const DEVICE: u64 = (MAIR_DEVICE_IDX << ATTR_INDX_SHIFT) | AF | XN;
+}
+
+/// Where a table's entries live: the identity-mapped RAM on target, a map of boxes in tests.
+pub trait TableMemory {
+    /// A new zeroed, 4 KiB-aligned table, or `None` when no frame is left.
+    fn alloc_table(&mut self) -> Option<PhysAddr>;
+    fn read(&self, table: PhysAddr, index: usize) -> u64;
+    fn write(&mut self, table: PhysAddr, index: usize, desc: u64);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// Input address, output address or size is not a multiple of 4 KiB.
+    Misaligned,
+    /// The range reaches past the 48-bit input address space.
+    OutOfRange,
+    /// No frame was left for a table.
+    OutOfTables,
+    /// Part of the range is already mapped (at this input address).
+    AlreadyMapped(u64),
+}
+
+const fn level_shift(level: usize) -> u32 {
+    12 + 9 * (3 - level as u32)
+}
+
+/// A tree of translation tables starting at level 0.
+#[derive(Debug, Clone, Copy)]
+pub struct PageTable {
+    root: PhysAddr,
+}
+
+impl PageTable {
+    pub fn new(mem: &mut impl TableMemory) -> Result<Self, MapError> {
+        Ok(Self { root: mem.alloc_table().ok_or(MapError::OutOfTables)? })
+    }
+
+    /// The value for TTBR0_EL2 / VTTBR_EL2's base address field.
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// Maps `[va, va + size)` to `[pa, pa + size)` with leaf attributes `attrs`, using the
+    /// largest blocks alignment allows. Fails without overwriting an existing mapping.
+    pub fn map(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: u64,
+    ) -> Result<(), MapError> {
+        let page = super::addr::PAGE_SIZE;
+        if va % page != 0 || pa % page != 0 || size % page != 0 {
+            return Err(MapError::Misaligned);
+        }
+        let va_end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
+        let pa_end = pa.checked_add(size).ok_or(MapError::OutOfRange)?;
+        if va_end > 1 << 48 || pa_end > 1 << 48 {
+            return Err(MapError::OutOfRange);
+        }
+        map_level(mem, self.root, 0, va, pa, size, attrs & !OA_MASK & !0b11)
+    }
+
+    /// Walks the tables for `va`: the output address and the leaf descriptor, if mapped.
+    pub fn translate(&self, mem: &impl TableMemory, va: u64) -> Option<(u64, u64)> {
+        let mut table = self.root;
+        for level in 0..4 {
+            let shift = level_shift(level);
+            let desc = mem.read(table, ((va >> shift) as usize) % ENTRIES);
+            if desc & DESC_VALID == 0 {
+                return None;
+            }
+            let is_table = desc & DESC_TABLE_OR_PAGE != 0 && level < 3;
+            if !is_table {
+                if level == 0 {
+                    return None;
+                }
+                let offset = va & ((1u64 << shift) - 1);
+                return Some(((desc & OA_MASK & !((1u64 << shift) - 1)) | offset, desc));
+            }
+            table = PhysAddr(desc & OA_MASK);
+        }
+        None
+    }
+}
+
+fn map_level(
+    mem: &mut impl TableMemory,
+    table: PhysAddr,
+    level: usize,
+    mut va: u64,
+    mut pa: u64,
+    mut size: u64,
+    attrs: u64,
+) -> Result<(), MapError> {
+    let shift = level_shift(level);
+    let block = 1u64 << shift;
+    while size > 0 {
+        let index = ((va >> shift) as usize) % ENTRIES;
+        let desc = mem.read(table, index);
+        let step;
+        if level == 3 {
+            if desc & DESC_VALID != 0 {
+                return Err(MapError::AlreadyMapped(va));
+            }
+            mem.write(table, index, pa | attrs | DESC_VALID | DESC_TABLE_OR_PAGE);
+            step = block;
+        } else if level >= 1 && va % block == 0 && pa % block == 0 && size >= block {
+            if desc & DESC_VALID != 0 {
+                return Err(MapError::AlreadyMapped(va));
+            }
+            mem.write(table, index, pa | attrs | DESC_VALID);
+            step = block;
+        } else {
+            let next = if desc & DESC_VALID == 0 {
+                let next = mem.alloc_table().ok_or(MapError::OutOfTables)?;
+                mem.write(table, index, next.0 | DESC_VALID | DESC_TABLE_OR_PAGE);
+                next
+            } else if desc & DESC_TABLE_OR_PAGE != 0 {
+                PhysAddr(desc & OA_MASK)
+            } else {
+                return Err(MapError::AlreadyMapped(va));
+            };
+            step = size.min(block - (va % block));
+            map_level(mem, next, level + 1, va, pa, step, attrs)?;
+        }
+        va += step;
+        pa += step;
+        size -= step;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Tables in a hash map, handed out at odd, ascending addresses; counts allocations.
+    pub struct FakeMemory {
+        pub tables: HashMap<u64, Box<[u64; ENTRIES]>>,
+        pub next: u64,
+        pub limit: usize,
+    }
+
+    impl FakeMemory {
+        pub fn new(limit: usize) -> Self {
+            Self { tables: HashMap::new(), next: 0x7_0000_0000, limit }
+        }
+    }
+
+    impl TableMemory for FakeMemory {
+        fn alloc_table(&mut self) -> Option<PhysAddr> {
+            if self.tables.len() >= self.limit {
+                return None;
+            }
+            let pa = self.next;
+            self.next += 0x3000;
+            self.tables.insert(pa, Box::new([0; ENTRIES]));
+            Some(PhysAddr(pa))
+        }
+        fn read(&self, table: PhysAddr, index: usize) -> u64 {
+            self.tables[&table.0][index]
+        }
+        fn write(&mut self, table: PhysAddr, index: usize, desc: u64) {
+            self.tables.get_mut(&table.0).unwrap()[index] = desc;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeMemory;
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+    const MIB2: u64 = 2 << 20;
+
+    #[test]
+    fn uses_gib_blocks_when_aligned() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        pt.map(&mut mem, 0x4000_0000, 0x4000_0000, 2 * GIB, s1::NORMAL).unwrap();
+        // Root plus one level-1 table; the two GiB are blocks.
+        assert_eq!(mem.tables.len(), 2);
+        let (pa, desc) = pt.translate(&mem, 0x8000_1234).unwrap();
+        assert_eq!(pa, 0x8000_1234);
+        assert_eq!(desc & 0b11, 0b01, "a block descriptor");
+        assert_eq!(desc & s1::XN, s1::XN);
+        assert!(pt.translate(&mem, 0xc000_0000).is_none());
+    }
+
+    #[test]
+    fn splits_unaligned_ranges_into_2m_and_4k() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        // 4 KiB past a 2 MiB boundary up to 4 MiB + 8 KiB: pages, one block, pages.
+        let start = 0x4020_0000 - 0x1000;
+        let size = 0x1000 + MIB2 + 0x2000;
+        pt.map(&mut mem, start, start + 0x1_0000_0000, size, s1::DEVICE).unwrap();
+        for off in [0, 0x1000, 0x1000 + MIB2 - 1, size - 1] {
+            let (pa, _) = pt.translate(&mem, start + off).unwrap();
+            assert_eq!(pa, start + off + 0x1_0000_0000);
+        }
+        assert!(pt.translate(&mem, start - 1).is_none());
+        assert!(pt.translate(&mem, start + size).is_none());
+        let (_, block) = pt.translate(&mem, 0x4020_0000).unwrap();
+        assert_eq!(block & 0b11, 0b01);
+        let (_, page) = pt.translate(&mem, start).unwrap();
+        assert_eq!(page & 0b11, 0b11);
+    }
+
+    #[test]
+    fn refuses_overlap_misalignment_and_overflow() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        pt.map(&mut mem, 0, 0, MIB2, s1::NORMAL).unwrap();
+        assert_eq!(pt.map(&mut mem, 0x1000, 0x1000, 0x1000, s1::NORMAL), Err(MapError::AlreadyMapped(0x1000)));
+        assert_eq!(pt.map(&mut mem, 0, 0, GIB, s1::NORMAL), Err(MapError::AlreadyMapped(0)));
+        assert_eq!(pt.map(&mut mem, 0x800, 0, 0x1000, 0), Err(MapError::Misaligned));
+        assert_eq!(pt.map(&mut mem, (1 << 48) - 0x1000, 0, 0x2000, 0), Err(MapError::OutOfRange));
+        assert_eq!(pt.map(&mut mem, u64::MAX & !0xfff, 0, 0x2000, 0), Err(MapError::OutOfRange));
+    }
+
+    #[test]
+    fn reports_exhausted_tables() {
+        let mut mem = FakeMemory::new(2);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        assert_eq!(pt.map(&mut mem, 0x1000, 0x1000, 0x1000, 0), Err(MapError::OutOfTables));
+    }
+
+    #[test]
+    fn attribute_bits_cannot_corrupt_the_output_address() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        pt.map(&mut mem, 0x1000, 0x5000, 0x1000, u64::MAX).unwrap();
+        assert_eq!(pt.translate(&mem, 0x1000).unwrap().0, 0x5000);
+    }
+}

@@ -1,0 +1,345 @@
+//! Host tests of DTB discovery: QEMU virt trees in several shapes (tests/dtb, dumped by
+//! tests/dtb/generate.sh), a synthetic board tree, and damaged blobs.
+
+use super::check::FdtDamage;
+use super::writer::Writer;
+use super::*;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/dtb/{name}.dtb", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn qemu_virt_common(p: &Platform<'_>, cpus: usize, mem: u64) {
+    assert_eq!(p.model, "linux,dummy-virt");
+    assert_eq!(&*p.memory, &[Region { base: 0x4000_0000, size: mem }]);
+    assert_eq!(p.cpus.len(), cpus);
+    for (i, c) in p.cpus.iter().enumerate() {
+        // With one CPU QEMU writes no enable-method: nothing needs starting.
+        let method = if cpus == 1 { EnableMethod::None } else { EnableMethod::Psci };
+        assert_eq!(c.enable, method);
+        // QEMU virt puts 8 CPUs per cluster for GICv3 (16 for GICv2): Aff0 = i for i < 8.
+        assert_eq!(c.mpidr, i as u64);
+    }
+    assert_eq!(p.psci, Some(Psci { conduit: PsciConduit::Smc, cpu_on: 0xc400_0003 }));
+    let uart = p.uart.expect("pl011");
+    assert_eq!(uart.region, Region { base: 0x0900_0000, size: 0x1000 });
+    assert!(uart.from_stdout_path);
+    assert_eq!(p.timer, Some(Timer { secure_phys: 29, phys: 30, virt: 27, hyp_phys: 26 }));
+    assert!(p.dtb.size > 0);
+}
+
+#[test]
+fn qemu_virt_gicv3_one_cpu_512m() {
+    let blob = fixture("virt-gicv3-smp1-512m");
+    let p = discover(&blob, 0x4000_0000).unwrap();
+    qemu_virt_common(&p, 1, 512 * MIB);
+    assert_eq!(p.gic.version, GicVersion::V3);
+    assert_eq!(p.gic.distributor, Region { base: 0x0800_0000, size: 0x1_0000 });
+    assert_eq!(&*p.gic.redistributors, &[Region { base: 0x080a_0000, size: 0xf6_0000 }]);
+    assert_eq!(p.gic.maintenance_intid, Some(25));
+    assert!(p.modules.is_empty());
+    assert_eq!(p.dtb, Region { base: 0x4000_0000, size: blob.len() as u64 });
+}
+
+#[test]
+fn qemu_virt_gicv3_four_cpus_512m() {
+    let blob = fixture("virt-gicv3-smp4-512m");
+    let p = discover(&blob, 0).unwrap();
+    qemu_virt_common(&p, 4, 512 * MIB);
+    assert_eq!(p.cpu_index(3), Some(3));
+    assert_eq!(p.cpu_index(0x8000_0003), Some(3), "MPIDR's RES1 bit 31 is ignored");
+    assert_eq!(p.cpu_index(4), None);
+}
+
+#[test]
+fn qemu_virt_gicv3_eight_cpus_4g() {
+    let blob = fixture("virt-gicv3-smp8-4g");
+    let p = discover(&blob, 0).unwrap();
+    qemu_virt_common(&p, 8, 4 * GIB);
+    assert_eq!(p.gic.version, GicVersion::V3);
+}
+
+#[test]
+fn qemu_virt_gicv2_is_discovered_as_v2() {
+    let blob = fixture("virt-gicv2-smp4-512m");
+    let p = discover(&blob, 0).unwrap();
+    qemu_virt_common(&p, 4, 512 * MIB);
+    assert_eq!(p.gic.version, GicVersion::V2);
+    assert_eq!(p.gic.distributor, Region { base: 0x0800_0000, size: 0x1_0000 });
+    assert_eq!(p.gic.cpu_interface, Some(Region { base: 0x0801_0000, size: 0x1_0000 }));
+    assert!(p.gic.redistributors.is_empty());
+}
+
+#[test]
+fn qemu_virt_guest_loader_modules() {
+    let blob = fixture("virt-gicv3-smp4-4g-modules");
+    let p = discover(&blob, 0).unwrap();
+    qemu_virt_common(&p, 4, 4 * GIB);
+    assert_eq!(p.modules.len(), 2);
+    let kernel = p.modules.iter().find(|m| m.kind == ModuleKind::Kernel).unwrap();
+    assert_eq!(kernel.region, Region { base: 0x4800_0000, size: 6 });
+    assert_eq!(kernel.bootargs, Some("console=ttyAMA0 earlycon"));
+    let initrd = p.modules.iter().find(|m| m.kind == ModuleKind::Ramdisk).unwrap();
+    assert_eq!(initrd.region, Region { base: 0x4900_0000, size: 6 });
+    assert_eq!(initrd.bootargs, None);
+    assert!(p.is_occupied(&Range { start: 0x4800_0000, end: 0x4800_1000 }));
+    assert!(!p.is_occupied(&Range { start: 0x4a00_0000, end: 0x4a00_1000 }));
+}
+
+/// A board-like tree: a `soc` bus with a non-identity `ranges`, spin-table CPUs with two-cell
+/// MPIDRs, PSCI 0.1, `/reserved-memory` and `/memreserve/`, stdout-path through an alias with
+/// options, two memory banks in two nodes.
+fn board_tree() -> Writer {
+    let mut w = Writer::new();
+    w.reserve(0x8000_0000, 0x1000);
+    w.begin("").prop_u32("#address-cells", 2).prop_u32("#size-cells", 2).prop_str("model", "test board");
+    w.begin("aliases").prop_str("serial0", "/soc/serial@7e201000").end();
+    w.begin("chosen").prop_str("stdout-path", "serial0:115200n8").prop_str("bootargs", "hv=1");
+    w.begin("module@90000000")
+        .prop_strs("compatible", &["armvisor,disk", "multiboot,module"])
+        .prop_u64s("reg", &[0x9000_0000, 0x20_0000])
+        .end();
+    w.end();
+    w.begin("memory@80000000").prop_str("device_type", "memory").prop_u64s("reg", &[0x8000_0000, GIB]).end();
+    w.begin("memory@100000000").prop_str("device_type", "memory").prop_u64s("reg", &[0x1_0000_0000, 2 * GIB]).end();
+    w.begin("memory@200000000")
+        .prop_str("device_type", "memory")
+        .prop_str("status", "disabled")
+        .prop_u64s("reg", &[0x2_0000_0000, GIB])
+        .end();
+    w.begin("reserved-memory").prop_u32("#address-cells", 2).prop_u32("#size-cells", 2).prop_empty("ranges");
+    w.begin("tee@88000000").prop_u64s("reg", &[0x8800_0000, 0x100_0000]).prop_empty("no-map").end();
+    w.begin("cma").prop_u64s("size", &[0x100_0000]).end();
+    w.end();
+    w.begin("psci").prop_strs("compatible", &["arm,psci"]).prop_str("method", "hvc").prop_u32("cpu_on", 0x8400_0002).end();
+    w.begin("cpus").prop_u32("#address-cells", 2).prop_u32("#size-cells", 0);
+    for (i, mpidr) in [0x0u64, 0x1, 0x100, 0x1_0000_0000].iter().enumerate() {
+        w.begin(&format!("cpu@{i}"))
+            .prop_str("device_type", "cpu")
+            .prop_u64s("reg", &[*mpidr])
+            .prop_str("enable-method", "spin-table")
+            .prop_u64s("cpu-release-addr", &[0xd8 + 8 * i as u64])
+            .end();
+    }
+    w.begin("cpu-map").end();
+    w.end();
+    w.begin("timer")
+        .prop_strs("compatible", &["arm,armv8-timer"])
+        .prop_cells("interrupts", &[1, 13, 0xf08, 1, 14, 0xf08, 1, 11, 0xf08, 1, 10, 0xf08])
+        .end();
+    w.begin("soc")
+        .prop_u32("#address-cells", 1)
+        .prop_u32("#size-cells", 1)
+        .prop_strs("compatible", &["simple-bus"])
+        .prop_cells("ranges", &[0x7e00_0000, 0, 0xfe00_0000, 0x180_0000]);
+    w.begin("serial@7e201000")
+        .prop_strs("compatible", &["arm,pl011", "arm,primecell"])
+        .prop_cells("reg", &[0x7e20_1000, 0x200])
+        .end();
+    w.begin("serial@7e215040").prop_strs("compatible", &["brcm,bcm2835-aux-uart"]).prop_cells("reg", &[0x7e21_5040, 0x40]).end();
+    w.end();
+    w.begin("interrupt-controller@ff841000")
+        .prop_strs("compatible", &["arm,gic-400"])
+        .prop_empty("interrupt-controller")
+        .prop_u32("#interrupt-cells", 3)
+        .prop_u64s("reg", &[0xff84_1000, 0x1000, 0xff84_2000, 0x2000])
+        .prop_cells("interrupts", &[1, 9, 0xf04])
+        .end();
+    w
+}
+
+fn end_root(mut w: Writer) -> Vec<u8> {
+    w.end();
+    w.finish()
+}
+
+#[test]
+fn board_tree_translates_and_collects_everything() {
+    let blob = end_root(board_tree());
+    let p = discover(&blob, 0x8100_0000).unwrap();
+    assert_eq!(p.model, "test board");
+    assert_eq!(&*p.memory, &[Region { base: 0x8000_0000, size: GIB }, Region { base: 0x1_0000_0000, size: 2 * GIB }]);
+    assert_eq!(
+        &*p.reserved,
+        &[
+            Reserved { region: Region { base: 0x8000_0000, size: 0x1000 }, no_map: false },
+            Reserved { region: Region { base: 0x8800_0000, size: 0x100_0000 }, no_map: true },
+        ]
+    );
+    assert_eq!(p.cpus.len(), 4);
+    assert_eq!(p.cpus[3], Cpu { mpidr: 0x1_0000_0000, enable: EnableMethod::SpinTable { release_addr: 0xf0 } });
+    assert_eq!(p.cpu_index(0x100), Some(2));
+    assert_eq!(p.psci, Some(Psci { conduit: PsciConduit::Hvc, cpu_on: 0x8400_0002 }));
+    assert_eq!(p.uart, Some(Uart { kind: UartKind::Pl011, region: Region { base: 0xfe20_1000, size: 0x200 }, from_stdout_path: true }));
+    assert_eq!(p.gic.version, GicVersion::V2);
+    assert_eq!(p.gic.maintenance_intid, Some(25));
+    assert_eq!(p.timer.unwrap().hyp_phys, 26);
+    assert_eq!(p.bootargs, Some("hv=1"));
+    assert_eq!(&*p.modules, &[Module { kind: ModuleKind::Disk, region: Region { base: 0x9000_0000, size: 0x20_0000 }, bootargs: None }]);
+    assert!(p.is_occupied(&Range { start: 0x8800_0000, end: 0x8800_1000 }));
+}
+
+#[test]
+fn uart_falls_back_to_first_pl011_without_stdout_path() {
+    let mut w = Writer::new();
+    w.begin("").prop_u32("#address-cells", 1).prop_u32("#size-cells", 1);
+    w.begin("memory").prop_str("device_type", "memory").prop_cells("reg", &[0x4000_0000, 0x1000_0000]).end();
+    w.begin("cpus").prop_u32("#address-cells", 1).prop_u32("#size-cells", 0);
+    w.begin("cpu@0").prop_str("device_type", "cpu").prop_cells("reg", &[0]).end().end();
+    w.begin("gic").prop_strs("compatible", &["arm,gic-v3"]).prop_empty("interrupt-controller");
+    w.prop_cells("reg", &[0x800_0000, 0x1_0000, 0x80a_0000, 0x2_0000]).end();
+    w.begin("uart@1000").prop_strs("compatible", &["arm,pl011"]).prop_cells("reg", &[0x1000, 0x1000]).end();
+    let blob = end_root(w);
+    let p = discover(&blob, 0).unwrap();
+    assert_eq!(p.uart.unwrap().region, Region { base: 0x1000, size: 0x1000 });
+    assert!(!p.uart.unwrap().from_stdout_path);
+    assert_eq!(p.cpus[0].enable, EnableMethod::None);
+    assert_eq!(p.timer, None);
+    assert_eq!(p.psci, None);
+}
+
+#[test]
+fn missing_pieces_are_named() {
+    let without = |skip: &str| {
+        let mut w = Writer::new();
+        w.begin("").prop_u32("#address-cells", 1).prop_u32("#size-cells", 1);
+        if skip != "memory" {
+            w.begin("memory").prop_str("device_type", "memory").prop_cells("reg", &[0, 0x1000]).end();
+        }
+        if skip != "cpus" {
+            w.begin("cpus").prop_u32("#address-cells", 1).prop_u32("#size-cells", 0);
+            w.begin("cpu@0").prop_str("device_type", "cpu").prop_cells("reg", &[0]).end().end();
+        }
+        if skip != "gic" {
+            w.begin("gic").prop_strs("compatible", &["arm,gic-v3"]).prop_empty("interrupt-controller");
+            w.prop_cells("reg", &[0x800_0000, 0x1_0000, 0x80a_0000, 0x2_0000]).end();
+        }
+        end_root(w)
+    };
+    assert!(discover(&without("none"), 0).is_ok());
+    assert_eq!(discover(&without("memory"), 0).unwrap_err(), Error::NoMemory);
+    assert_eq!(discover(&without("cpus"), 0).unwrap_err(), Error::NoCpus);
+    assert_eq!(discover(&without("gic"), 0).unwrap_err(), Error::NoGic);
+}
+
+/// One property in an otherwise good tree replaced by a bad value.
+fn with_bad(node: &str, prop: &str, value: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.begin("").prop_u32("#address-cells", 2).prop_u32("#size-cells", 2);
+    let p = |w: &mut Writer, n: &str, name: &str, good: &[u8]| {
+        w.prop(name, if n == node && name == prop { value } else { good });
+    };
+    w.begin("memory");
+    p(&mut w, "memory", "device_type", b"memory\0");
+    p(&mut w, "memory", "reg", &[0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]);
+    w.end();
+    w.begin("psci");
+    p(&mut w, "psci", "compatible", b"arm,psci-1.0\0");
+    p(&mut w, "psci", "method", b"smc\0");
+    w.end();
+    w.begin("cpus").prop_u32("#address-cells", 1).prop_u32("#size-cells", 0);
+    w.begin("cpu@0");
+    p(&mut w, "cpu", "device_type", b"cpu\0");
+    p(&mut w, "cpu", "reg", &[0, 0, 0, 0]);
+    p(&mut w, "cpu", "enable-method", b"spin-table\0");
+    p(&mut w, "cpu", "cpu-release-addr", &[0, 0, 0, 0, 0, 0, 0, 0xd8]);
+    w.end().end();
+    w.begin("gic");
+    p(&mut w, "gic", "compatible", b"arm,gic-v3\0");
+    w.prop_empty("interrupt-controller");
+    p(&mut w, "gic", "reg", &[0u8; 32]);
+    p(&mut w, "gic", "#redistributor-regions", &[0, 0, 0, 1]);
+    w.end();
+    w.begin("timer");
+    p(&mut w, "timer", "compatible", b"arm,armv8-timer\0");
+    p(&mut w, "timer", "interrupts", &[0u8; 48].map(|_| 0).iter().enumerate().map(|(i, _)| if i % 12 == 3 { 1 } else { 0 }).collect::<Vec<_>>());
+    w.end();
+    end_root(w)
+}
+
+#[test]
+fn malformed_properties_are_errors_not_panics() {
+    assert!(discover(&with_bad("", "", &[]), 0).is_ok());
+    let cases: &[(&str, &str, &[u8], &str)] = &[
+        ("memory", "reg", &[0, 0, 0, 1], "reg"),
+        ("memory", "reg", &[0xff; 16], "reg"),
+        ("psci", "method", b"svc\0", "method"),
+        ("cpu", "reg", &[0, 0], "reg"),
+        ("cpu", "reg", &[0xff, 0, 0, 0], "reg"),
+        ("cpu", "cpu-release-addr", &[1, 2, 3], "cpu-release-addr"),
+        ("gic", "reg", &[0u8; 12], "reg"),
+        ("gic", "#redistributor-regions", &[0, 0, 0, 9], "#redistributor-regions"),
+        ("gic", "#redistributor-regions", &[0, 0, 0, 0], "#redistributor-regions"),
+        ("timer", "interrupts", &[0, 0, 0, 1], "interrupts"),
+        ("timer", "interrupts", &[0xff; 48], "interrupts"),
+    ];
+    for &(node, prop, value, want) in cases {
+        match discover(&with_bad(node, prop, value), 0) {
+            Err(Error::BadProperty { property, .. }) => assert_eq!(property, want, "{node}/{prop}"),
+            other => panic!("{node}/{prop} = {value:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn damaged_headers_are_reported() {
+    let good = fixture("virt-gicv3-smp4-512m");
+    let mut bad_magic = good.clone();
+    bad_magic[0] = 0;
+    assert!(matches!(discover(&bad_magic, 0), Err(Error::Damaged(FdtDamage::BadMagic(_)))));
+    assert!(matches!(discover(&good[..good.len() - 1], 0), Err(Error::Damaged(FdtDamage::BadTotalSize(_)))));
+    assert!(matches!(discover(&good[..3], 0), Err(Error::Damaged(_))));
+    assert!(matches!(discover(&[], 0), Err(Error::Damaged(_))));
+    let mut version = good.clone();
+    version[20..24].copy_from_slice(&1u32.to_be_bytes());
+    assert!(matches!(discover(&version, 0), Err(Error::Damaged(FdtDamage::UnsupportedVersion(1)))));
+    for field in [8usize, 12, 16, 32, 36] {
+        let mut b = good.clone();
+        b[field..field + 4].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        assert!(matches!(discover(&b, 0), Err(Error::Damaged(FdtDamage::BadBlock(_)))), "header field {field}");
+    }
+}
+
+#[test]
+fn damaged_structures_are_reported() {
+    let mut w = Writer::new();
+    w.begin("").begin("a").end().prop_u32("late", 1).end();
+    assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure("property after a child node", _)))));
+    let mut w = Writer::new();
+    w.begin("");
+    for i in 0..20 {
+        w.begin(&format!("n{i}"));
+    }
+    for _ in 0..21 {
+        w.end();
+    }
+    assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure("nodes nested too deep", _)))));
+    let mut w = Writer::new();
+    w.begin("").prop("#address-cells", &[0, 1]).end();
+    assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure(_, _)))));
+    let mut w = Writer::new();
+    w.begin("").end().begin("").end();
+    assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure("second root node", _)))));
+}
+
+/// Every truncation and every single-byte corruption of real trees: an error or a platform,
+/// never a panic.
+#[test]
+fn no_corruption_panics() {
+    for blob in [fixture("virt-gicv3-smp4-4g-modules"), fixture("virt-gicv2-smp4-512m"), end_root(board_tree())] {
+        for len in 0..blob.len() {
+            let _ = discover(&blob[..len], 0);
+        }
+        for i in 0..blob.len() {
+            for v in [0x00, 0x01, 0x03, 0x09, 0x7f, 0xff] {
+                let mut b = blob.clone();
+                b[i] = v;
+                let _ = discover(&b, 0);
+            }
+        }
+    }
+}
