@@ -7,6 +7,20 @@
 
 extern crate alloc;
 
+pub mod arch;
 pub mod mm;
 pub mod platform;
 pub mod util;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod console;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod irq;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod percpu;
+#[cfg(all(target_arch = "aarch64", target_os = "none", feature = "selftest"))]
+pub mod selftest;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod start;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod sync;

@@ -32,6 +32,10 @@ pub mod s1 {
     pub const NORMAL: u64 = (MAIR_NORMAL_IDX << ATTR_INDX_SHIFT) | SH_INNER | AF | XN;
     /// The hypervisor image: writable and executable.
     pub const NORMAL_EXEC: u64 = (MAIR_NORMAL_IDX << ATTR_INDX_SHIFT) | SH_INNER | AF;
+    /// Read-only (AP[2]).
+    pub const AP_RO: u64 = 1 << 7;
+    /// The hypervisor's code: read-only and executable.
+    pub const NORMAL_RO_EXEC: u64 = NORMAL_EXEC | AP_RO;
     /// MMIO.
     pub const DEVICE: u64 = (MAIR_DEVICE_IDX << ATTR_INDX_SHIFT) | AF | XN;
 }
@@ -69,6 +73,11 @@ pub struct PageTable {
 impl PageTable {
     pub fn new(mem: &mut impl TableMemory) -> Result<Self, MapError> {
         Ok(Self { root: mem.alloc_table().ok_or(MapError::OutOfTables)? })
+    }
+
+    /// The tree rooted at an existing level-0 table.
+    pub fn from_root(root: PhysAddr) -> Self {
+        Self { root }
     }
 
     /// The value for TTBR0_EL2 / VTTBR_EL2's base address field.

@@ -1,0 +1,90 @@
+# armvisor: build, run and test. `make help` lists the targets.
+#
+#   make                 build the hypervisor image: build/armvisor.bin
+#   make run             build the test flavour and run the in-QEMU suites (SMP=4 MEM=512M)
+#   make test            everything: host tests, clippy, in-QEMU suites in several machine
+#                        shapes, the failure/EL1/U-Boot system tests
+#
+# Variables: SMP (QEMU -smp), MEM (QEMU -m), QEMU, TIMEOUT (seconds per QEMU run).
+
+SHELL        := /bin/bash
+TARGET       := aarch64-unknown-none-softfloat
+SMP          ?= 4
+MEM          ?= 512M
+TIMEOUT      ?= 600
+QEMU         ?= qemu-system-aarch64
+BUILD        := build
+CARGO        ?= cargo
+SYSROOT       = $(shell rustc --print sysroot)
+LLVM_BIN      = $(SYSROOT)/lib/rustlib/x86_64-unknown-linux-gnu/bin
+SOURCES      := $(shell find src arch -type f) Cargo.toml Cargo.lock build.rs .cargo/config.toml
+QEMU_MACHINE := -machine virt,virtualization=on,gic-version=3 -cpu max
+# A small module handed over as a multiboot module, so discovery is checked end to end.
+TEST_MODULE  := $(BUILD)/test-module.bin
+MODULE_ADDR  := 0x4c000000
+
+.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs
+
+all: $(BUILD)/armvisor.bin
+
+help:
+	@sed -n '1,12p' Makefile
+
+# Toolchain pieces rust-toolchain.toml names but rustup may not have fetched yet, and the
+# QEMU/U-Boot/dtc packages the tests use. Each step says what it installs.
+setup: $(BUILD)/.setup
+$(BUILD)/.setup: rust-toolchain.toml tests/setup.sh
+	@bash tests/setup.sh
+	@mkdir -p $(BUILD) && touch $@
+
+# $(call image,flavour,features): cargo build, raw binary, relocation and header checks.
+define image
+$(BUILD)/armvisor$(1).bin: $(SOURCES) $(BUILD)/.setup
+	@echo "==> building $$@ (cargo build --release $(if $(2),--features $(2)))"
+	@CARGO_TARGET_DIR=target/flavour$(1) $(CARGO) build --release --target $(TARGET) --features hv$(if $(2),$(comma)$(2)) --quiet
+	@mkdir -p $(BUILD)
+	@cp target/flavour$(1)/$(TARGET)/release/armvisor $(BUILD)/armvisor$(1).elf
+	@$(LLVM_BIN)/llvm-objcopy -O binary $(BUILD)/armvisor$(1).elf $$@
+	@bash tests/check-image.sh $(BUILD)/armvisor$(1).elf $$@ "$(LLVM_BIN)"
+endef
+comma := ,
+$(eval $(call image,,))
+$(eval $(call image,-selftest,selftest))
+$(eval $(call image,-selftest-fail,selftest-fail))
+
+$(TEST_MODULE):
+	@mkdir -p $(BUILD)
+	@printf 'ARMVISOR-TEST-MODULE' > $@
+
+# One in-QEMU self-test run. Extra QEMU arguments in QEMU_EXTRA.
+QEMU_SELFTEST = timeout --foreground $(TIMEOUT) $(QEMU) $(QEMU_MACHINE) -smp $(SMP) -m $(MEM) \
+	-nographic -no-reboot -semihosting \
+	-kernel $(BUILD)/armvisor-selftest.bin \
+	-append "selftest.cpus=$(SMP) selftest.mem=$(MEM) selftest.module=$(MODULE_ADDR)" \
+	-device guest-loader,addr=$(MODULE_ADDR),kernel=$(TEST_MODULE),bootargs=test-module \
+	$(QEMU_EXTRA)
+
+run: $(BUILD)/armvisor-selftest.bin $(TEST_MODULE)
+	@echo "==> running the in-QEMU suites: -smp $(SMP) -m $(MEM)"
+	$(QEMU_SELFTEST)
+
+host-test: $(BUILD)/.setup
+	@echo "==> host unit tests (cargo test)"
+	$(CARGO) test --quiet
+
+clippy: $(BUILD)/.setup
+	@echo "==> clippy, warnings are errors (host library and EL2 image)"
+	$(CARGO) clippy --quiet --all-targets -- -D warnings
+	$(CARGO) clippy --quiet --target $(TARGET) --features selftest -- -D warnings
+
+test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE)
+	@bash tests/run-all.sh
+
+size: $(BUILD)/armvisor.bin
+	@bash tests/size-report.sh $(BUILD)/armvisor.elf "$(LLVM_BIN)"
+
+dtbs:
+	@bash tests/dtb/generate.sh
+
+clean:
+	rm -rf $(BUILD) target

@@ -1,0 +1,100 @@
+//! Small CPU helpers: identity, the generic counter, interrupt masking, events, caches.
+
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, MPIDR_EL1, Readable, TPIDR_EL2, Writeable};
+use core::arch::asm;
+
+use crate::platform::MPIDR_AFFINITY_MASK;
+
+/// This pCPU's MPIDR affinity fields.
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get() & MPIDR_AFFINITY_MASK
+}
+
+pub fn counter() -> u64 {
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    CNTPCT_EL0.get()
+}
+
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get().max(1)
+}
+
+/// Counter ticks in `us` microseconds.
+pub fn ticks_from_us(us: u64) -> u64 {
+    counter_frequency() * us / 1_000_000
+}
+
+pub fn tpidr() -> u64 {
+    TPIDR_EL2.get()
+}
+
+pub fn set_tpidr(value: u64) {
+    TPIDR_EL2.set(value);
+}
+
+/// Masks IRQs; returns whether they were unmasked before.
+pub fn irq_save() -> bool {
+    let was_enabled = !DAIF.is_set(DAIF::I);
+    // SAFETY: setting PSTATE.I only masks interrupts; no memory is touched.
+    unsafe { asm!("msr daifset, #2", options(nomem, nostack, preserves_flags)) };
+    was_enabled
+}
+
+pub fn irq_restore(enabled: bool) {
+    if enabled {
+        irq_enable();
+    }
+}
+
+pub fn irq_enable() {
+    // SAFETY: unmasking IRQs is sound once VBAR_EL2 holds our vectors (set in boot.S before
+    // any Rust runs); the compiler barrier keeps memory accesses on their side.
+    unsafe { asm!("msr daifclr, #2", options(nostack, preserves_flags)) };
+}
+
+pub fn wfe() {
+    aarch64_cpu::asm::wfe();
+}
+
+pub fn wfi() {
+    aarch64_cpu::asm::wfi();
+}
+
+pub fn sev() {
+    // SAFETY: dsb orders earlier stores before the event; sev only signals other pCPUs.
+    unsafe { asm!("dsb ish", "sev", options(nostack, preserves_flags)) };
+}
+
+fn dcache_line() -> u64 {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
+    4 << ((ctr >> 16) & 0xf)
+}
+
+/// Cleans `[start, end)` to the point of coherency, for a reader with its MMU off.
+pub fn dcache_clean(start: u64, end: u64) {
+    let line = dcache_line();
+    let mut a = start & !(line - 1);
+    while a < end {
+        // SAFETY: a clean writes back dirty lines and never changes memory contents.
+        unsafe { asm!("dc cvac, {}", in(reg) a, options(nostack, preserves_flags)) };
+        a += line;
+    }
+    // SAFETY: barrier only.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+/// Invalidates `[start, end)` from the data caches. Only called with the MMU off on memory
+/// that was written with the MMU off (so no cache line holds newer data).
+pub fn dcache_invalidate(start: u64, end: u64) {
+    let line = dcache_line();
+    let mut a = start & !(line - 1);
+    while a < end {
+        // SAFETY: see the function comment: no dirty line can be lost.
+        unsafe { asm!("dc ivac, {}", in(reg) a, options(nostack, preserves_flags)) };
+        a += line;
+    }
+    // SAFETY: barrier only.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}

@@ -1,0 +1,169 @@
+//! The console: a PL011 UART driver on tock-registers, and the `log` backend that prefixes
+//! every line with a timestamp, the level and the pCPU id.
+
+use crate::arch::aarch64::{cpu, mmio};
+use crate::platform::{Region, Uart};
+use crate::sync::IrqLock;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::registers::{ReadOnly, ReadWrite};
+use tock_registers::{register_bitfields, register_structs};
+
+register_bitfields! {u32,
+    FR [
+        /// Transmit FIFO full.
+        TXFF OFFSET(5) NUMBITS(1) [],
+        /// Busy transmitting.
+        BUSY OFFSET(3) NUMBITS(1) []
+    ]
+}
+
+register_structs! {
+    /// ARM PrimeCell UART (PL011) registers we use (DDI 0183, 3.2).
+    pub Pl011Regs {
+        (0x00 => dr: ReadWrite<u32>),
+        (0x04 => _reserved0),
+        (0x18 => fr: ReadOnly<u32, FR::Register>),
+        (0x1c => _reserved1),
+        (0x48 => @END),
+    }
+}
+
+/// Last-resort UART for messages before (or without) a usable DTB: QEMU virt's PL011. Used
+/// only to say why the hypervisor cannot start.
+pub const FALLBACK_UART: Region = Region { base: 0x0900_0000, size: 0x1000 };
+
+pub struct Pl011 {
+    regs: mmio::Mmio<Pl011Regs>,
+}
+
+impl Pl011 {
+    /// # Safety
+    /// `region` must be a PL011 from the DTB (or the fallback), reachable as device memory.
+    pub unsafe fn new(region: Region) -> Self {
+        // SAFETY: forwarded from the caller.
+        Self { regs: unsafe { mmio::block(region) } }
+    }
+
+    fn put(&mut self, b: u8) {
+        // Bounded wait: a wedged UART must not hang the hypervisor (about 10 ms at 115200 is
+        // one FIFO; we give it far more before dropping the byte).
+        let deadline = cpu::counter() + cpu::ticks_from_us(100_000);
+        while self.regs.fr.is_set(FR::TXFF) {
+            if cpu::counter() > deadline {
+                return;
+            }
+        }
+        self.regs.dr.set(b as u32);
+    }
+}
+
+impl Write for Pl011 {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                self.put(b'\r');
+            }
+            self.put(b);
+        }
+        Ok(())
+    }
+}
+
+/// The console; `None` until the MMU is on (or when the DTB names no PL011).
+static CONSOLE: IrqLock<Option<Pl011>> = IrqLock::new(None);
+/// Counter value at boot, for timestamps.
+static BOOT_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn set_boot_time(counter: u64) {
+    BOOT_COUNTER.store(counter, Ordering::Relaxed);
+}
+
+/// Prints without locks or the log prefix: for errors before the MMU is on, when locks
+/// cannot be trusted yet.
+pub fn early_print(uart: Option<Uart>, args: fmt::Arguments<'_>) {
+    let region = uart.map_or(FALLBACK_UART, |u| u.region);
+    // SAFETY: the region is the DTB's stdout PL011 or QEMU's; with the MMU off every access
+    // is a device access.
+    let mut port = unsafe { Pl011::new(region) };
+    let _ = port.write_fmt(args);
+}
+
+/// Installs the console and the logger. Called once by the primary with the MMU on.
+pub fn init(uart: Option<Uart>) {
+    if let Some(u) = uart {
+        // SAFETY: the DTB's stdout PL011, mapped as device memory in the EL2 map.
+        *CONSOLE.lock() = Some(unsafe { Pl011::new(u.region) });
+    }
+    // Fails only if a logger is already set, which would be a second call: ignore.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Info);
+}
+
+/// Writes `args` to the console as they are (the self-test report uses this).
+pub fn print(args: fmt::Arguments<'_>) {
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        let _ = port.write_fmt(args);
+    }
+}
+
+/// For the panic handler: waits a bounded time for the console, then writes regardless.
+pub fn print_panic(args: fmt::Arguments<'_>) {
+    match CONSOLE.try_lock_for(1_000_000) {
+        Some(mut guard) => {
+            if let Some(port) = guard.as_mut() {
+                let _ = port.write_fmt(args);
+            }
+        }
+        None => early_print(crate::start::platform().and_then(|p| p.uart), args),
+    }
+}
+
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `cpuN`, or `cpu?` before per-pCPU data exists.
+pub struct CpuLabel(pub Option<usize>);
+
+impl fmt::Display for CpuLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "cpu{n}"),
+            None => write!(f, "cpu?"),
+        }
+    }
+}
+
+struct Logger;
+static LOGGER: Logger = Logger;
+
+/// Microseconds since boot.
+pub fn uptime_us() -> u64 {
+    let ticks = cpu::counter().wrapping_sub(BOOT_COUNTER.load(Ordering::Relaxed));
+    (ticks as u128 * 1_000_000 / cpu::counter_frequency() as u128) as u64
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let us = uptime_us();
+        let level = match record.level() {
+            log::Level::Error => 'E',
+            log::Level::Warn => 'W',
+            log::Level::Info => 'I',
+            log::Level::Debug => 'D',
+            log::Level::Trace => 'T',
+        };
+        let cpu = crate::percpu::try_this_cpu().map(|c| c.id.0);
+        let cpu = CpuLabel(cpu);
+        print(format_args!("[{:5}.{:06}] {level} {cpu}: {}\n", us / 1_000_000, us % 1_000_000, record.args()));
+    }
+
+    fn flush(&self) {}
+}

@@ -1,0 +1,195 @@
+//! Per-pCPU data, reached through TPIDR_EL2, and the cross-pCPU mailbox.
+//!
+//! Each [`PerCpu`] splits into an owned half (written only by its pCPU, or fixed at
+//! creation) and a shared half (atomics or a lock) that other pCPUs reach as `&PerCpu`.
+//! Another pCPU's state is never changed directly: a sender posts a typed [`Message`] to the
+//! target's bounded mailbox (enqueue, barrier, then the kick SGI), and the target acts on it
+//! in its IRQ handler.
+
+use crate::arch::aarch64::{cpu, gic};
+use crate::platform::MAX_CPUS;
+use crate::sync::IrqLock;
+use crate::util::FixedVec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use spin::Once;
+
+/// A pCPU's index: 0 is the boot pCPU, the rest follow the DTB's order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CpuId(pub usize);
+
+/// Messages one pCPU sends another.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Message {
+    /// Nothing to do but take the interrupt (wakes a pCPU from WFI/WFE).
+    #[default]
+    Kick,
+    /// Round-trip check: answer with `Pong`.
+    Ping { from: CpuId },
+    Pong { from: CpuId },
+}
+
+/// Messages a mailbox holds before a sender is told it is full.
+pub const MAILBOX_DEPTH: usize = 16;
+
+/// A job the primary hands a parked pCPU.
+pub type Job = fn();
+
+pub struct PerCpu {
+    // Owned half: fixed at creation.
+    pub id: CpuId,
+    pub mpidr: u64,
+
+    // Shared half.
+    /// Inbound messages (lock `PerCpu::mailbox`, a leaf).
+    pub mailbox: IrqLock<FixedVec<Message, MAILBOX_DEPTH>>,
+    /// Set (Release) once this pCPU has finished its bring-up; read with Acquire.
+    pub online: AtomicBool,
+    /// Kick SGIs this pCPU has taken (Relaxed: a statistic).
+    pub kicks: AtomicU64,
+    /// Pings received from each pCPU, and pongs received from each (Relaxed counters, read
+    /// after the job that produced them completed, which orders them).
+    pub pings: [AtomicU32; MAX_CPUS],
+    pub pongs: [AtomicU32; MAX_CPUS],
+    /// A job posted for this pCPU (lock `PerCpu::job`, a leaf).
+    pub job: IrqLock<Option<Job>>,
+    /// Jobs this pCPU completed (Release after the job; the poster reads with Acquire).
+    pub jobs_done: AtomicU64,
+}
+
+impl PerCpu {
+    fn new(id: CpuId, mpidr: u64) -> Self {
+        Self {
+            id,
+            mpidr,
+            mailbox: IrqLock::new(FixedVec::new()),
+            online: AtomicBool::new(false),
+            kicks: AtomicU64::new(0),
+            pings: [const { AtomicU32::new(0) }; MAX_CPUS],
+            pongs: [const { AtomicU32::new(0) }; MAX_CPUS],
+            job: IrqLock::new(None),
+            jobs_done: AtomicU64::new(0),
+        }
+    }
+}
+
+/// All pCPUs, boot pCPU first. Set once by the primary before any secondary starts.
+static CPUS: Once<&'static [PerCpu]> = Once::new();
+
+/// Creates the per-pCPU data for `mpidrs` (boot pCPU first) and installs entry 0 on this
+/// pCPU.
+pub fn init(mpidrs: &[u64]) {
+    let cpus: Vec<PerCpu> = mpidrs.iter().enumerate().map(|(i, &m)| PerCpu::new(CpuId(i), m)).collect();
+    let cpus = CPUS.call_once(|| cpus.leak());
+    install(CpuId(0));
+    let _ = cpus;
+}
+
+/// Points this pCPU's TPIDR_EL2 at its entry.
+pub fn install(id: CpuId) {
+    let this = &all()[id.0];
+    cpu::set_tpidr(this as *const PerCpu as u64);
+}
+
+pub fn all() -> &'static [PerCpu] {
+    CPUS.get().copied().unwrap_or(&[])
+}
+
+pub fn get(id: CpuId) -> Option<&'static PerCpu> {
+    all().get(id.0)
+}
+
+/// This pCPU's entry, if per-pCPU data is set up here.
+pub fn try_this_cpu() -> Option<&'static PerCpu> {
+    let tpidr = cpu::tpidr();
+    all().iter().find(|c| *c as *const PerCpu as u64 == tpidr)
+}
+
+/// This pCPU's entry. Every pCPU installs it before doing anything else in Rust.
+pub fn this_cpu() -> &'static PerCpu {
+    try_this_cpu().expect("per-pCPU data installed")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    NoSuchCpu,
+    MailboxFull,
+}
+
+/// Posts `msg` to `target` and kicks it.
+pub fn send(target: CpuId, msg: Message) -> Result<(), SendError> {
+    let cpu = get(target).ok_or(SendError::NoSuchCpu)?;
+    cpu.mailbox.lock().push(msg).map_err(|_| SendError::MailboxFull)?;
+    // The lock release orders the enqueue; send_sgi adds a dsb before the SGI write.
+    gic::send_sgi(gic::SGI_KICK, cpu.mpidr);
+    Ok(())
+}
+
+/// Handles everything in this pCPU's mailbox (from the IRQ handler).
+pub fn drain_mailbox() {
+    let this = this_cpu();
+    loop {
+        let batch = core::mem::take(&mut *this.mailbox.lock());
+        if batch.is_empty() {
+            return;
+        }
+        for msg in batch.iter() {
+            match *msg {
+                Message::Kick => {}
+                Message::Ping { from } => {
+                    if let Some(c) = this.pings.get(from.0) {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Err(e) = send(from, Message::Pong { from: this.id }) {
+                        log::error!("pong to pCPU {} failed: {e:?}", from.0);
+                    }
+                }
+                Message::Pong { from } => {
+                    if let Some(c) = this.pongs.get(from.0) {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a secondary waits once it is up: in WFE, IRQs on, running jobs it is given.
+pub fn park_loop() -> ! {
+    let this = this_cpu();
+    cpu::irq_enable();
+    loop {
+        let job = this.job.lock().take();
+        match job {
+            Some(job) => {
+                job();
+                this.jobs_done.fetch_add(1, Ordering::Release);
+            }
+            None => cpu::wfe(),
+        }
+    }
+}
+
+/// Posts `job` to pCPU `id` and wakes it. Returns the job count to wait for.
+pub fn post(id: CpuId, job: Job) -> u64 {
+    let cpu = &all()[id.0];
+    let target = cpu.jobs_done.load(Ordering::Acquire) + 1;
+    *cpu.job.lock() = Some(job);
+    cpu::sev();
+    target
+}
+
+/// Runs `job` on every online pCPU (this one included) and waits for all of them.
+pub fn run_on_all(job: Job) {
+    let me = this_cpu().id;
+    let mut waits = [0u64; MAX_CPUS];
+    for c in all().iter().filter(|c| c.id != me && c.online.load(Ordering::Acquire)) {
+        waits[c.id.0] = post(c.id, job);
+    }
+    job();
+    for c in all().iter().filter(|c| c.id != me && c.online.load(Ordering::Acquire)) {
+        while c.jobs_done.load(Ordering::Acquire) < waits[c.id.0] {
+            core::hint::spin_loop();
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The in-QEMU self-tests (the `selftest` build flavour): suites that run at EL2 on the
+//! real machine after boot, one report line per suite and a closing `N passed, N failed`
+//! line, then a semihosting exit with status 0 only if every check passed.
+//!
+//! Expectations come from the DTB and, under `make run`, from `/chosen/bootargs`
+//! (`selftest.cpus=`, `selftest.mem=`, `selftest.module=`), so one binary serves every
+//! machine shape.
+
+mod dtb;
+mod mm;
+mod mmu;
+mod smp;
+
+use crate::arch::aarch64::{boot, semihosting};
+use crate::println;
+use core::fmt;
+
+/// Counts checks for one suite.
+pub struct Ctx {
+    passed: u32,
+    failed: u32,
+}
+
+impl Ctx {
+    pub fn check(&mut self, ok: bool, file: &str, line: u32, what: fmt::Arguments<'_>) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            println!("  FAIL {file}:{line}: {what}");
+        }
+    }
+}
+
+/// `check!(ctx, condition, "what, with {} args", ...)`.
+macro_rules! check {
+    ($ctx:expr, $cond:expr, $($what:tt)+) => {
+        $ctx.check($cond, file!(), line!(), format_args!($($what)+))
+    };
+}
+pub(crate) use check;
+
+/// `check_eq!(ctx, left, right, "what")`: reports both values on failure.
+macro_rules! check_eq {
+    ($ctx:expr, $left:expr, $right:expr, $($what:tt)+) => {{
+        let (l, r) = (&$left, &$right);
+        $ctx.check(l == r, file!(), line!(), format_args!("{}: {:?} != {:?}", format_args!($($what)+), l, r))
+    }};
+}
+pub(crate) use check_eq;
+
+/// What `/chosen/bootargs` says the machine should look like.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Expect {
+    pub cpus: Option<usize>,
+    pub mem: Option<u64>,
+    pub module: Option<u64>,
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mul) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 1 << 10),
+        b'M' | b'm' => (&s[..s.len() - 1], 1 << 20),
+        b'G' | b'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    parse_u64(num)?.checked_mul(mul)
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+pub fn expectations() -> Expect {
+    let mut e = Expect::default();
+    let args = crate::start::platform().and_then(|p| p.bootargs).unwrap_or("");
+    for word in args.split_ascii_whitespace() {
+        if let Some(v) = word.strip_prefix("selftest.cpus=") {
+            e.cpus = parse_u64(v).map(|n| n as usize);
+        } else if let Some(v) = word.strip_prefix("selftest.mem=") {
+            e.mem = parse_size(v);
+        } else if let Some(v) = word.strip_prefix("selftest.module=") {
+            e.module = parse_u64(v);
+        }
+    }
+    e
+}
+
+struct Suite {
+    name: &'static str,
+    run: fn(&mut Ctx),
+}
+
+#[cfg(feature = "selftest-fail")]
+fn forced_failure(ctx: &mut Ctx) {
+    check!(ctx, 1 + 1 == 3, "a deliberately false assertion (selftest-fail build)");
+}
+
+const SUITES: &[Suite] = &[
+    Suite { name: "dtb", run: dtb::run },
+    Suite { name: "mm", run: mm::run },
+    Suite { name: "mmu", run: mmu::run },
+    Suite { name: "smp", run: smp::run },
+    #[cfg(feature = "selftest-fail")]
+    Suite { name: "forced-failure", run: forced_failure },
+];
+
+pub fn run() -> ! {
+    let expect = expectations();
+    log::info!("self-test: {} suites, expecting {:?}", SUITES.len(), expect);
+    let (mut passed, mut failed) = (0, 0);
+    for suite in SUITES {
+        let mut ctx = Ctx { passed: 0, failed: 0 };
+        (suite.run)(&mut ctx);
+        let total = ctx.passed + ctx.failed;
+        if ctx.failed == 0 {
+            println!("suite {}: ok ({} checks)", suite.name, total);
+        } else {
+            println!("suite {}: FAILED ({} of {} checks)", suite.name, ctx.failed, total);
+        }
+        passed += ctx.passed;
+        failed += ctx.failed;
+    }
+    println!("selftest: {passed} passed, {failed} failed");
+    semihosting::exit(if failed == 0 && passed > 0 { 0 } else { 1 });
+    println!("selftest: no semihosting to report the result; halting");
+    boot::halt()
+}
