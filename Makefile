@@ -73,9 +73,11 @@ host-test: $(BUILD)/.setup
 	$(CARGO) test --quiet
 
 clippy: $(BUILD)/.setup
-	@echo "==> clippy, warnings are errors (host library and EL2 image)"
+	@echo "==> rustfmt check, then clippy with warnings as errors (host library, both EL2 flavours)"
+	$(CARGO) fmt --check
 	$(CARGO) clippy --quiet --all-targets -- -D warnings
-	$(CARGO) clippy --quiet --target $(TARGET) --features selftest -- -D warnings
+	$(CARGO) clippy --quiet --target $(TARGET) --features hv -- -D warnings
+	$(CARGO) clippy --quiet --target $(TARGET) --features selftest-fail -- -D warnings
 
 test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE)
 	@bash tests/run-all.sh

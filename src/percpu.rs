@@ -25,8 +25,12 @@ pub enum Message {
     #[default]
     Kick,
     /// Round-trip check: answer with `Pong`.
-    Ping { from: CpuId },
-    Pong { from: CpuId },
+    Ping {
+        from: CpuId,
+    },
+    Pong {
+        from: CpuId,
+    },
 }
 
 /// Messages a mailbox holds before a sender is told it is full.

@@ -57,13 +57,20 @@ fn console_early(uart: Option<Uart>, args: fmt::Arguments<'_>) {
 /// HCR_EL2 while no guest runs: EL1 is AArch64, and physical IRQ/FIQ/SError go to EL2.
 fn init_hcr() {
     use aarch64_cpu::registers::{HCR_EL2, Writeable};
-    HCR_EL2.write(HCR_EL2::RW::EL1IsAarch64 + HCR_EL2::IMO::EnableVirtualIRQ + HCR_EL2::FMO::EnableVirtualFIQ + HCR_EL2::AMO::SET);
+    HCR_EL2.write(
+        HCR_EL2::RW::EL1IsAarch64 + HCR_EL2::IMO::EnableVirtualIRQ + HCR_EL2::FMO::EnableVirtualFIQ + HCR_EL2::AMO::SET,
+    );
 }
 
 pub fn primary(dtb: u64, load_address: u64) -> ! {
     crate::console::set_boot_time(cpu::counter());
     let blob = boot::dtb_slice(dtb).unwrap_or_else(|e| {
-        early_fail(None, format_args!("no usable device tree at x0 = {dtb:#x} ({e}); the bootloader must pass the DTB's address in x0"))
+        early_fail(
+            None,
+            format_args!(
+                "no usable device tree at x0 = {dtb:#x} ({e}); the bootloader must pass the DTB's address in x0"
+            ),
+        )
     });
     let platform = platform::discover(blob, dtb).unwrap_or_else(|e| early_fail(None, format_args!("{e}")));
     let uart = platform.uart;
@@ -74,8 +81,8 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
     let plan = layout::stage1_plan(&platform, &layout, cpu_count)
         .unwrap_or_else(|e| early_fail(uart, format_args!("EL2 memory map: {e}")));
     let mut tables = mmu::PoolTables::new(layout.tables);
-    let mmu_config = mmu::build(&plan, &mut tables)
-        .unwrap_or_else(|e| early_fail(uart, format_args!("EL2 page tables: {e:?}")));
+    let mmu_config =
+        mmu::build(&plan, &mut tables).unwrap_or_else(|e| early_fail(uart, format_args!("EL2 page tables: {e:?}")));
     // Everything written so far went to memory uncached; drop any stale lines before the
     // caches come on (the boot protocol only promises the image was cleaned).
     cpu::dcache_invalidate(image.whole.start, image.whole.end);
@@ -90,7 +97,10 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
     let boot = BOOT.call_once(|| Boot { platform, layout, mmu: mmu_config, load_address, tables_used: tables.used() });
     let p = &boot.platform;
     info!("armvisor {} starting at EL2 on '{}'", env!("CARGO_PKG_VERSION"), p.model);
-    info!("image {:?} loaded at {load_address:#x}; DTB {:?}; {} pCPUs; PA size {} bits", image.whole, p.dtb, cpu_count, mmu_config.pa_bits);
+    info!(
+        "image {:?} loaded at {load_address:#x}; DTB {:?}; {} pCPUs; PA size {} bits",
+        image.whole, p.dtb, cpu_count, mmu_config.pa_bits
+    );
     for bank in p.memory.iter() {
         info!("RAM {:?}", bank);
     }

@@ -99,7 +99,8 @@ fn usable_ram(p: &Platform<'_>) -> Result<RangeSet<MAX_FREE_RANGES>, LayoutError
     }
     let occupied = p.reserved.iter().map(|r| r.region).chain(p.modules.iter().map(|m| m.region)).chain([p.dtb]);
     for r in occupied {
-        let page_aligned = Range { start: r.base & !(PAGE_SIZE - 1), end: (r.base + r.size).next_multiple_of(PAGE_SIZE) };
+        let page_aligned =
+            Range { start: r.base & !(PAGE_SIZE - 1), end: (r.base + r.size).next_multiple_of(PAGE_SIZE) };
         free.remove(page_aligned).map_err(|_| LayoutError::TooFragmented)?;
     }
     Ok(free)
@@ -195,10 +196,18 @@ pub fn stage1_plan(
     }
     let mut devices: RangeSet<16> = RangeSet::new();
     let gic = &p.gic;
-    let regions = p.uart.map(|u| u.region).into_iter().chain([gic.distributor]).chain(gic.redistributors.iter().copied()).chain(gic.cpu_interface);
+    let regions = p
+        .uart
+        .map(|u| u.region)
+        .into_iter()
+        .chain([gic.distributor])
+        .chain(gic.redistributors.iter().copied())
+        .chain(gic.cpu_interface);
     for r in regions {
         let r = r.range();
-        devices.insert(Range { start: r.start & !(PAGE_SIZE - 1), end: r.end.next_multiple_of(PAGE_SIZE) }).map_err(frag)?;
+        devices
+            .insert(Range { start: r.start & !(PAGE_SIZE - 1), end: r.end.next_multiple_of(PAGE_SIZE) })
+            .map_err(frag)?;
     }
     for r in devices.ranges() {
         if ram.overlaps(r) {
@@ -263,7 +272,13 @@ mod tests {
         let with = |region: Region| {
             let mut p = base;
             p.modules.push(Module { kind: ModuleKind::Kernel, region, bootargs: None }).unwrap();
-            p.modules.push(Module { kind: ModuleKind::Ramdisk, region: Region { base: 0x5000_0000, size: 0x1000 }, bootargs: None }).unwrap();
+            p.modules
+                .push(Module {
+                    kind: ModuleKind::Ramdisk,
+                    region: Region { base: 0x5000_0000, size: 0x1000 },
+                    bootargs: None,
+                })
+                .unwrap();
             plan(&p, image_at(0x4020_0000), 4).map(|_| ()).map_err(|e| match e {
                 LayoutError::BadModule { problem, .. } => problem,
                 other => panic!("{other:?}"),

@@ -87,16 +87,9 @@ impl PageTable {
 
     /// Maps `[va, va + size)` to `[pa, pa + size)` with leaf attributes `attrs`, using the
     /// largest blocks alignment allows. Fails without overwriting an existing mapping.
-    pub fn map(
-        &mut self,
-        mem: &mut impl TableMemory,
-        va: u64,
-        pa: u64,
-        size: u64,
-        attrs: u64,
-    ) -> Result<(), MapError> {
+    pub fn map(&mut self, mem: &mut impl TableMemory, va: u64, pa: u64, size: u64, attrs: u64) -> Result<(), MapError> {
         let page = super::addr::PAGE_SIZE;
-        if va % page != 0 || pa % page != 0 || size % page != 0 {
+        if !va.is_multiple_of(page) || !pa.is_multiple_of(page) || !size.is_multiple_of(page) {
             return Err(MapError::Misaligned);
         }
         let va_end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
@@ -151,7 +144,7 @@ fn map_level(
             }
             mem.write(table, index, pa | attrs | DESC_VALID | DESC_TABLE_OR_PAGE);
             step = block;
-        } else if level >= 1 && va % block == 0 && pa % block == 0 && size >= block {
+        } else if level >= 1 && va.is_multiple_of(block) && pa.is_multiple_of(block) && size >= block {
             if desc & DESC_VALID != 0 {
                 return Err(MapError::AlreadyMapped(va));
             }
@@ -265,7 +258,7 @@ mod tests {
         assert_eq!(pt.map(&mut mem, 0, 0, GIB, s1::NORMAL), Err(MapError::AlreadyMapped(0)));
         assert_eq!(pt.map(&mut mem, 0x800, 0, 0x1000, 0), Err(MapError::Misaligned));
         assert_eq!(pt.map(&mut mem, (1 << 48) - 0x1000, 0, 0x2000, 0), Err(MapError::OutOfRange));
-        assert_eq!(pt.map(&mut mem, u64::MAX & !0xfff, 0, 0x2000, 0), Err(MapError::OutOfRange));
+        assert_eq!(pt.map(&mut mem, !0xfff, 0, 0x2000, 0), Err(MapError::OutOfRange));
     }
 
     #[test]

@@ -170,9 +170,15 @@ pub struct Platform<'a> {
 pub enum Error<'a> {
     Damaged(check::FdtDamage),
     /// A property has the wrong length or an impossible value.
-    BadProperty { node: &'a str, property: &'static str },
+    BadProperty {
+        node: &'a str,
+        property: &'static str,
+    },
     /// More entries than this build can hold.
-    TooMany { what: &'static str, limit: usize },
+    TooMany {
+        what: &'static str,
+        limit: usize,
+    },
     NoMemory,
     NoCpus,
     NoGic,
@@ -253,8 +259,7 @@ fn prop_str<'a>(node: &Node<'a>, name: &str) -> Option<&'a str> {
 
 /// Does the NUL-separated string list `name` of `node` contain `want`?
 fn has_string(node: &Node<'_>, name: &str, want: &str) -> bool {
-    node.property(name)
-        .is_some_and(|p| p.value.split(|&b| b == 0).any(|s| s == want.as_bytes()))
+    node.property(name).is_some_and(|p| p.value.split(|&b| b == 0).any(|s| s == want.as_bytes()))
 }
 
 fn is_disabled(node: &Node<'_>) -> bool {
@@ -315,7 +320,8 @@ impl<'a> Walker<'a> {
         if depth > 0 {
             self.push_path(node.name);
         }
-        let parent = if depth > 0 { self.frames[depth - 1] } else { Frame { address_cells: 2, size_cells: 1, ranges: None } };
+        let parent =
+            if depth > 0 { self.frames[depth - 1] } else { Frame { address_cells: 2, size_cells: 1, ranges: None } };
         self.frames[depth] = Frame {
             address_cells: prop_u32(&node, "#address-cells").unwrap_or(parent.address_cells),
             size_cells: prop_u32(&node, "#size-cells").unwrap_or(parent.size_cells),
@@ -362,7 +368,12 @@ impl<'a> Walker<'a> {
 
     /// `reg` entries, translated through `ranges` or (for `/chosen` modules, whose addresses
     /// are physical by definition) taken as they are.
-    fn regs_in<const N: usize>(&self, node: &Node<'a>, depth: usize, translate: bool) -> Result<FixedVec<Region, N>, Error<'a>> {
+    fn regs_in<const N: usize>(
+        &self,
+        node: &Node<'a>,
+        depth: usize,
+        translate: bool,
+    ) -> Result<FixedVec<Region, N>, Error<'a>> {
         let bad = Error::BadProperty { node: node.name, property: "reg" };
         let bus = self.frames[depth - 1];
         let mut out = FixedVec::new();
@@ -549,7 +560,8 @@ impl<'a> Walker<'a> {
         }
         self.gic_interrupt_cells = prop_u32(node, "#interrupt-cells").unwrap_or(3);
         if let Some(irq) = node.property("interrupts") {
-            gic.maintenance_intid = Some(decode_interrupt(irq.value, self.gic_interrupt_cells).ok_or(bad("interrupts"))?);
+            gic.maintenance_intid =
+                Some(decode_interrupt(irq.value, self.gic_interrupt_cells).ok_or(bad("interrupts"))?);
         }
         self.p.gic = gic;
         self.found_gic = true;
@@ -573,10 +585,12 @@ impl<'a> Walker<'a> {
                 return Err(bad);
             }
             let intid = |i: usize| decode_interrupt(&irqs[i * cells * 4..], cells as u32).ok_or(bad);
-            self.p.timer = Some(Timer { secure_phys: intid(0)?, phys: intid(1)?, virt: intid(2)?, hyp_phys: intid(3)? });
+            self.p.timer =
+                Some(Timer { secure_phys: intid(0)?, phys: intid(1)?, virt: intid(2)?, hyp_phys: intid(3)? });
         }
         if self.p.uart.is_none() {
-            self.p.uart = self.first_pl011.map(|region| Uart { kind: UartKind::Pl011, region, from_stdout_path: false });
+            self.p.uart =
+                self.first_pl011.map(|region| Uart { kind: UartKind::Pl011, region, from_stdout_path: false });
         }
         Ok(self.p)
     }

@@ -115,7 +115,11 @@ fn board_tree() -> Writer {
     w.begin("tee@88000000").prop_u64s("reg", &[0x8800_0000, 0x100_0000]).prop_empty("no-map").end();
     w.begin("cma").prop_u64s("size", &[0x100_0000]).end();
     w.end();
-    w.begin("psci").prop_strs("compatible", &["arm,psci"]).prop_str("method", "hvc").prop_u32("cpu_on", 0x8400_0002).end();
+    w.begin("psci")
+        .prop_strs("compatible", &["arm,psci"])
+        .prop_str("method", "hvc")
+        .prop_u32("cpu_on", 0x8400_0002)
+        .end();
     w.begin("cpus").prop_u32("#address-cells", 2).prop_u32("#size-cells", 0);
     for (i, mpidr) in [0x0u64, 0x1, 0x100, 0x1_0000_0000].iter().enumerate() {
         w.begin(&format!("cpu@{i}"))
@@ -140,7 +144,10 @@ fn board_tree() -> Writer {
         .prop_strs("compatible", &["arm,pl011", "arm,primecell"])
         .prop_cells("reg", &[0x7e20_1000, 0x200])
         .end();
-    w.begin("serial@7e215040").prop_strs("compatible", &["brcm,bcm2835-aux-uart"]).prop_cells("reg", &[0x7e21_5040, 0x40]).end();
+    w.begin("serial@7e215040")
+        .prop_strs("compatible", &["brcm,bcm2835-aux-uart"])
+        .prop_cells("reg", &[0x7e21_5040, 0x40])
+        .end();
     w.end();
     w.begin("interrupt-controller@ff841000")
         .prop_strs("compatible", &["arm,gic-400"])
@@ -174,12 +181,18 @@ fn board_tree_translates_and_collects_everything() {
     assert_eq!(p.cpus[3], Cpu { mpidr: 0x1_0000_0000, enable: EnableMethod::SpinTable { release_addr: 0xf0 } });
     assert_eq!(p.cpu_index(0x100), Some(2));
     assert_eq!(p.psci, Some(Psci { conduit: PsciConduit::Hvc, cpu_on: 0x8400_0002 }));
-    assert_eq!(p.uart, Some(Uart { kind: UartKind::Pl011, region: Region { base: 0xfe20_1000, size: 0x200 }, from_stdout_path: true }));
+    assert_eq!(
+        p.uart,
+        Some(Uart { kind: UartKind::Pl011, region: Region { base: 0xfe20_1000, size: 0x200 }, from_stdout_path: true })
+    );
     assert_eq!(p.gic.version, GicVersion::V2);
     assert_eq!(p.gic.maintenance_intid, Some(25));
     assert_eq!(p.timer.unwrap().hyp_phys, 26);
     assert_eq!(p.bootargs, Some("hv=1"));
-    assert_eq!(&*p.modules, &[Module { kind: ModuleKind::Disk, region: Region { base: 0x9000_0000, size: 0x20_0000 }, bootargs: None }]);
+    assert_eq!(
+        &*p.modules,
+        &[Module { kind: ModuleKind::Disk, region: Region { base: 0x9000_0000, size: 0x20_0000 }, bootargs: None }]
+    );
     assert!(p.is_occupied(&Range { start: 0x8800_0000, end: 0x8800_1000 }));
 }
 
@@ -256,7 +269,12 @@ fn with_bad(node: &str, prop: &str, value: &[u8]) -> Vec<u8> {
     w.end();
     w.begin("timer");
     p(&mut w, "timer", "compatible", b"arm,armv8-timer\0");
-    p(&mut w, "timer", "interrupts", &[0u8; 48].map(|_| 0).iter().enumerate().map(|(i, _)| if i % 12 == 3 { 1 } else { 0 }).collect::<Vec<_>>());
+    p(
+        &mut w,
+        "timer",
+        "interrupts",
+        &[0u8; 48].map(|_| 0).iter().enumerate().map(|(i, _)| if i % 12 == 3 { 1 } else { 0 }).collect::<Vec<_>>(),
+    );
     w.end();
     end_root(w)
 }
@@ -308,7 +326,10 @@ fn damaged_headers_are_reported() {
 fn damaged_structures_are_reported() {
     let mut w = Writer::new();
     w.begin("").begin("a").end().prop_u32("late", 1).end();
-    assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure("property after a child node", _)))));
+    assert!(matches!(
+        discover(&w.finish(), 0),
+        Err(Error::Damaged(FdtDamage::BadStructure("property after a child node", _)))
+    ));
     let mut w = Writer::new();
     w.begin("");
     for i in 0..20 {
@@ -317,7 +338,10 @@ fn damaged_structures_are_reported() {
     for _ in 0..21 {
         w.end();
     }
-    assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure("nodes nested too deep", _)))));
+    assert!(matches!(
+        discover(&w.finish(), 0),
+        Err(Error::Damaged(FdtDamage::BadStructure("nodes nested too deep", _)))
+    ));
     let mut w = Writer::new();
     w.begin("").prop("#address-cells", &[0, 1]).end();
     assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure(_, _)))));

@@ -31,7 +31,11 @@ pub fn run(ctx: &mut Ctx) {
         Some(t) => {
             let ids = [t.secure_phys, t.phys, t.virt, t.hyp_phys];
             check!(ctx, ids.iter().all(|&i| (16..32).contains(&i)), "timer interrupts are PPIs: {ids:?}");
-            check!(ctx, ids.iter().enumerate().all(|(i, a)| ids[i + 1..].iter().all(|b| a != b)), "timer PPIs distinct");
+            check!(
+                ctx,
+                ids.iter().enumerate().all(|(i, a)| ids[i + 1..].iter().all(|b| a != b)),
+                "timer PPIs distinct"
+            );
         }
         None => check!(ctx, false, "timer node present"),
     }

@@ -39,7 +39,7 @@ pub fn run(ctx: &mut Ctx) {
     let aligned = alloc::alloc::Layout::from_size_align(8192, 4096).unwrap();
     // SAFETY: a non-zero-size layout; freed right after with the same layout.
     let ptr = unsafe { alloc::alloc::alloc(aligned) };
-    check!(ctx, !ptr.is_null() && ptr as u64 % 4096 == 0, "4 KiB-aligned allocation");
+    check!(ctx, !ptr.is_null() && (ptr as u64).is_multiple_of(4096), "4 KiB-aligned allocation");
     // SAFETY: allocated above with this layout.
     unsafe { alloc::alloc::dealloc(ptr, aligned) };
     drop(v);
@@ -56,7 +56,11 @@ pub fn run(ctx: &mut Ctx) {
     check!(ctx, big.is_some_and(|f| f.0 % (2 << 20) == 0), "512 frames come 2 MiB-aligned: {big:?}");
     if let Some(f) = big {
         let words = crate::arch::aarch64::exception::probe_store(f.0 + 0x1f_fff8, 0xabcd);
-        check!(ctx, words && crate::arch::aarch64::exception::probe_load(f.0 + 0x1f_fff8) == Some(0xabcd), "frames are writable RAM");
+        check!(
+            ctx,
+            words && crate::arch::aarch64::exception::probe_load(f.0 + 0x1f_fff8) == Some(0xabcd),
+            "frames are writable RAM"
+        );
         free_frames(f, 512);
     }
     for f in [a, c].into_iter().flatten() {

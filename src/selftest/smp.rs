@@ -67,17 +67,26 @@ pub fn run(ctx: &mut Ctx) {
     let l = &crate::start::boot_info().layout;
     for c in cpus {
         let i = c.id.0;
-        check_eq!(ctx, SEEN_TPIDR[i].load(Ordering::Relaxed), c as *const _ as u64, "pCPU {i}: TPIDR_EL2 is its PerCpu");
+        check_eq!(
+            ctx,
+            SEEN_TPIDR[i].load(Ordering::Relaxed),
+            c as *const _ as u64,
+            "pCPU {i}: TPIDR_EL2 is its PerCpu"
+        );
         check_eq!(ctx, SEEN_MPIDR[i].load(Ordering::Relaxed), c.mpidr, "pCPU {i}: MPIDR");
         let sp = SEEN_SP[i].load(Ordering::Relaxed);
         let stack = if i == 0 {
-            crate::mm::range::Range { start: l.image.boot_stack_guard.end, end: l.image.boot_stack_guard.end + crate::mm::layout::STACK_SIZE }
+            crate::mm::range::Range {
+                start: l.image.boot_stack_guard.end,
+                end: l.image.boot_stack_guard.end + crate::mm::layout::STACK_SIZE,
+            }
         } else {
             crate::mm::range::Range { start: l.stack_top(i) - crate::mm::layout::STACK_SIZE, end: l.stack_top(i) }
         };
         check!(ctx, stack.contains(sp), "pCPU {i}: SP {sp:#x} on its own stack {stack:?}");
     }
-    let distinct = (0..n).all(|a| (a + 1..n).all(|b| SEEN_MPIDR[a].load(Ordering::Relaxed) != SEEN_MPIDR[b].load(Ordering::Relaxed)));
+    let distinct = (0..n)
+        .all(|a| (a + 1..n).all(|b| SEEN_MPIDR[a].load(Ordering::Relaxed) != SEEN_MPIDR[b].load(Ordering::Relaxed)));
     check!(ctx, distinct, "MPIDRs distinct");
 
     let start = cpu::counter();
@@ -96,7 +105,13 @@ pub fn run(ctx: &mut Ctx) {
             for b in cpus.iter().filter(|b| b.id != a.id) {
                 let pings = b.pings[a.id.0].load(Ordering::Relaxed);
                 let pongs = a.pongs[b.id.0].load(Ordering::Relaxed);
-                check!(ctx, pings == 1 && pongs == 1, "SGI {} -> {}: ping arrived {pings}x, pong {pongs}x (want 1, 1)", a.id.0, b.id.0);
+                check!(
+                    ctx,
+                    pings == 1 && pongs == 1,
+                    "SGI {} -> {}: ping arrived {pings}x, pong {pongs}x (want 1, 1)",
+                    a.id.0,
+                    b.id.0
+                );
             }
             check!(ctx, a.kicks.load(Ordering::Relaxed) >= 1, "pCPU {} took kick SGIs at its EL2 IRQ vector", a.id.0);
         }

@@ -108,7 +108,7 @@ extern "C" fn wrong_el_main(dtb: u64, el: u64) -> ! {
 /// The DTB the bootloader passed, as a byte slice, if x0 points at something with the magic.
 pub fn dtb_slice(dtb: u64) -> Result<&'static [u8], crate::platform::check::FdtDamage> {
     use crate::platform::check::{self, FdtDamage, HEADER_SIZE};
-    if dtb == 0 || dtb % 8 != 0 {
+    if dtb == 0 || !dtb.is_multiple_of(8) {
         return Err(FdtDamage::BadMagic(0));
     }
     // SAFETY: the boot protocol says x0 holds the DTB's physical address; we read the

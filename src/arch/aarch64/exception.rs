@@ -17,7 +17,7 @@ pub struct TrapFrame {
     _pad: u64,
 }
 
-const _: () = assert!(size_of::<TrapFrame>() == 272 && size_of::<TrapFrame>() % 16 == 0);
+const _: () = assert!(size_of::<TrapFrame>() == 272 && size_of::<TrapFrame>().is_multiple_of(16));
 const _: () = assert!(offset_of!(TrapFrame, elr) == 248 && offset_of!(TrapFrame, spsr) == 256);
 
 core::arch::global_asm!(

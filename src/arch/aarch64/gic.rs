@@ -123,7 +123,10 @@ pub enum GicError {
 impl core::fmt::Display for GicError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::NotV3 => write!(f, "the interrupt controller is a GICv2; this hypervisor needs a GICv3 (QEMU: -machine gic-version=3)"),
+            Self::NotV3 => write!(
+                f,
+                "the interrupt controller is a GICv2; this hypervisor needs a GICv3 (QEMU: -machine gic-version=3)"
+            ),
             Self::BadArchRev(r) => write!(f, "GICD_PIDR2 reports architecture revision {r}, not GICv3/v4"),
             Self::NoRedistributor(m) => write!(f, "no GICv3 redistributor for MPIDR {m:#x}"),
             Self::WakeTimeout => write!(f, "GICv3 redistributor did not wake up"),

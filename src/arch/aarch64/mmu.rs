@@ -87,7 +87,8 @@ pub fn build(plan: &[Mapping], tables: &mut PoolTables) -> Result<MmuConfig, Map
     // walks, inner shareable, 4 KiB granule, PS from PARange, RES1 bits 31 and 23.
     let tcr = 16 | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) | (ps << 16) | (1 << 23) | (1 << 31);
     // SCTLR_EL2: RES1 bits for the non-VHE layout, plus M, C, SA and I.
-    const SCTLR_RES1: u64 = (1 << 4) | (1 << 5) | (1 << 11) | (1 << 16) | (1 << 18) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
+    const SCTLR_RES1: u64 =
+        (1 << 4) | (1 << 5) | (1 << 11) | (1 << 16) | (1 << 18) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
     let sctlr = SCTLR_RES1 | 1 | (1 << 2) | (1 << 3) | (1 << 12);
     Ok(MmuConfig { mair: s1::MAIR_VALUE, tcr, ttbr0: pt.root().0, sctlr, pa_bits })
 }

@@ -1,0 +1,106 @@
+#!/bin/bash
+# `make test`: every test, each step reported as PASS or FAIL with its log, then one
+# closing "N passed, N failed" line over the steps.
+#
+#   host        cargo test: portable logic (DTB discovery, ranges, page tables, layout)
+#   clippy      -D warnings on the host library and on the EL2 image
+#   qemu-*      the in-QEMU suites (`make run`) in several machine shapes, one binary
+#   fail        a build with one failing assertion makes QEMU exit non-zero, "1 failed"
+#   el1         started without virtualization=on: the EL2 message and a non-zero exit
+#   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
+set -uo pipefail
+cd "$(dirname "$0")/.."
+logs=build/logs
+mkdir -p $logs
+passed=0
+failed=0
+failures=()
+
+step() { # step NAME COMMAND...: runs COMMAND, output in $logs/NAME.log
+    local name=$1
+    shift
+    local start=$SECONDS
+    if "$@" >"$logs/$name.log" 2>&1; then
+        echo "PASS $name ($((SECONDS - start)) s)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name ($((SECONDS - start)) s), log: $logs/$name.log"
+        tail -n 25 "$logs/$name.log" | sed 's/^/    | /'
+        failed=$((failed + 1))
+        failures+=("$name")
+    fi
+}
+
+# The closing line of a run in FILE: "selftest: N passed, 0 failed" with N >= MIN.
+clean_closing_line() { # clean_closing_line FILE MIN
+    local line
+    line=$(grep -aE '^selftest: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+    if [[ $line =~ ^selftest:\ ([0-9]+)\ passed,\ 0\ failed ]] && ((BASH_REMATCH[1] >= $2)); then
+        echo "closing line ok: $line"
+    else
+        echo "closing line not clean or too few checks (want >= $2): '$line'"
+        return 1
+    fi
+}
+
+qemu_suites() { # qemu_suites MIN make-variables...: `make run`, exit 0 and a clean closing line
+    local min=$1 out
+    shift
+    out=$(mktemp)
+    make --no-print-directory run "$@" 2>&1 | tee "$out"
+    local status=${PIPESTATUS[0]}
+    echo "make run exit status: $status"
+    [ "$status" -eq 0 ] && clean_closing_line "$out" "$min"
+}
+
+failing_build_fails() {
+    local out status=0
+    out=$(mktemp)
+    timeout --foreground 300 qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3 -cpu max \
+        -smp 2 -m 512M -nographic -no-reboot -semihosting -kernel build/armvisor-selftest-fail.bin >"$out" 2>&1 || status=$?
+    cat "$out"
+    echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -aqE '^selftest: [0-9]+ passed, 1 failed' "$out"
+}
+
+el1_is_refused() {
+    local out status=0
+    out=$(mktemp)
+    timeout --foreground 60 qemu-system-aarch64 -machine virt,gic-version=3 -cpu max -smp 2 -m 512M \
+        -nographic -no-reboot -semihosting -kernel build/armvisor.bin >"$out" 2>&1 || status=$?
+    cat "$out"
+    echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] &&
+        grep -aq "entered at EL1, but a hypervisor needs EL2" "$out" && grep -aq "virtualization=on" "$out"
+}
+
+uboot_boots_it() {
+    local args='selftest.cpus=4 selftest.mem=512M selftest.module=0x4c000000' out
+    out=$(mktemp)
+    python3 tests/qemu_console.py --log "$out" --timeout 300 \
+        --expect "Hit any key to stop autoboot" --send "" \
+        --expect "=>" --send "setenv bootargs '$args'; booti 0x50000000 - \${fdtcontroladdr}" \
+        -- qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3 -cpu max -smp 4 -m 512M \
+        -nographic -no-reboot -semihosting -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
+        -device loader,file=build/armvisor-selftest.bin,addr=0x50000000,force-raw=on \
+        -device guest-loader,addr=0x4c000000,kernel=build/test-module.bin,bootargs=test-module
+    local status=$?
+    echo "QEMU exit status: $status"
+    [ "$status" -eq 0 ] && grep -aq "loaded at 0x50000000" "$out" && clean_closing_line "$out" 40
+}
+
+step host cargo test
+step clippy make --no-print-directory clippy
+step qemu-smp4-512m qemu_suites 40 SMP=4 MEM=512M
+step qemu-smp1 qemu_suites 30 SMP=1 MEM=512M
+step qemu-smp2 qemu_suites 30 SMP=2 MEM=512M
+step qemu-smp8 qemu_suites 40 SMP=8 MEM=512M
+step qemu-mem4g qemu_suites 40 SMP=4 MEM=4G
+step fail failing_build_fails
+step el1 el1_is_refused
+step uboot uboot_boots_it
+
+echo
+[ $failed -eq 0 ] || echo "failed steps: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
