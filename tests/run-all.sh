@@ -7,6 +7,8 @@
 #   qemu-*      the in-QEMU suites (`make run`) in several machine shapes, one binary
 #   fail        a build with one failing assertion makes QEMU exit non-zero, "1 failed"
 #   el1         started without virtualization=on: the EL2 message and a non-zero exit
+#   no-dtb      entered with x0 = 0 (no device tree): a clear message and a non-zero exit
+#   gicv2       a GICv2 machine: "needs a GICv3" and a non-zero exit
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +76,18 @@ el1_is_refused() {
         grep -aq "entered at EL1, but a hypervisor needs EL2" "$out" && grep -aq "virtualization=on" "$out"
 }
 
+# Runs QEMU with the given arguments; passes if it exits non-zero (not by timeout) after
+# printing TEXT.
+refuses_with() { # refuses_with TEXT qemu-args...
+    local text=$1 out status=0
+    shift
+    out=$(mktemp)
+    timeout --foreground 60 qemu-system-aarch64 -cpu max -m 512M -nographic -no-reboot -semihosting "$@" >"$out" 2>&1 || status=$?
+    cat "$out"
+    echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -aq "$text" "$out"
+}
+
 uboot_boots_it() {
     local args='selftest.cpus=4 selftest.mem=512M selftest.module=0x4c000000' out
     out=$(mktemp)
@@ -98,6 +112,11 @@ step qemu-smp8 qemu_suites 40 SMP=8 MEM=512M
 step qemu-mem4g qemu_suites 40 SMP=4 MEM=4G
 step fail failing_build_fails
 step el1 el1_is_refused
+step no-dtb refuses_with "no usable device tree at x0 = 0x0" \
+    -machine virt,virtualization=on,gic-version=3 \
+    -device loader,file=build/armvisor.bin,addr=0x40200000,force-raw=on -device loader,addr=0x40200000,cpu-num=0
+step gicv2 refuses_with "this hypervisor needs a GICv3" \
+    -machine virt,virtualization=on,gic-version=2 -smp 2 -kernel build/armvisor.bin
 step uboot uboot_boots_it
 
 echo
