@@ -10,7 +10,9 @@ extern crate alloc;
 pub mod arch;
 pub mod mm;
 pub mod platform;
+pub mod psci;
 pub mod util;
+pub mod vm;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod console;

@@ -94,6 +94,7 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
     crate::console::init(uart);
     crate::mm::heap::init_heap(layout.heap);
     crate::mm::heap::init_frames(layout.frames);
+    crate::mm::heap::init_guest_ram(&layout.free);
     let boot = BOOT.call_once(|| Boot { platform, layout, mmu: mmu_config, load_address, tables_used: tables.used() });
     let p = &boot.platform;
     info!("armvisor {} starting at EL2 on '{}'", env!("CARGO_PKG_VERSION"), p.model);

@@ -1,7 +1,14 @@
-// EL2 exception vectors. Each entry saves x0/x1, puts its index (0-15, in Arm's table order:
-// current EL with SP_EL0, current EL with SP_ELx, lower EL AArch64, lower EL AArch32; each
-// sync, IRQ, FIQ, SError) in x1 and joins the common path, which saves a TrapFrame
-// (layout checked in src/arch/aarch64/exception.rs) and calls el2_trap(frame, index).
+// EL2 exception vectors. Entries are indexed 0-15 in Arm's table order: current EL with
+// SP_EL0, current EL with SP_ELx, lower EL AArch64, lower EL AArch32; each sync, IRQ, FIQ,
+// SError.
+//
+// Current-EL entries (0-7, the hypervisor's own exceptions) save x0/x1, put the index in x1
+// and join el2_trap_common, which saves a TrapFrame (layout checked in
+// src/arch/aarch64/exception.rs) and calls el2_trap(frame, index).
+//
+// Lower-EL entries (8-15) are guest exits: they save the guest's registers into the
+// GuestRegs that vcpu_run (src/arch/aarch64/vcpu.rs) left a pointer to on the EL2 stack and
+// return from vcpu_run with the index.
 
 .macro VENTRY index
     .balign 0x80
@@ -9,6 +16,13 @@
     stp     x0, x1, [sp, #0]
     mov     x1, #\index
     b       el2_trap_common
+.endm
+
+.macro GUEST_VENTRY index
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mov     x1, #\index
+    b       guest_exit
 .endm
 
 .section .text.vectors, "ax"
@@ -23,14 +37,14 @@ el2_vectors:
     VENTRY 5
     VENTRY 6
     VENTRY 7
-    VENTRY 8
-    VENTRY 9
-    VENTRY 10
-    VENTRY 11
-    VENTRY 12
-    VENTRY 13
-    VENTRY 14
-    VENTRY 15
+    GUEST_VENTRY 8
+    GUEST_VENTRY 9
+    GUEST_VENTRY 10
+    GUEST_VENTRY 11
+    GUEST_VENTRY 12
+    GUEST_VENTRY 13
+    GUEST_VENTRY 14
+    GUEST_VENTRY 15
 
 el2_trap_common:
     stp     x2, x3, [sp, #16]

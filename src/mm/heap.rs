@@ -2,7 +2,7 @@
 //! the region the hypervisor reserved for itself (see [`super::layout`]).
 
 use super::PhysAddr;
-use super::range::Range;
+use super::range::{Range, RangeSet};
 use crate::sync::IrqLock;
 use buddy_system_allocator::{FrameAllocator, LockedHeap};
 
@@ -39,4 +39,27 @@ pub fn free_frames(pa: PhysAddr, count: usize) {
 pub fn heap_stats() -> (usize, usize) {
     let h = HEAP.lock();
     (h.stats_alloc_user(), h.stats_total_bytes())
+}
+
+/// RAM free for guests (lock `mm::guest_ram`, a leaf), filled from the layout at boot.
+static GUEST_RAM: IrqLock<Option<RangeSet<{ super::layout::MAX_FREE_RANGES }>>> = IrqLock::new(None);
+
+pub fn init_guest_ram(free: &RangeSet<{ super::layout::MAX_FREE_RANGES }>) {
+    *GUEST_RAM.lock() = Some(*free);
+}
+
+/// `size` bytes (rounded up to 2 MiB), 2 MiB aligned, removed from the free pool.
+pub fn take_guest_ram(size: u64) -> Option<Range> {
+    let size = size.checked_next_multiple_of(2 << 20)?;
+    let mut guard = GUEST_RAM.lock();
+    let free = guard.as_mut()?;
+    let r = free.find_free(size, 2 << 20, 0)?;
+    free.remove(r).ok()?;
+    Some(r)
+}
+
+pub fn give_back_guest_ram(r: Range) {
+    if GUEST_RAM.lock().as_mut().is_none_or(|free| free.insert(r).is_err()) {
+        log::warn!("guest RAM {r:?} not returned: free list too fragmented");
+    }
 }

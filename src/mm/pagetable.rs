@@ -1,8 +1,9 @@
 //! Translation tables as portable bit math: 4 KiB granule, levels 0 to 3 (48-bit input
 //! addresses), 1 GiB and 2 MiB blocks wherever input, output and size are aligned. The table
 //! memory comes from the caller through [`TableMemory`], so host tests run the same code over
-//! a fake. Used for the hypervisor's own EL2 stage-1 map; the caller supplies the leaf
-//! attribute bits (Arm ARM D8.3, "Translation table descriptor formats").
+//! a fake. Used for the hypervisor's own EL2 stage-1 map and for VMs' stage-2 tables; the
+//! caller supplies the leaf attribute bits (Arm ARM D8.3, "Translation table descriptor
+//! formats").
 #![forbid(unsafe_code)]
 
 use super::addr::PhysAddr;
@@ -38,6 +39,39 @@ pub mod s1 {
     pub const NORMAL_RO_EXEC: u64 = NORMAL_EXEC | AP_RO;
     /// MMIO.
     pub const DEVICE: u64 = (MAIR_DEVICE_IDX << ATTR_INDX_SHIFT) | AF | XN;
+}
+
+/// Stage-2 leaf attributes and the VTCR_EL2 value for tables from [`PageTable`] (four
+/// levels from level 0, 4 KiB granule).
+pub mod s2 {
+    /// MemAttr[3:0] = 0b1111: Normal, inner and outer write-back cacheable (Arm ARM D8.5.5);
+    /// combined with the guest's own stage-1 attributes, the stricter wins.
+    const MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
+    /// S2AP = 0b11: read and write.
+    const S2AP_RW: u64 = 0b11 << 6;
+    const SH_INNER: u64 = 0b11 << 8;
+    const AF: u64 = 1 << 10;
+    /// Guest RAM: normal memory, read-write, executable at EL1 and EL0.
+    pub const RAM: u64 = MEMATTR_NORMAL_WB | S2AP_RW | SH_INNER | AF;
+
+    /// VTCR_EL2 for `ipa_bits` of guest physical address space (40 to 48; level 0 start)
+    /// and the PS encoding of the machine's PARange. `None` outside that range.
+    pub fn vtcr(ipa_bits: u32, ps: u64) -> Option<u64> {
+        if !(40..=48).contains(&ipa_bits) {
+            return None;
+        }
+        // T0SZ, SL0 = 2 (start at level 0 with 4 KiB granules), inner/outer write-back
+        // walks, inner shareable, TG0 = 4 KiB, PS, RES1 bit 31.
+        Some(
+            (64 - ipa_bits as u64)
+                | (2 << 6)
+                | (0b01 << 8)
+                | (0b01 << 10)
+                | (0b11 << 12)
+                | ((ps & 0b111) << 16)
+                | (1 << 31),
+        )
+    }
 }
 
 /// Where a table's entries live: the identity-mapped RAM on target, a map of boxes in tests.
@@ -266,6 +300,20 @@ mod tests {
         let mut mem = FakeMemory::new(2);
         let mut pt = PageTable::new(&mut mem).unwrap();
         assert_eq!(pt.map(&mut mem, 0x1000, 0x1000, 0x1000, 0), Err(MapError::OutOfTables));
+    }
+
+    #[test]
+    fn stage2_vtcr_and_attributes() {
+        assert_eq!(s2::vtcr(48, 5), Some(0x8005_3590));
+        assert_eq!(s2::vtcr(40, 2).map(|v| v & 0x3f), Some(24));
+        assert_eq!(s2::vtcr(39, 2), None);
+        assert_eq!(s2::vtcr(52, 6), None);
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        pt.map(&mut mem, 0x4000_0000, 0x8020_0000, MIB2, s2::RAM).unwrap();
+        let (pa, desc) = pt.translate(&mem, 0x4000_0010).unwrap();
+        assert_eq!(pa, 0x8020_0010);
+        assert_eq!(desc & 0x7fc, 0x7fc, "MemAttr WB, S2AP RW, inner shareable, AF");
     }
 
     #[test]

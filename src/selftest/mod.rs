@@ -7,6 +7,7 @@
 //! machine shape.
 
 mod dtb;
+mod guests;
 mod mm;
 mod mmu;
 mod smp;
@@ -104,6 +105,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "mm", run: mm::run },
     Suite { name: "mmu", run: mmu::run },
     Suite { name: "smp", run: smp::run },
+    Suite { name: "guest-basic", run: guests::run },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
 ];

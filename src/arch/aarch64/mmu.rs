@@ -7,6 +7,7 @@ use crate::mm::pagetable::{ENTRIES, MapError, PageTable, TableMemory, s1};
 use crate::mm::range::Range;
 use crate::mm::{PAGE_SIZE, PhysAddr};
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable};
+use core::arch::asm;
 
 /// Tables carved from a fixed pool of identity-mapped (or, before the MMU is on, physical)
 /// RAM that the hypervisor owns.
@@ -135,4 +136,94 @@ pub fn ram_bytes(p: &crate::platform::Platform<'_>, range: Range) -> Option<&'st
     // SAFETY: the range is RAM that the EL2 identity map covers as normal memory (all of
     // RAM except no-map regions and guard pages, which hold no modules), so it is readable.
     Some(unsafe { core::slice::from_raw_parts(range.start as *const u8, range.size() as usize) })
+}
+
+/// Stage-2 table memory: 4 KiB frames from the frame allocator, identity-mapped at EL2.
+#[derive(Default)]
+pub struct FrameTables {
+    /// Frames handed out, to give back when the VM goes away.
+    pub frames: alloc::vec::Vec<PhysAddr>,
+}
+
+impl TableMemory for FrameTables {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        let frame = crate::mm::heap::alloc_frames(1)?;
+        // SAFETY: a frame just taken from the frame allocator: ours alone, mapped as RAM.
+        unsafe { core::ptr::write_bytes(frame.0 as *mut u64, 0, ENTRIES) };
+        self.frames.push(frame);
+        Some(frame)
+    }
+
+    fn read(&self, table: PhysAddr, index: usize) -> u64 {
+        assert!(self.frames.contains(&table) && index < ENTRIES, "not one of this VM's tables");
+        // SAFETY: checked above: an entry of a table frame this VM owns.
+        unsafe { core::ptr::read_volatile((table.0 as *const u64).add(index)) }
+    }
+
+    fn write(&mut self, table: PhysAddr, index: usize, desc: u64) {
+        assert!(self.frames.contains(&table) && index < ENTRIES, "not one of this VM's tables");
+        // SAFETY: as for read.
+        unsafe { core::ptr::write_volatile((table.0 as *mut u64).add(index), desc) };
+    }
+}
+
+impl Drop for FrameTables {
+    fn drop(&mut self) {
+        for f in self.frames.drain(..) {
+            crate::mm::heap::free_frames(f, 1);
+        }
+    }
+}
+
+/// RAM the hypervisor took from the free pool for one VM: written through here (bounds
+/// checked), given back on drop.
+pub struct OwnedRam {
+    range: Range,
+}
+
+impl OwnedRam {
+    /// Takes `size` bytes, 2 MiB aligned, from RAM no one else uses.
+    pub fn take(size: u64) -> Option<Self> {
+        let range = crate::mm::heap::take_guest_ram(size)?;
+        Some(Self { range })
+    }
+
+    pub fn range(&self) -> Range {
+        self.range
+    }
+
+    /// Zeroes the RAM, copies `bytes` to `offset`, and cleans it all to the point of
+    /// coherency (the guest starts with its MMU and caches off) and invalidates the
+    /// instruction caches.
+    pub fn load(&mut self, offset: u64, bytes: &[u8]) -> Option<()> {
+        let end = offset.checked_add(bytes.len() as u64)?;
+        if end > self.range.size() {
+            return None;
+        }
+        // SAFETY: the range came from the free-RAM pool and belongs to this value alone;
+        // it is identity-mapped normal memory; the copy stays inside it (checked above).
+        unsafe {
+            core::ptr::write_bytes(self.range.start as *mut u8, 0, self.range.size() as usize);
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), (self.range.start + offset) as *mut u8, bytes.len());
+        }
+        super::cpu::dcache_clean(self.range.start, self.range.end);
+        // SAFETY: instruction cache invalidation has no effect on data.
+        unsafe { asm!("ic ialluis", "dsb ish", "isb", options(nostack)) };
+        Some(())
+    }
+
+    /// Reads a 64-bit word at `offset` (for tests inspecting guest memory).
+    pub fn read_u64(&self, offset: u64) -> Option<u64> {
+        if !offset.is_multiple_of(8) || offset.checked_add(8)? > self.range.size() {
+            return None;
+        }
+        // SAFETY: inside the owned range (checked), aligned, identity-mapped RAM.
+        Some(unsafe { core::ptr::read_volatile((self.range.start + offset) as *const u64) })
+    }
+}
+
+impl Drop for OwnedRam {
+    fn drop(&mut self) {
+        crate::mm::heap::give_back_guest_ram(self.range);
+    }
 }

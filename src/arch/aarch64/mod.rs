@@ -9,3 +9,4 @@ pub mod mmio;
 pub mod mmu;
 pub mod psci;
 pub mod semihosting;
+pub mod vcpu;

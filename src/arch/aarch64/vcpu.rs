@@ -1,0 +1,238 @@
+//! Entering and leaving a guest: the guest's general registers, `vcpu_run`, the lower-EL
+//! exit path, exception injection into EL1, and the EL1/EL2 register state a vCPU starts
+//! with.
+//!
+//! With one vCPU pinned to each pCPU, the guest's EL1 system registers, FP/SIMD registers
+//! and timer stay live in the hardware between exits: the hypervisor (built without FP/SIMD
+//! code) never touches them. They are reset whenever a vCPU starts, so nothing leaks from
+//! one guest to the next on the same pCPU.
+
+use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
+use core::arch::asm;
+use core::mem::{offset_of, size_of};
+
+/// A guest's general registers, PC and PSTATE, as `vcpu_run` loads and the exit path saves.
+#[repr(C)]
+#[derive(Debug, Clone, Default)]
+pub struct GuestRegs {
+    pub x: [u64; 31],
+    pub pc: u64,
+    pub pstate: u64,
+    _pad: u64,
+}
+
+const _: () = assert!(size_of::<GuestRegs>() == 272);
+const _: () = assert!(offset_of!(GuestRegs, pc) == 248 && offset_of!(GuestRegs, pstate) == 256);
+
+/// Bytes vcpu_run keeps on the EL2 stack: x19-x30 and the GuestRegs pointer.
+const HOST_FRAME: usize = 112;
+const HOST_CTX: usize = 96;
+
+core::arch::global_asm!(
+    ".section .text.vcpu, \"ax\"",
+    ".global vcpu_run",
+    "vcpu_run:",
+    "    sub sp, sp, #{frame}",
+    "    stp x19, x20, [sp, #0]",
+    "    stp x21, x22, [sp, #16]",
+    "    stp x23, x24, [sp, #32]",
+    "    stp x25, x26, [sp, #48]",
+    "    stp x27, x28, [sp, #64]",
+    "    stp x29, x30, [sp, #80]",
+    "    str x0, [sp, #{ctx}]",
+    "    ldr x1, [x0, #{pc}]",
+    "    ldr x2, [x0, #{pstate}]",
+    "    msr elr_el2, x1",
+    "    msr spsr_el2, x2",
+    "    ldp x2, x3, [x0, #16]",
+    "    ldp x4, x5, [x0, #32]",
+    "    ldp x6, x7, [x0, #48]",
+    "    ldp x8, x9, [x0, #64]",
+    "    ldp x10, x11, [x0, #80]",
+    "    ldp x12, x13, [x0, #96]",
+    "    ldp x14, x15, [x0, #112]",
+    "    ldp x16, x17, [x0, #128]",
+    "    ldp x18, x19, [x0, #144]",
+    "    ldp x20, x21, [x0, #160]",
+    "    ldp x22, x23, [x0, #176]",
+    "    ldp x24, x25, [x0, #192]",
+    "    ldp x26, x27, [x0, #208]",
+    "    ldp x28, x29, [x0, #224]",
+    "    ldr x30, [x0, #240]",
+    "    ldp x0, x1, [x0, #0]",
+    "    eret",
+    // Reached from a GUEST_VENTRY with the guest's x0/x1 pushed and the vector index in x1.
+    ".global guest_exit",
+    "guest_exit:",
+    "    ldr x0, [sp, #(16 + {ctx})]",
+    "    stp x2, x3, [x0, #16]",
+    "    stp x4, x5, [x0, #32]",
+    "    stp x6, x7, [x0, #48]",
+    "    stp x8, x9, [x0, #64]",
+    "    stp x10, x11, [x0, #80]",
+    "    stp x12, x13, [x0, #96]",
+    "    stp x14, x15, [x0, #112]",
+    "    stp x16, x17, [x0, #128]",
+    "    stp x18, x19, [x0, #144]",
+    "    stp x20, x21, [x0, #160]",
+    "    stp x22, x23, [x0, #176]",
+    "    stp x24, x25, [x0, #192]",
+    "    stp x26, x27, [x0, #208]",
+    "    stp x28, x29, [x0, #224]",
+    "    str x30, [x0, #240]",
+    "    ldp x2, x3, [sp], #16",
+    "    stp x2, x3, [x0, #0]",
+    "    mrs x2, elr_el2",
+    "    str x2, [x0, #{pc}]",
+    "    mrs x2, spsr_el2",
+    "    str x2, [x0, #{pstate}]",
+    "    mov x0, x1",
+    "    ldp x19, x20, [sp, #0]",
+    "    ldp x21, x22, [sp, #16]",
+    "    ldp x23, x24, [sp, #32]",
+    "    ldp x25, x26, [sp, #48]",
+    "    ldp x27, x28, [sp, #64]",
+    "    ldp x29, x30, [sp, #80]",
+    "    add sp, sp, #{frame}",
+    "    ret",
+    frame = const HOST_FRAME,
+    ctx = const HOST_CTX,
+    pc = const offset_of!(GuestRegs, pc),
+    pstate = const offset_of!(GuestRegs, pstate),
+);
+
+unsafe extern "C" {
+    fn vcpu_run(regs: *mut GuestRegs) -> u64;
+}
+
+/// The syndrome registers of one exit, read once.
+#[derive(Debug, Clone, Copy)]
+pub struct Syndrome {
+    /// Exception vector index (8-15: lower EL).
+    pub vector: u64,
+    pub esr: u64,
+    pub far: u64,
+    pub hpfar: u64,
+}
+
+/// Runs the guest until it exits to EL2; returns what the exit registers say.
+///
+/// The caller has loaded the VM's stage-2 and trap configuration on this pCPU
+/// ([`load_guest_config`]) and runs with IRQs masked (they cause an exit instead).
+pub fn enter(regs: &mut GuestRegs) -> Syndrome {
+    // SAFETY: vcpu_run saves the callee-saved registers, runs the guest at EL1 under the
+    // VM's stage-2 tables (which map only guest RAM) and comes back through guest_exit with
+    // them restored; the guest cannot reach EL2 state.
+    let vector = unsafe { vcpu_run(regs) };
+    Syndrome { vector, esr: ESR_EL2.get(), far: FAR_EL2.get(), hpfar: HPFAR_EL2.get() }
+}
+
+/// HCR_EL2 while a guest runs: stage-2 on (VM), set/way invalidation as clean+invalidate
+/// (SWIO), physical IRQ/FIQ/SError to EL2 (IMO/FMO/AMO), SMC trapped (TSC), implementation
+/// defined and auxiliary control registers trapped (TIDCP, TACR), set/way cache maintenance
+/// trapped (TSW), EL1 is AArch64 (RW). Pointer-authentication instructions and key registers
+/// are trapped (APK = API = 0) and ID_AA64ISAR1 is not changed, so a guest that probes PAuth
+/// through HWCAP gets UNDEF on use; the full ID-register hiding comes with guests that use it.
+pub const HCR_GUEST: u64 =
+    (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 19) | (1 << 20) | (1 << 21) | (1 << 22) | (1 << 31);
+
+/// Loads a VM's stage-2 tables and traps on this pCPU, and resets the EL1 state the guest
+/// will see (MMU off, no vector table, timers off).
+pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64) {
+    // SAFETY: EL2 control registers for the guest about to run; the TLB invalidation drops
+    // stage-1+2 entries of this VMID (a previous VM may have used it on this pCPU).
+    unsafe {
+        asm!(
+            "msr vtcr_el2, {vtcr}",
+            "msr vttbr_el2, {vttbr}",
+            "isb",
+            "tlbi vmalls12e1",
+            "dsb nsh",
+            "msr hcr_el2, {hcr}",
+            "msr vmpidr_el2, {vmpidr}",
+            "mrs {tmp}, midr_el1",
+            "msr vpidr_el2, {tmp}",
+            // CPTR_EL2: RES1 bits 13, 12, 9 and 0-7; TFP = 0 (FP/SIMD is the guest's), TZ =
+            // 1 (SVE trapped: we do not switch its state), TTA = 1 (trace trapped).
+            "msr cptr_el2, {cptr}",
+            // MDCR_EL2: TDRA, TDOSA and TDA trap the debug registers, TPM and TPMCR the PMU
+            // (HPMN = 0: no event counters for the guest).
+            "msr mdcr_el2, {mdcr}",
+            // CNTHCTL_EL2: EL1 may read the physical counter (EL1PCTEN) but physical timer
+            // accesses trap (EL1PCEN = 0); the virtual timer is the guest's.
+            "msr cnthctl_el2, {cnthctl}",
+            "msr cntvoff_el2, xzr",
+            "msr sctlr_el1, {sctlr}",
+            "msr vbar_el1, xzr",
+            "msr cntv_ctl_el0, xzr",
+            "msr cntkctl_el1, xzr",
+            "msr cpacr_el1, xzr",
+            "msr tcr_el1, xzr",
+            "msr ttbr0_el1, xzr",
+            "msr ttbr1_el1, xzr",
+            "msr mair_el1, xzr",
+            "msr tpidr_el1, xzr",
+            "msr tpidr_el0, xzr",
+            "msr tpidrro_el0, xzr",
+            "msr contextidr_el1, xzr",
+            "msr sp_el0, xzr",
+            "msr sp_el1, xzr",
+            "msr elr_el1, xzr",
+            "msr spsr_el1, xzr",
+            "msr esr_el1, xzr",
+            "msr far_el1, xzr",
+            "isb",
+            vtcr = in(reg) vtcr,
+            vttbr = in(reg) vttbr,
+            hcr = in(reg) HCR_GUEST,
+            vmpidr = in(reg) vmpidr | (1 << 31),
+            tmp = out(reg) _,
+            cptr = in(reg) (1u64 << 20) | (1 << 8) | 0x33ff,
+            mdcr = in(reg) (1u64 << 11) | (1 << 10) | (1 << 9) | (1 << 6) | (1 << 5),
+            cnthctl = in(reg) 1u64,
+            sctlr = in(reg) 0x30d0_0800u64,
+            options(nostack)
+        );
+    }
+}
+
+/// Puts HCR_EL2 back to its no-guest value after a VM finished on this pCPU.
+pub fn unload_guest_config() {
+    // SAFETY: EL2 control register; stage-2 off, physical interrupts still to EL2.
+    unsafe { asm!("msr hcr_el2, {}", "isb", in(reg) (1u64 << 31) | (1 << 3) | (1 << 4) | (1 << 5), options(nostack)) };
+}
+
+/// ESR_EL1 exception classes for injected exceptions.
+pub const EC_UNKNOWN: u64 = 0x00;
+pub const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
+pub const EC_INSN_ABORT_SAME_EL: u64 = 0x21;
+
+/// Makes the guest take a synchronous exception to EL1 as if the hardware had raised it:
+/// ELR_EL1/SPSR_EL1 get the interrupted PC and PSTATE, ESR_EL1/FAR_EL1 the syndrome, and
+/// the guest continues at its VBAR_EL1 (current EL with SP_ELx if it was at EL1, lower EL
+/// AArch64 if at EL0) with DAIF masked, in EL1h (Arm ARM D1.10.2).
+pub fn inject_sync(regs: &mut GuestRegs, esr: u64, far: Option<u64>) {
+    let vbar: u64;
+    // SAFETY: EL1 registers of the running guest; the hypervisor does not use them.
+    unsafe {
+        asm!(
+            "msr elr_el1, {pc}",
+            "msr spsr_el1, {pstate}",
+            "msr esr_el1, {esr}",
+            "mrs {vbar}, vbar_el1",
+            pc = in(reg) regs.pc,
+            pstate = in(reg) regs.pstate,
+            esr = in(reg) esr,
+            vbar = out(reg) vbar,
+            options(nostack)
+        );
+        if let Some(far) = far {
+            asm!("msr far_el1, {}", in(reg) far, options(nostack));
+        }
+    }
+    let from_el0 = regs.pstate & 0b1111 == 0;
+    let offset = if from_el0 { 0x400 } else { 0x200 };
+    regs.pc = vbar + offset;
+    // EL1h, D, A, I, F masked.
+    regs.pstate = 0x3c5;
+}

@@ -1,0 +1,217 @@
+//! PSCI for guests (DEN0022 PSCI 1.1), as a state machine over the VM's vCPU power states.
+//! Pure: the caller applies the [`Outcome`] (resume with a return value, start or stop a
+//! vCPU, end the VM). Host-tested.
+#![forbid(unsafe_code)]
+
+pub const VERSION: u32 = 0x8400_0000;
+pub const CPU_SUSPEND_32: u32 = 0x8400_0001;
+pub const CPU_SUSPEND_64: u32 = 0xc400_0001;
+pub const CPU_OFF: u32 = 0x8400_0002;
+pub const CPU_ON_32: u32 = 0x8400_0003;
+pub const CPU_ON_64: u32 = 0xc400_0003;
+pub const AFFINITY_INFO_32: u32 = 0x8400_0004;
+pub const AFFINITY_INFO_64: u32 = 0xc400_0004;
+pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
+pub const SYSTEM_OFF: u32 = 0x8400_0008;
+pub const SYSTEM_RESET: u32 = 0x8400_0009;
+pub const FEATURES: u32 = 0x8400_000a;
+
+/// PSCI 1.1.
+pub const VERSION_1_1: i64 = 0x0001_0001;
+
+/// Return codes (DEN0022 5.2.2).
+pub const SUCCESS: i64 = 0;
+pub const NOT_SUPPORTED: i64 = -1;
+pub const INVALID_PARAMETERS: i64 = -2;
+pub const DENIED: i64 = -3;
+pub const ALREADY_ON: i64 = -4;
+pub const ON_PENDING: i64 = -5;
+pub const INVALID_ADDRESS: i64 = -9;
+
+/// AFFINITY_INFO answers.
+pub const AFFINITY_ON: i64 = 0;
+pub const AFFINITY_OFF: i64 = 1;
+pub const AFFINITY_ON_PENDING: i64 = 2;
+
+/// MIGRATE_INFO_TYPE: no Trusted OS that needs migrating.
+pub const MIGRATE_NOT_REQUIRED: i64 = 2;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PowerState {
+    #[default]
+    Off,
+    /// CPU_ON accepted; the target has not started yet.
+    OnPending {
+        entry: u64,
+        context: u64,
+    },
+    On,
+}
+
+/// What the caller does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Put this value in the caller's x0 and resume it.
+    Return(i64),
+    /// x0 = SUCCESS for the caller, and start vCPU `target` at `entry` with x0 = `context`.
+    CpuOn {
+        target: usize,
+        entry: u64,
+        context: u64,
+    },
+    /// The caller powers down (it does not return from the call).
+    CpuOff,
+    /// The caller waits for an interrupt, then resumes with x0 = SUCCESS.
+    Suspend,
+    SystemOff,
+    SystemReset,
+}
+
+/// The VM's view for PSCI: each vCPU's MPIDR and power state, and where its RAM is.
+pub struct Machine<'a> {
+    pub mpidrs: &'a [u64],
+    pub states: &'a mut [PowerState],
+    /// Is this an address the guest may start a CPU at (inside its RAM)?
+    pub valid_entry: &'a dyn Fn(u64) -> bool,
+}
+
+fn is_supported(fid: u32) -> bool {
+    matches!(
+        fid,
+        VERSION
+            | CPU_SUSPEND_32
+            | CPU_SUSPEND_64
+            | CPU_OFF
+            | CPU_ON_32
+            | CPU_ON_64
+            | AFFINITY_INFO_32
+            | AFFINITY_INFO_64
+            | MIGRATE_INFO_TYPE
+            | SYSTEM_OFF
+            | SYSTEM_RESET
+            | FEATURES
+    )
+}
+
+/// Handles PSCI function `fid` with arguments `args` (x1-x3) from vCPU `caller`. Returns
+/// `None` if `fid` is not a PSCI function at all (the caller answers NOT_SUPPORTED through
+/// its own SMCCC handling).
+pub fn call(m: &mut Machine<'_>, caller: usize, fid: u32, args: [u64; 3]) -> Option<Outcome> {
+    // SMC32 arguments are 32 bits wide.
+    let arg = |i: usize| if fid & 0x4000_0000 == 0 { args[i] & 0xffff_ffff } else { args[i] };
+    let outcome = match fid {
+        VERSION => Outcome::Return(VERSION_1_1),
+        FEATURES => {
+            let f = arg(0) as u32;
+            Outcome::Return(if f == CPU_SUSPEND_32 || f == CPU_SUSPEND_64 {
+                // Original power-state format, no OS-initiated mode.
+                0
+            } else if is_supported(f) {
+                SUCCESS
+            } else {
+                NOT_SUPPORTED
+            })
+        }
+        MIGRATE_INFO_TYPE => Outcome::Return(MIGRATE_NOT_REQUIRED),
+        SYSTEM_OFF => Outcome::SystemOff,
+        SYSTEM_RESET => Outcome::SystemReset,
+        CPU_SUSPEND_32 | CPU_SUSPEND_64 => Outcome::Suspend,
+        CPU_OFF => {
+            // The last vCPU turning itself off is allowed; the VM then has nothing to run.
+            if let Some(s) = m.states.get_mut(caller) {
+                *s = PowerState::Off;
+            }
+            Outcome::CpuOff
+        }
+        CPU_ON_32 | CPU_ON_64 => {
+            let (target_mpidr, entry, context) = (arg(0), arg(1), arg(2));
+            match m.mpidrs.iter().position(|&x| x == target_mpidr & crate::platform::MPIDR_AFFINITY_MASK) {
+                None => Outcome::Return(INVALID_PARAMETERS),
+                Some(t) => match m.states[t] {
+                    PowerState::On => Outcome::Return(ALREADY_ON),
+                    PowerState::OnPending { .. } => Outcome::Return(ON_PENDING),
+                    PowerState::Off if entry % 4 != 0 || !(m.valid_entry)(entry) => Outcome::Return(INVALID_ADDRESS),
+                    PowerState::Off => {
+                        m.states[t] = PowerState::OnPending { entry, context };
+                        Outcome::CpuOn { target: t, entry, context }
+                    }
+                },
+            }
+        }
+        AFFINITY_INFO_32 | AFFINITY_INFO_64 => {
+            let (target, level) = (arg(0), arg(1));
+            if level != 0 {
+                // Only level 0 (a single vCPU) is tracked; higher levels are optional.
+                Outcome::Return(INVALID_PARAMETERS)
+            } else {
+                match m.mpidrs.iter().position(|&x| x == target & crate::platform::MPIDR_AFFINITY_MASK) {
+                    None => Outcome::Return(INVALID_PARAMETERS),
+                    Some(t) => Outcome::Return(match m.states[t] {
+                        PowerState::On => AFFINITY_ON,
+                        PowerState::Off => AFFINITY_OFF,
+                        PowerState::OnPending { .. } => AFFINITY_ON_PENDING,
+                    }),
+                }
+            }
+        }
+        _ => return None,
+    };
+    Some(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine<'a>(mpidrs: &'a [u64], states: &'a mut [PowerState], ok: &'a dyn Fn(u64) -> bool) -> Machine<'a> {
+        Machine { mpidrs, states, valid_entry: ok }
+    }
+
+    #[test]
+    fn version_features_and_unknown() {
+        let mut states = [PowerState::On];
+        let ok = |_| true;
+        let mut m = machine(&[0], &mut states, &ok);
+        assert_eq!(call(&mut m, 0, VERSION, [0; 3]), Some(Outcome::Return(VERSION_1_1)));
+        assert_eq!(call(&mut m, 0, FEATURES, [CPU_ON_64 as u64, 0, 0]), Some(Outcome::Return(SUCCESS)));
+        assert_eq!(call(&mut m, 0, FEATURES, [0x8400_0012, 0, 0]), Some(Outcome::Return(NOT_SUPPORTED)));
+        assert_eq!(call(&mut m, 0, MIGRATE_INFO_TYPE, [0; 3]), Some(Outcome::Return(MIGRATE_NOT_REQUIRED)));
+        assert_eq!(call(&mut m, 0, 0x8400_0012, [0; 3]), None);
+        assert_eq!(call(&mut m, 0, SYSTEM_OFF, [0; 3]), Some(Outcome::SystemOff));
+        assert_eq!(call(&mut m, 0, SYSTEM_RESET, [0; 3]), Some(Outcome::SystemReset));
+    }
+
+    #[test]
+    fn cpu_on_states_and_errors() {
+        let mut states = [PowerState::On, PowerState::Off, PowerState::Off];
+        let ok = |a: u64| (0x4000_0000..0x5000_0000).contains(&a);
+        let mut m = machine(&[0, 1, 2], &mut states, &ok);
+        let on = |m: &mut Machine<'_>, t: u64, e: u64| call(m, 0, CPU_ON_64, [t, e, 0x77]);
+        assert_eq!(on(&mut m, 0, 0x4000_0000), Some(Outcome::Return(ALREADY_ON)));
+        assert_eq!(on(&mut m, 9, 0x4000_0000), Some(Outcome::Return(INVALID_PARAMETERS)));
+        assert_eq!(on(&mut m, 1, 0x1000), Some(Outcome::Return(INVALID_ADDRESS)));
+        assert_eq!(on(&mut m, 1, 0x4000_0002), Some(Outcome::Return(INVALID_ADDRESS)));
+        assert_eq!(on(&mut m, 1, 0x4000_0000), Some(Outcome::CpuOn { target: 1, entry: 0x4000_0000, context: 0x77 }));
+        assert_eq!(on(&mut m, 1, 0x4000_0000), Some(Outcome::Return(ON_PENDING)));
+        assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [1, 0, 0]), Some(Outcome::Return(AFFINITY_ON_PENDING)));
+        assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [2, 0, 0]), Some(Outcome::Return(AFFINITY_OFF)));
+        assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [0, 0, 0]), Some(Outcome::Return(AFFINITY_ON)));
+        assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [0, 1, 0]), Some(Outcome::Return(INVALID_PARAMETERS)));
+        assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [5, 0, 0]), Some(Outcome::Return(INVALID_PARAMETERS)));
+        m.states[1] = PowerState::On;
+        assert_eq!(call(&mut m, 1, CPU_OFF, [0; 3]), Some(Outcome::CpuOff));
+        assert_eq!(m.states[1], PowerState::Off);
+        assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [1, 0, 0]), Some(Outcome::Return(AFFINITY_OFF)));
+    }
+
+    #[test]
+    fn smc32_arguments_are_truncated() {
+        let mut states = [PowerState::On, PowerState::Off];
+        let ok = |a: u64| a == 0x4000_0000;
+        let mut m = machine(&[0, 1], &mut states, &ok);
+        assert_eq!(
+            call(&mut m, 0, CPU_ON_32, [0xffff_ffff_0000_0001, 0xdead_0000_4000_0000, 0]),
+            Some(Outcome::CpuOn { target: 1, entry: 0x4000_0000, context: 0 })
+        );
+    }
+}

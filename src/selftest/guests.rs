@@ -1,0 +1,100 @@
+//! Test guests: small images from tests/guests, run in a VM on this pCPU, reporting
+//! through the test ABI.
+
+use super::{Ctx, check, check_eq};
+use crate::mm::GuestPhysAddr;
+use crate::vm::VmConfig;
+use crate::vm::run::{Vcpu, VcpuEnd, Vm, run_vcpu};
+
+core::arch::global_asm!(include_str!("../../tests/guests/basic.S"));
+
+unsafe extern "C" {
+    static guest_basic_start: u8;
+    static guest_basic_end: u8;
+}
+
+fn basic_image() -> &'static [u8] {
+    let start = &raw const guest_basic_start;
+    let end = &raw const guest_basic_end;
+    // SAFETY: both symbols delimit one blob in the image's read-only data, start <= end.
+    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
+}
+
+/// Guest RAM lives at this IPA, away from where the hypervisor's image is in PA space, so
+/// that the guest can try the hypervisor's address and find nothing.
+const GUEST_RAM_IPA: u64 = 0x8000_0000;
+const EC_UNKNOWN: u64 = 0;
+const EC_DABT_SAME_EL: u64 = 0x25;
+const FSC_SEA: u64 = 0x10;
+
+fn run_basic(ctx: &mut Ctx, round: u32) {
+    let hv = crate::start::boot_info().layout.image.whole.start;
+    let canary_before = crate::arch::aarch64::exception::probe_load(hv + 0x38);
+    let config = VmConfig {
+        name: "basic",
+        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+        ram_size: 2 << 20,
+        vcpu_count: 1,
+        image: basic_image(),
+        arg: hv,
+    };
+    let vm = match Vm::new(config) {
+        Ok(vm) => vm,
+        Err(e) => {
+            check!(ctx, false, "round {round}: VM creation: {e:?}");
+            return;
+        }
+    };
+    check!(ctx, vm.translate(hv).is_none(), "round {round}: the hypervisor's address is not in the guest's stage-2");
+    check!(ctx, vm.translate(GUEST_RAM_IPA).is_some(), "round {round}: guest RAM is mapped");
+    let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, hv);
+    let end = run_vcpu(&vm, &mut vcpu);
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "round {round}: guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    let nr = (-1i64) as u64;
+    check_eq!(ctx, reports.len(), 15, "round {round}: all reports arrived");
+    check_eq!(ctx, get(1), Some(0x1_0001), "round {round}: PSCI_VERSION by HVC");
+    check_eq!(ctx, get(2), Some(0x1_0001), "round {round}: PSCI_VERSION by SMC");
+    check_eq!(ctx, get(3), Some(nr), "round {round}: unknown PSCI id by HVC -> NOT_SUPPORTED");
+    check_eq!(ctx, get(4), Some(nr), "round {round}: unknown SiP id by HVC -> NOT_SUPPORTED");
+    check_eq!(ctx, get(5), Some(nr), "round {round}: unknown id by SMC -> NOT_SUPPORTED");
+    check_eq!(ctx, get(6), Some(0), "round {round}: PSCI_FEATURES(CPU_ON_64)");
+    check_eq!(ctx, get(7), Some(2), "round {round}: MIGRATE_INFO_TYPE");
+    check_eq!(ctx, get(8).map(|e| e >> 26), Some(EC_UNKNOWN), "round {round}: unemulated PMCR_EL0 -> UNDEF");
+    let sea = |e: u64| (e >> 26, e & 0x3f);
+    check_eq!(
+        ctx,
+        get(9).map(sea),
+        Some((EC_DABT_SAME_EL, FSC_SEA)),
+        "round {round}: load from unmapped IPA -> external abort"
+    );
+    check_eq!(ctx, get(10), Some(0x1000_0000), "round {round}: FAR of that abort");
+    check_eq!(
+        ctx,
+        get(11).map(sea),
+        Some((EC_DABT_SAME_EL, FSC_SEA)),
+        "round {round}: load from the hypervisor's PA -> external abort"
+    );
+    check_eq!(ctx, get(12), Some(hv), "round {round}: FAR of that abort");
+    check_eq!(
+        ctx,
+        get(13).map(|e| (e >> 26, e & (1 << 6) != 0)),
+        Some((EC_DABT_SAME_EL, true)),
+        "round {round}: store to unmapped IPA -> abort with WnR"
+    );
+    check_eq!(ctx, get(14), Some(0x5a5a), "round {round}: the faulting load left its register alone");
+    check_eq!(ctx, get(15), Some(0xbeef), "round {round}: guest RAM read back");
+    check_eq!(
+        ctx,
+        crate::arch::aarch64::exception::probe_load(hv + 0x38),
+        canary_before,
+        "round {round}: hypervisor image untouched"
+    );
+}
+
+pub fn run(ctx: &mut Ctx) {
+    // Twice: the second guest runs on a hypervisor that has just survived the first.
+    run_basic(ctx, 1);
+    run_basic(ctx, 2);
+}
