@@ -10,6 +10,8 @@ use crate::arch::aarch64::{cpu, gic};
 use crate::platform::MAX_CPUS;
 use crate::sync::IrqLock;
 use crate::util::FixedVec;
+use crate::vm::run::Vm;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use spin::Once;
@@ -59,6 +61,9 @@ pub struct PerCpu {
     pub job: IrqLock<Option<Job>>,
     /// Jobs this pCPU completed (Release after the job; the poster reads with Acquire).
     pub jobs_done: AtomicU64,
+    /// The VM and vCPU index this pCPU runs (lock `PerCpu::assignment`, a leaf; set by the
+    /// pCPU starting the VM before it posts the vCPU job).
+    pub assignment: IrqLock<Option<(Arc<Vm>, usize)>>,
 }
 
 impl PerCpu {
@@ -73,6 +78,7 @@ impl PerCpu {
             pongs: [const { AtomicU32::new(0) }; MAX_CPUS],
             job: IrqLock::new(None),
             jobs_done: AtomicU64::new(0),
+            assignment: IrqLock::new(None),
         }
     }
 }

@@ -7,17 +7,26 @@ use crate::vm::VmConfig;
 use crate::vm::run::{Vcpu, VcpuEnd, Vm, run_vcpu};
 
 core::arch::global_asm!(include_str!("../../tests/guests/basic.S"));
+core::arch::global_asm!(include_str!("../../tests/guests/smp.S"));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
     static guest_basic_end: u8;
+    static guest_smp_start: u8;
+    static guest_smp_end: u8;
+}
+
+fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
+    // SAFETY: the two symbols delimit one guest blob in the image's read-only data.
+    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
 }
 
 fn basic_image() -> &'static [u8] {
-    let start = &raw const guest_basic_start;
-    let end = &raw const guest_basic_end;
-    // SAFETY: both symbols delimit one blob in the image's read-only data, start <= end.
-    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
+    blob(&raw const guest_basic_start, &raw const guest_basic_end)
+}
+
+fn smp_image() -> &'static [u8] {
+    blob(&raw const guest_smp_start, &raw const guest_smp_end)
 }
 
 /// Guest RAM lives at this IPA, away from where the hypervisor's image is in PA space, so
@@ -97,4 +106,50 @@ pub fn run(ctx: &mut Ctx) {
     // Twice: the second guest runs on a hypervisor that has just survived the first.
     run_basic(ctx, 1);
     run_basic(ctx, 2);
+}
+
+/// The "smp" guest on every pCPU: CPU_ON and its errors, AFFINITY_INFO, CPU_OFF, VMPIDR,
+/// and a shared counter incremented with exclusives from every secondary vCPU.
+pub fn run_smp(ctx: &mut Ctx) {
+    let n = crate::percpu::all().len();
+    if n < 2 {
+        check!(ctx, true, "one pCPU: the smp guest needs two or more");
+        return;
+    }
+    let config = VmConfig {
+        name: "smp",
+        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+        ram_size: 2 << 20,
+        vcpu_count: n,
+        image: smp_image(),
+        arg: n as u64,
+    };
+    let vm = match Vm::new(config) {
+        Ok(vm) => alloc::sync::Arc::new(vm),
+        Err(e) => {
+            check!(ctx, false, "smp VM creation: {e:?}");
+            return;
+        }
+    };
+    let end = crate::vm::run::run_vm(vm.clone());
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "smp guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    let as_code = |v: Option<u64>| v.map(|v| v as i64);
+    check_eq!(ctx, get(1), Some(0x8000_0000), "vCPU 0 sees MPIDR 0 (with RES1 bit 31)");
+    check_eq!(ctx, as_code(get(2)), Some(crate::psci::ALREADY_ON), "CPU_ON(self) -> ALREADY_ON");
+    check_eq!(ctx, as_code(get(3)), Some(crate::psci::INVALID_PARAMETERS), "CPU_ON(bad MPIDR) -> INVALID_PARAMETERS");
+    check_eq!(ctx, as_code(get(4)), Some(crate::psci::INVALID_ADDRESS), "CPU_ON(bad entry) -> INVALID_ADDRESS");
+    check_eq!(ctx, get(5), Some(0), "CPU_ON of vCPUs 1..{n} succeeded");
+    check_eq!(
+        ctx,
+        get(6),
+        Some((n as u64 - 1) * 10_000),
+        "shared counter: {} vCPUs x 10,000 exclusive increments",
+        n - 1
+    );
+    check_eq!(ctx, get(7), Some(0), "every secondary saw its own MPIDR");
+    check_eq!(ctx, as_code(get(8)), Some(crate::psci::AFFINITY_OFF), "AFFINITY_INFO after CPU_OFF -> OFF");
+    check_eq!(ctx, get(9), Some(0), "CPU_ON after CPU_OFF succeeds");
+    check_eq!(ctx, get(10), Some(10_000), "the restarted vCPU ran again");
 }

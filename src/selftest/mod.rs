@@ -106,6 +106,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "mmu", run: mmu::run },
     Suite { name: "smp", run: smp::run },
     Suite { name: "guest-basic", run: guests::run },
+    Suite { name: "guest-smp", run: guests::run_smp },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
 ];

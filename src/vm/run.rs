@@ -10,7 +10,8 @@ use crate::mm::range::Range;
 use crate::psci::{self, Outcome, PowerState};
 use crate::sync::IrqLock;
 use crate::util::FixedVec;
-use core::sync::atomic::{AtomicU8, Ordering};
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// VMIDs handed out so far (VMID 0 is never used for a guest).
 static NEXT_VMID: AtomicU8 = AtomicU8::new(1);
@@ -39,14 +40,18 @@ pub struct Vm {
     pub power: IrqLock<FixedVec<PowerState, MAX_VCPUS>>,
     /// Test-ABI reports (lock `Vm::reports`, a leaf).
     pub reports: IrqLock<FixedVec<(u64, u64), 64>>,
+    /// Set (Release) when the VM ends (SYSTEM_OFF, SYSTEM_RESET, a fatal guest error);
+    /// every vCPU loop checks it (Acquire) after each exit and while waiting for CPU_ON.
+    pub ended: AtomicBool,
+    /// Why it ended (valid once `ended` is set; lock `Vm::end_reason`, a leaf).
+    pub end_reason: IrqLock<Option<VcpuEnd>>,
 }
 
 impl Vm {
     pub fn new(config: VmConfig) -> Result<Self, VmError> {
-        // Starting secondary vCPUs on other pCPUs comes with multi-vCPU VMs; until then a
-        // VM has exactly one vCPU and PSCI CPU_ON can only name the caller (ALREADY_ON).
-        if config.vcpu_count != 1 {
-            return Err(VmError::BadConfig("exactly one vCPU per VM in this version"));
+        // vCPU n runs on pCPU n.
+        if config.vcpu_count == 0 || config.vcpu_count > crate::percpu::all().len() {
+            return Err(VmError::BadConfig("more vCPUs than pCPUs"));
         }
         if !config.ram_base.0.is_multiple_of(2 << 20) || config.ram_size == 0 {
             return Err(VmError::BadConfig("RAM base must be 2 MiB aligned and RAM non-empty"));
@@ -86,6 +91,8 @@ impl Vm {
             mpidrs,
             power: IrqLock::new(power),
             reports: IrqLock::new(FixedVec::new()),
+            ended: AtomicBool::new(false),
+            end_reason: IrqLock::new(None),
         })
     }
 
@@ -157,7 +164,11 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         let next = match exit::decode(s.vector, s.esr, s.far, s.hpfar) {
             Exit::Irq => {
                 crate::irq::handle();
-                Next::Resume
+                if vm.ended.load(Ordering::Acquire) {
+                    Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
+                } else {
+                    Next::Resume
+                }
             }
             Exit::Fiq => Next::Resume,
             Exit::Hvc { .. } => handle_call(vm, vcpu),
@@ -229,11 +240,11 @@ fn handle_call(vm: &Vm, vcpu: &mut Vcpu) -> Next {
         Some(Outcome::CpuOff) => return Next::End(VcpuEnd::CpuOff),
         Some(Outcome::Suspend) => psci::SUCCESS,
         Some(Outcome::CpuOn { target, .. }) => {
-            // Unreachable while VMs have one vCPU (Vm::new); refuse rather than pretend.
-            if let Some(s) = vm.power.lock().get_mut(target) {
-                *s = PowerState::Off;
+            // The target's pCPU waits in vcpu_loop; the kick wakes it to find OnPending.
+            if let Err(e) = crate::percpu::send(crate::percpu::CpuId(target), crate::percpu::Message::Kick) {
+                log::error!("VM '{}': waking vCPU {target}: {e:?}", vm.name);
             }
-            psci::DENIED
+            psci::SUCCESS
         }
         None if cfg!(feature = "selftest") && fid == super::test_abi::REPORT => {
             if vm.reports.lock().push((args[0], args[1])).is_err() {
@@ -245,4 +256,83 @@ fn handle_call(vm: &Vm, vcpu: &mut Vcpu) -> Next {
     };
     vcpu.regs.x[0] = ret as u64;
     Next::Resume
+}
+
+/// Ends the VM: records why, and kicks every other pCPU so its vCPU loop notices.
+fn end_vm(vm: &Vm, why: VcpuEnd, me: usize) {
+    vm.end_reason.lock().get_or_insert(why);
+    vm.ended.store(true, Ordering::Release);
+    for i in (0..vm.config.vcpu_count).filter(|&i| i != me) {
+        let _ = crate::percpu::send(crate::percpu::CpuId(i), crate::percpu::Message::Kick);
+    }
+}
+
+/// The life of vCPU `index` on this pCPU: wait (WFE, IRQs on) until it is powered on, run
+/// it, and after CPU_OFF wait again; return when the VM ends.
+pub fn vcpu_loop(vm: &Vm, index: usize) {
+    loop {
+        if vm.ended.load(Ordering::Acquire) {
+            return;
+        }
+        let start = {
+            let mut power = vm.power.lock();
+            match power.get(index).copied() {
+                Some(PowerState::OnPending { entry, context }) => {
+                    power[index] = PowerState::On;
+                    Some((entry, context))
+                }
+                Some(PowerState::On) if index == 0 => Some((vm.config.ram_base.0, vm.config.arg)),
+                _ => None,
+            }
+        };
+        let Some((entry, context)) = start else {
+            crate::arch::aarch64::cpu::irq_enable();
+            crate::arch::aarch64::cpu::wfe();
+            continue;
+        };
+        crate::arch::aarch64::cpu::irq_save();
+        let mut vcpu = Vcpu::new(index, entry, context);
+        log::info!("VM '{}': vCPU {index} running on this pCPU from {entry:#x}", vm.name);
+        match run_vcpu(vm, &mut vcpu) {
+            VcpuEnd::CpuOff => {
+                let all_off = vm.power.lock().iter().all(|s| *s == PowerState::Off);
+                if all_off {
+                    end_vm(vm, VcpuEnd::CpuOff, index);
+                }
+            }
+            why => end_vm(vm, why, index),
+        }
+        crate::arch::aarch64::cpu::irq_enable();
+    }
+}
+
+/// Runs `vm` to its end: vCPU n on pCPU n, this pCPU (which must be pCPU 0) running vCPU 0.
+/// Returns why the VM ended once every vCPU loop has returned.
+pub fn run_vm(vm: Arc<Vm>) -> VcpuEnd {
+    let n = vm.config.vcpu_count;
+    let mut waits = [0u64; MAX_VCPUS];
+    for (i, wait) in waits.iter_mut().enumerate().take(n).skip(1) {
+        let Some(cpu) = crate::percpu::get(crate::percpu::CpuId(i)) else { continue };
+        *cpu.assignment.lock() = Some((vm.clone(), i));
+        *wait = crate::percpu::post(cpu.id, vcpu_job);
+    }
+    vcpu_loop(&vm, 0);
+    for (i, wait) in waits.iter().enumerate().take(n).skip(1) {
+        if let Some(cpu) = crate::percpu::get(crate::percpu::CpuId(i)) {
+            while cpu.jobs_done.load(Ordering::Acquire) < *wait {
+                core::hint::spin_loop();
+            }
+        }
+    }
+    let why = *vm.end_reason.lock();
+    why.unwrap_or(VcpuEnd::SystemOff)
+}
+
+/// The job a secondary pCPU runs for its assigned vCPU.
+fn vcpu_job() {
+    let this = crate::percpu::this_cpu();
+    let assignment = this.assignment.lock().take();
+    if let Some((vm, index)) = assignment {
+        vcpu_loop(&vm, index);
+    }
 }

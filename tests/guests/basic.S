@@ -114,3 +114,6 @@ guest_basic_scratch:
     .quad   0
 .global guest_basic_end
 guest_basic_end:
+
+// Macros are per assembly unit: leave none behind for the next guest.
+.purgem REPORT
