@@ -8,10 +8,12 @@
 extern crate alloc;
 
 pub mod arch;
+pub mod devices;
 pub mod mm;
 pub mod platform;
 pub mod psci;
 pub mod util;
+pub mod vgic;
 pub mod vm;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

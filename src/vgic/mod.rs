@@ -1,0 +1,289 @@
+//! The virtual GICv3 as a portable model: an emulated distributor, one redistributor per
+//! vCPU, per-interrupt state, routing, and what each vCPU's list registers should hold
+//! (GIC architecture spec IHI 0069). The arch layer moves [`Lr`] values in and out of
+//! ICH_LR<n>_EL2 and traps ICC_SGI1R_EL1; everything else is decided here and host-tested.
+//!
+//! State is SGIs and PPIs per vCPU, SPIs per VM. An interrupt in a list register is owned by
+//! that LR until the vCPU exits and [`State::sync`] folds the LR's state back in; only then
+//! may it be placed again (so it never sits in two LRs).
+#![forbid(unsafe_code)]
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+mod regs;
+#[cfg(test)]
+mod tests;
+
+pub use regs::{GICD_SIZE, GICR_FRAME_SIZE};
+
+/// SPIs the virtual distributor implements: INTIDs 32 to 32 + SPI_COUNT - 1.
+pub const SPI_COUNT: usize = 96;
+pub const INTID_COUNT: usize = 32 + SPI_COUNT;
+/// Virtual priorities have 5 bits (ICH_VTR_EL2.PRIbits = 4 means 5 bits on QEMU and most
+/// cores); lower is more urgent. We keep the guest's 8-bit value and place the top 5 bits.
+const PRIORITY_MASK: u8 = 0xf8;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Irq {
+    pub enabled: bool,
+    /// Latched pending state (edge, or a level interrupt's software pending).
+    pub pending: bool,
+    /// Level-sensitive input line, as the device drives it.
+    pub line: bool,
+    pub active: bool,
+    pub priority: u8,
+    pub group1: bool,
+    /// Edge-triggered (ICFGR = 0b10) rather than level.
+    pub edge: bool,
+    /// In a list register of its target vCPU right now.
+    pub in_lr: bool,
+}
+
+impl Irq {
+    fn is_pending(&self) -> bool {
+        self.pending || (!self.edge && self.line)
+    }
+}
+
+/// List-register contents (ICH_LR<n>_EL2, IHI 0069 12.4.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lr(pub u64);
+
+impl Lr {
+    pub const STATE_PENDING: u64 = 1;
+    pub const STATE_ACTIVE: u64 = 2;
+
+    pub fn new(intid: u32, priority: u8, state: u64) -> Self {
+        Lr((state << 62) | (1 << 60) | (((priority & PRIORITY_MASK) as u64) << 48) | intid as u64)
+    }
+    pub fn intid(self) -> u32 {
+        self.0 as u32
+    }
+    pub fn state(self) -> u64 {
+        self.0 >> 62
+    }
+}
+
+/// A vCPU's redistributor and private interrupts.
+#[derive(Debug, Clone)]
+pub struct Redistributor {
+    pub private: [Irq; 32],
+    /// GICR_WAKER.ProcessorSleep.
+    pub sleep: bool,
+}
+
+/// One VM's virtual GIC.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// GICD_CTLR: EnableGrp1 (bit 1) and ARE (bit 4, always 1).
+    pub ctlr: u32,
+    pub spis: [Irq; SPI_COUNT],
+    /// GICD_IROUTER<n> for each SPI, as written (Aff3.Aff2.Aff1.Aff0, IRM in bit 31).
+    pub irouter: [u64; SPI_COUNT],
+    pub redists: Vec<Redistributor>,
+    /// Each vCPU's MPIDR affinity (for routing and GICR_TYPER).
+    pub mpidrs: Vec<u64>,
+}
+
+/// Which vCPUs need a kick after a change (bit n = vCPU n).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kicks(pub u64);
+
+impl Kicks {
+    fn add(&mut self, vcpu: usize) {
+        if vcpu < 64 {
+            self.0 |= 1 << vcpu;
+        }
+    }
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..64).filter(move |i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// What should be in a vCPU's list registers on entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flush {
+    pub lrs: Vec<Lr>,
+    /// More interrupts are pending than fit: ask for a maintenance interrupt when the LRs
+    /// drain (ICH_HCR_EL2.UIE) so the rest can follow.
+    pub underflow: bool,
+}
+
+impl State {
+    pub fn new(mpidrs: &[u64]) -> Self {
+        let mut redist = Redistributor { private: [Irq::default(); 32], sleep: true };
+        for (i, irq) in redist.private.iter_mut().enumerate() {
+            // SGIs are edge-triggered; PPIs default to level.
+            irq.edge = i < 16;
+            irq.group1 = false;
+        }
+        Self {
+            ctlr: 1 << 4,
+            spis: [Irq::default(); SPI_COUNT],
+            irouter: [0; SPI_COUNT],
+            redists: vec![redist; mpidrs.len()],
+            mpidrs: mpidrs.to_vec(),
+        }
+    }
+
+    pub fn vcpu_count(&self) -> usize {
+        self.redists.len()
+    }
+
+    fn enabled_grp1(&self) -> bool {
+        self.ctlr & 0b10 != 0
+    }
+
+    /// The interrupt `intid` as seen by `vcpu` (private ones are per vCPU).
+    pub fn irq(&self, vcpu: usize, intid: u32) -> Option<&Irq> {
+        match intid {
+            0..=31 => self.redists.get(vcpu).map(|r| &r.private[intid as usize]),
+            32.. => self.spis.get(intid as usize - 32),
+        }
+    }
+
+    fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut Irq> {
+        match intid {
+            0..=31 => self.redists.get_mut(vcpu).map(|r| &mut r.private[intid as usize]),
+            32.. => self.spis.get_mut(intid as usize - 32),
+        }
+    }
+
+    /// The vCPU an SPI is routed to (IROUTER with IRM = 0: the named affinity; IRM = 1 or a
+    /// name that matches nobody: vCPU 0).
+    pub fn spi_target(&self, intid: u32) -> usize {
+        let Some(&route) = self.irouter.get((intid as usize).wrapping_sub(32)) else { return 0 };
+        if route & (1 << 31) != 0 {
+            return 0;
+        }
+        let aff = (route & 0xff_ffff) | ((route >> 32 & 0xff) << 32);
+        self.mpidrs.iter().position(|&m| m == aff).unwrap_or(0)
+    }
+
+    /// Who must look at its list registers after `intid` changed.
+    fn target_of(&self, vcpu: usize, intid: u32) -> usize {
+        if intid < 32 { vcpu } else { self.spi_target(intid) }
+    }
+
+    /// Makes an edge interrupt pending (or sets a level interrupt's software pending).
+    pub fn set_pending(&mut self, vcpu: usize, intid: u32) -> Kicks {
+        let mut kicks = Kicks::default();
+        let target = self.target_of(vcpu, intid);
+        if let Some(irq) = self.irq_mut(vcpu, intid) {
+            irq.pending = true;
+            kicks.add(target);
+        }
+        kicks
+    }
+
+    /// Drives a level-sensitive line (a device's SPI, a timer PPI).
+    pub fn set_line(&mut self, vcpu: usize, intid: u32, high: bool) -> Kicks {
+        let mut kicks = Kicks::default();
+        let target = self.target_of(vcpu, intid);
+        if let Some(irq) = self.irq_mut(vcpu, intid) {
+            let rose = high && !irq.line;
+            irq.line = high;
+            if irq.edge && rose {
+                irq.pending = true;
+            }
+            if high {
+                kicks.add(target);
+            }
+        }
+        kicks
+    }
+
+    /// A guest write to ICC_SGI1R_EL1 from `sender` (IHI 0069 12.11.9): SGI INTID [27:24],
+    /// TargetList [15:0] within Aff3.Aff2.Aff1 [55:48].[39:32].[23:16] with RS [47:44], or
+    /// IRM [40] = every vCPU but the sender.
+    pub fn write_sgi1r(&mut self, sender: usize, value: u64) -> Kicks {
+        let intid = ((value >> 24) & 0xf) as u32;
+        let mut kicks = Kicks::default();
+        let targets: Vec<usize> = if value & (1 << 40) != 0 {
+            (0..self.vcpu_count()).filter(|&v| v != sender).collect()
+        } else {
+            let aff321 =
+                (((value >> 48) & 0xff) << 32) | (((value >> 32) & 0xff) << 16) | (((value >> 16) & 0xff) << 8);
+            let rs = (value >> 44) & 0xf;
+            self.mpidrs
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    let aff0 = **m & 0xff;
+                    (**m & !0xff) == aff321 && aff0 / 16 == rs && value & (1 << (aff0 % 16)) != 0
+                })
+                .map(|(v, _)| v)
+                .collect()
+        };
+        for v in targets {
+            kicks.0 |= self.set_pending(v, intid).0;
+        }
+        kicks
+    }
+
+    /// Chooses what `vcpu`'s `lr_count` list registers hold on entry: every active interrupt
+    /// it owns (so the guest can deactivate it), then pending, enabled ones by priority.
+    pub fn flush(&mut self, vcpu: usize, lr_count: usize) -> Flush {
+        let mut flush = Flush::default();
+        if vcpu >= self.vcpu_count() {
+            return flush;
+        }
+        let grp1 = self.enabled_grp1();
+        let mut candidates: Vec<(bool, u8, u32)> = Vec::new();
+        for intid in 0..INTID_COUNT as u32 {
+            if intid >= 32 && self.spi_target(intid) != vcpu {
+                continue;
+            }
+            let Some(irq) = self.irq(vcpu, intid) else { continue };
+            let deliverable = irq.is_pending() && irq.enabled && irq.group1 && grp1;
+            if irq.active || deliverable {
+                // Active first, then by priority, then by INTID.
+                candidates.push((!irq.active, irq.priority, intid));
+            }
+        }
+        candidates.sort_unstable();
+        flush.underflow = candidates.len() > lr_count;
+        for &(_, _, intid) in candidates.iter().take(lr_count) {
+            let Some(irq) = self.irq_mut(vcpu, intid) else { continue };
+            let pending = irq.is_pending() && irq.enabled;
+            let state = (if pending { Lr::STATE_PENDING } else { 0 }) | (if irq.active { Lr::STATE_ACTIVE } else { 0 });
+            irq.in_lr = true;
+            // The LR now holds the pending state; the latch is re-derived on sync.
+            irq.pending = false;
+            flush.lrs.push(Lr::new(intid, irq.priority, state));
+        }
+        flush
+    }
+
+    /// Folds `vcpu`'s list registers, as read on exit, back into the model.
+    pub fn sync(&mut self, vcpu: usize, lrs: &[Lr]) {
+        for lr in lrs {
+            let Some(irq) = self.irq_mut(vcpu, lr.intid()) else { continue };
+            let state = lr.state();
+            irq.in_lr = false;
+            irq.active = state & Lr::STATE_ACTIVE != 0;
+            if state & Lr::STATE_PENDING != 0 {
+                irq.pending = true;
+            }
+        }
+    }
+
+    /// An MMIO read of the distributor.
+    pub fn dist_read(&self, offset: u64, size: u8) -> u64 {
+        regs::dist_read(self, offset, size)
+    }
+
+    pub fn dist_write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
+        regs::dist_write(self, offset, size, value)
+    }
+
+    /// An MMIO read of the redistributor region (`offset` from the first vCPU's frame).
+    pub fn redist_read(&self, offset: u64, size: u8) -> u64 {
+        regs::redist_read(self, offset, size)
+    }
+
+    pub fn redist_write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
+        regs::redist_write(self, offset, size, value)
+    }
+}

@@ -1,0 +1,195 @@
+//! Host tests of the vGIC model.
+
+use super::*;
+
+fn gic(n: usize) -> State {
+    let mpidrs: Vec<u64> = (0..n as u64).collect();
+    let mut s = State::new(&mpidrs);
+    s.dist_write(0, 4, 0b10);
+    s
+}
+
+/// Enables SPI `intid` in group 1 at `priority`, routed to `vcpu`.
+fn enable_spi(s: &mut State, intid: u32, priority: u8, vcpu: u64) {
+    let reg = (intid / 32) as u64 * 4;
+    let bit = 1u64 << (intid % 32);
+    let group = s.dist_read(0x80 + reg, 4);
+    s.dist_write(0x80 + reg, 4, group | bit);
+    s.dist_write(0x100 + reg, 4, bit);
+    s.dist_write(0x400 + intid as u64, 1, priority as u64);
+    s.dist_write(0x6100 + 8 * (intid as u64 - 32), 8, vcpu);
+}
+
+fn enable_private(s: &mut State, vcpu: usize, intid: u32, priority: u8) {
+    let frame = vcpu as u64 * GICR_FRAME_SIZE + 0x1_0000;
+    let group = s.redist_read(frame + 0x80, 4);
+    s.redist_write(frame + 0x80, 4, group | 1 << intid);
+    s.redist_write(frame + 0x100, 4, 1 << intid);
+    s.redist_write(frame + 0x400 + intid as u64, 1, priority as u64);
+}
+
+#[test]
+fn identification_registers() {
+    let s = gic(4);
+    assert_eq!(s.dist_read(0x4, 4) & 0x1f, 3, "ITLinesNumber: 128 INTIDs");
+    assert_eq!(s.dist_read(0xffe8, 4), 0x30, "PIDR2: GICv3");
+    assert_eq!(s.dist_read(0x0, 4), 0b1010010, "ARE, DS and EnableGrp1");
+    assert_eq!(s.redist_read(0x8, 8), 0, "vCPU 0: affinity 0, not last");
+    assert_eq!(s.redist_read(3 * GICR_FRAME_SIZE + 0x8, 8), (3 << 32) | (3 << 8) | (1 << 4), "vCPU 3 is last");
+    assert_eq!(s.redist_read(3 * GICR_FRAME_SIZE + 0xc, 4), 3, "upper half of TYPER");
+    assert_eq!(s.redist_read(0xffe8, 4), 0x30);
+}
+
+#[test]
+fn waker_sleep_and_wake() {
+    let mut s = gic(1);
+    assert_eq!(s.redist_read(0x14, 4), 0b110, "asleep at reset");
+    s.redist_write(0x14, 4, 0);
+    assert_eq!(s.redist_read(0x14, 4), 0);
+}
+
+#[test]
+fn spi_routed_to_another_vcpu() {
+    let mut s = gic(4);
+    enable_spi(&mut s, 40, 0xa0, 2);
+    assert_eq!(s.spi_target(40), 2);
+    let kicks = s.set_line(0, 40, true);
+    assert_eq!(kicks, Kicks(1 << 2));
+    assert!(s.flush(0, 4).lrs.is_empty());
+    let f = s.flush(2, 4);
+    assert_eq!(f.lrs, vec![Lr::new(40, 0xa0, Lr::STATE_PENDING)]);
+    assert!(!f.underflow);
+    // The guest acknowledges (LR becomes active), exits, then EOIs with the line low.
+    s.sync(2, &[Lr::new(40, 0xa0, Lr::STATE_ACTIVE)]);
+    s.set_line(0, 40, false);
+    assert_eq!(s.flush(2, 4).lrs, vec![Lr::new(40, 0xa0, Lr::STATE_ACTIVE)], "active stays in an LR");
+    s.sync(2, &[Lr::new(40, 0xa0, 0)]);
+    assert!(s.flush(2, 4).lrs.is_empty());
+    // IRM = 1 routes to vCPU 0 here.
+    s.dist_write(0x6100 + 8 * 8, 8, 1 << 31);
+    assert_eq!(s.spi_target(40), 0);
+}
+
+#[test]
+fn level_interrupt_stays_pending_while_the_line_is_high() {
+    let mut s = gic(1);
+    enable_private(&mut s, 0, 27, 0x80);
+    s.set_line(0, 27, true);
+    let lr = s.flush(0, 4).lrs[0];
+    assert_eq!(lr.intid(), 27);
+    s.sync(0, &[Lr::new(27, 0x80, 0)]);
+    assert_eq!(s.flush(0, 4).lrs.len(), 1, "line still high: pending again");
+    s.sync(0, &[Lr::new(27, 0x80, 0)]);
+    s.set_line(0, 27, false);
+    assert!(s.flush(0, 4).lrs.is_empty());
+}
+
+#[test]
+fn disabled_or_group0_or_distributor_off_is_not_delivered() {
+    let mut s = gic(1);
+    s.set_pending(0, 5);
+    assert!(s.flush(0, 4).lrs.is_empty(), "disabled and group 0");
+    enable_private(&mut s, 0, 5, 0);
+    assert_eq!(s.flush(0, 4).lrs.len(), 1);
+    s.sync(0, &[Lr::new(5, 0, Lr::STATE_PENDING)]);
+    s.dist_write(0, 4, 0);
+    assert!(s.flush(0, 4).lrs.is_empty(), "EnableGrp1 off");
+}
+
+#[test]
+fn sgi_target_lists_and_broadcast() {
+    let mut s = gic(4);
+    for v in 0..4 {
+        enable_private(&mut s, v, 3, 0x10);
+    }
+    // SGI 3 to Aff0 = 1 and 3 (target list bits 1 and 3).
+    let kicks = s.write_sgi1r(0, (3 << 24) | 0b1010);
+    assert_eq!(kicks, Kicks(0b1010));
+    assert!(s.irq(1, 3).unwrap().pending && s.irq(3, 3).unwrap().pending);
+    assert!(!s.irq(0, 3).unwrap().pending && !s.irq(2, 3).unwrap().pending);
+    // Aff1 = 1 matches nobody.
+    assert_eq!(s.write_sgi1r(0, (3 << 24) | (1 << 16) | 1), Kicks(0));
+    // RS = 1 (Aff0 16-31) matches nobody.
+    assert_eq!(s.write_sgi1r(0, (3 << 24) | (1 << 44) | 1), Kicks(0));
+    // IRM: everyone but the sender.
+    assert_eq!(s.write_sgi1r(2, (3 << 24) | (1 << 40)), Kicks(0b1011));
+}
+
+#[test]
+fn more_pending_than_list_registers_in_priority_order() {
+    let mut s = gic(1);
+    let prios = [(1u32, 0x60u8), (2, 0x20), (3, 0x80), (4, 0x40), (5, 0x10), (6, 0x30)];
+    for &(intid, p) in &prios {
+        enable_private(&mut s, 0, intid, p);
+        s.set_pending(0, intid);
+    }
+    let f = s.flush(0, 4);
+    assert!(f.underflow);
+    let order: Vec<u32> = f.lrs.iter().map(|l| l.intid()).collect();
+    assert_eq!(order, vec![5, 2, 6, 4]);
+    // The guest handles all four (LRs come back empty); the rest follow, in order.
+    let done: Vec<Lr> = order.iter().map(|&i| Lr::new(i, 0, 0)).collect();
+    s.sync(0, &done);
+    let f = s.flush(0, 4);
+    assert!(!f.underflow);
+    assert_eq!(f.lrs.iter().map(|l| l.intid()).collect::<Vec<_>>(), vec![1, 3]);
+}
+
+#[test]
+fn an_interrupt_is_never_placed_twice() {
+    let mut s = gic(1);
+    enable_private(&mut s, 0, 9, 0);
+    s.set_pending(0, 9);
+    assert_eq!(s.flush(0, 4).lrs.len(), 1);
+    // Pending again while in an LR (edge): one LR after sync, pending state kept.
+    s.set_pending(0, 9);
+    s.sync(0, &[Lr::new(9, 0, Lr::STATE_ACTIVE)]);
+    let lrs = s.flush(0, 4).lrs;
+    assert_eq!(lrs, vec![Lr::new(9, 0, Lr::STATE_PENDING | Lr::STATE_ACTIVE)]);
+}
+
+#[test]
+fn priority_byte_and_word_access_and_routing_halves() {
+    let mut s = gic(2);
+    s.dist_write(0x420, 4, 0x4030_2010);
+    assert_eq!(s.dist_read(0x420, 4), 0x4030_2010);
+    assert_eq!(s.dist_read(0x422, 1), 0x30);
+    s.dist_write(0x6100, 4, 0x1);
+    s.dist_write(0x6104, 4, 0x0);
+    assert_eq!(s.dist_read(0x6100, 8), 1);
+    assert_eq!(s.spi_target(32), 1);
+    // ICFGR: SPI 33 edge.
+    s.dist_write(0xc08, 4, 0b1000);
+    assert_eq!(s.dist_read(0xc08, 4), 0b1000);
+    assert!(s.spis[1].edge);
+    // SGIs are always edge; ICFGR0 is read-only.
+    s.redist_write(0x1_0c00, 4, 0);
+    assert_eq!(s.redist_read(0x1_0c00, 4), 0xaaaa_aaaa);
+}
+
+#[test]
+fn every_offset_and_width_is_harmless() {
+    let mut s = gic(2);
+    for off in (0..GICD_SIZE).step_by(1) {
+        for size in [1u8, 2, 4, 8] {
+            let _ = s.dist_read(off, size);
+            let _ = s.dist_write(off, size, u64::MAX);
+        }
+    }
+    for off in (0..3 * GICR_FRAME_SIZE).step_by(1) {
+        for size in [1u8, 2, 4, 8] {
+            let _ = s.redist_read(off, size);
+            let _ = s.redist_write(off, size, u64::MAX);
+        }
+    }
+    // The private range of the distributor is RAZ/WI under affinity routing.
+    assert_eq!(s.dist_read(0x100, 4), 0);
+    // Garbage SGI1R values hurt nobody.
+    for v in [u64::MAX, 0, 0xffff_0000_0000_0000] {
+        let _ = s.write_sgi1r(0, v);
+        let _ = s.write_sgi1r(99, v);
+    }
+    let _ = s.flush(7, 4);
+    s.sync(7, &[Lr(u64::MAX)]);
+    s.sync(0, &[Lr(u64::MAX)]);
+}
