@@ -147,7 +147,7 @@ pub fn dist_read(s: &State, offset: u64, size: u8) -> u64 {
             let v = s.irouter.get(n).copied().unwrap_or(0);
             if size == 8 {
                 v
-            } else if offset % 8 == 0 {
+            } else if offset.is_multiple_of(8) {
                 v & 0xffff_ffff
             } else {
                 v >> 32
@@ -234,13 +234,9 @@ pub fn redist_read(s: &State, offset: u64, size: u8) -> u64 {
                 _ => typer >> 32,
             }
         }
-        GICR_WAKER if word => {
-            if r.sleep {
-                0b110
-            } else {
-                0
-            }
-        }
+        // ProcessorSleep and ChildrenAsleep together.
+        GICR_WAKER if word && r.sleep => 0b110,
+        GICR_WAKER if word => 0,
         PIDR2 if word => PIDR2_GICV3,
         o if o >= SGI_BASE => {
             let o = o - SGI_BASE;
