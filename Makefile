@@ -17,7 +17,7 @@ BUILD        := build
 CARGO        ?= cargo
 SYSROOT       = $(shell rustc --print sysroot)
 LLVM_BIN      = $(SYSROOT)/lib/rustlib/x86_64-unknown-linux-gnu/bin
-SOURCES      := $(shell find src arch -type f) Cargo.toml Cargo.lock build.rs .cargo/config.toml
+SOURCES      := $(shell find src arch tests/guests -type f) Cargo.toml Cargo.lock build.rs .cargo/config.toml
 QEMU_MACHINE := -machine virt,virtualization=on,gic-version=3 -cpu max
 # A small module handed over as a multiboot module, so discovery is checked end to end.
 TEST_MODULE  := $(BUILD)/test-module.bin

@@ -1,13 +1,23 @@
-//! The EL2 IRQ handler: acknowledges physical interrupts and dispatches them.
+//! The EL2 IRQ handler: acknowledges physical interrupts and dispatches them. Interrupts
+//! that belong to the guest running on this pCPU come back to the caller as [`Events`].
 
 use crate::arch::aarch64::{boot, gic};
 use core::sync::atomic::Ordering;
 
-pub fn handle() {
+/// Physical interrupts a guest's vCPU loop must act on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Events {
+    /// The virtual timer's PPI fired (its condition is met).
+    pub virtual_timer: bool,
+}
+
+pub fn handle() -> Events {
+    let mut events = Events::default();
+    let [timer, maintenance] = crate::start::platform().map_or([27, 25], crate::start::guest_ppis);
     loop {
         let intid = gic::ack();
-        if intid >= 1020 {
-            return;
+        if intid >= gic::INTID_SPURIOUS - 3 {
+            return events;
         }
         gic::eoi(intid);
         if crate::start::PANICKING.load(Ordering::Acquire) {
@@ -21,6 +31,15 @@ pub fn handle() {
                     crate::percpu::drain_mailbox();
                 }
             }
+            t if t == timer => {
+                // Level-sensitive: mask the source until the guest re-arms its timer, or the
+                // interrupt would fire again as soon as it is EOId.
+                crate::arch::aarch64::cpu::mask_virtual_timer();
+                events.virtual_timer = true;
+            }
+            // The vGIC maintenance interrupt only makes the guest exit so that its list
+            // registers are refilled on the way back in.
+            m if m == maintenance => {}
             other => log::warn!("unexpected interrupt {other}"),
         }
     }

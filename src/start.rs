@@ -139,7 +139,7 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
         }
     }
     percpu::init(&order);
-    if let Err(e) = gic::init_cpu(me) {
+    if let Err(e) = gic::init_cpu(me, &guest_ppis(p)) {
         fatal(format_args!("{e}"));
     }
     percpu::this_cpu().online.store(true, Ordering::Release);
@@ -161,6 +161,12 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
         info!("no VM is configured yet; pCPUs parked");
         percpu::park_loop()
     }
+}
+
+/// Physical PPIs a pCPU takes at EL2 on a guest's behalf: the virtual timer and the vGIC
+/// maintenance interrupt (25 when the DTB does not say).
+pub fn guest_ppis(p: &Platform<'_>) -> [u32; 2] {
+    [p.timer.map_or(27, |t| t.virt), p.gic.maintenance_intid.unwrap_or(25)]
 }
 
 fn fatal(args: fmt::Arguments<'_>) -> ! {
@@ -235,7 +241,8 @@ pub fn secondary(index: usize) -> ! {
     percpu::install(CpuId(index));
     init_hcr();
     let this = percpu::this_cpu();
-    if let Err(e) = gic::init_cpu(this.mpidr) {
+    let ppis = platform().map(guest_ppis).unwrap_or_default();
+    if let Err(e) = gic::init_cpu(this.mpidr, &ppis) {
         error!("{e}");
         boot::halt();
     }

@@ -8,12 +8,15 @@ use crate::vm::run::{Vcpu, VcpuEnd, Vm, run_vcpu};
 
 core::arch::global_asm!(include_str!("../../tests/guests/basic.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/smp.S"));
+core::arch::global_asm!(include_str!("../../tests/guests/mmio.S"));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
     static guest_basic_end: u8;
     static guest_smp_start: u8;
     static guest_smp_end: u8;
+    static guest_mmio_start: u8;
+    static guest_mmio_end: u8;
 }
 
 fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
@@ -23,6 +26,10 @@ fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
 
 fn basic_image() -> &'static [u8] {
     blob(&raw const guest_basic_start, &raw const guest_basic_end)
+}
+
+fn mmio_image() -> &'static [u8] {
+    blob(&raw const guest_mmio_start, &raw const guest_mmio_end)
 }
 
 fn smp_image() -> &'static [u8] {
@@ -152,4 +159,58 @@ pub fn run_smp(ctx: &mut Ctx) {
     check_eq!(ctx, as_code(get(8)), Some(crate::psci::AFFINITY_OFF), "AFFINITY_INFO after CPU_OFF -> OFF");
     check_eq!(ctx, get(9), Some(0), "CPU_ON after CPU_OFF succeeds");
     check_eq!(ctx, get(10), Some(10_000), "the restarted vCPU ran again");
+}
+
+/// The "mmio" guest: every access width, sign extension, writeback forms, through the
+/// self-test device.
+pub fn run_mmio(ctx: &mut Ctx) {
+    let config = VmConfig {
+        name: "mmio",
+        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+        ram_size: 2 << 20,
+        vcpu_count: 1,
+        image: mmio_image(),
+        arg: 0,
+    };
+    let vm = match Vm::new(config) {
+        Ok(vm) => vm,
+        Err(e) => {
+            check!(ctx, false, "mmio VM creation: {e:?}");
+            return;
+        }
+    };
+    let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, 0);
+    check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "mmio guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    let big = 0x1122_3344_5566_7788u64;
+    let want: [(u64, u64, &str); 13] = [
+        (1, big, "STR/LDR X"),
+        (2, 0xffff_ffff_ffff_ff80, "LDRSB X"),
+        (3, 0xffff_ff80, "LDRSB W (upper half zero)"),
+        (4, 0x80, "LDRB W"),
+        (5, 0xffff_ffff_ffff_8001, "LDRSH X"),
+        (6, 0x8001, "LDRH W"),
+        (7, 0xffff_ffff_8000_0000, "LDRSW X"),
+        (8, 0x8000_0000, "LDR W"),
+        (9, 0x80, "LDR X pre-index: value"),
+        (10, 8, "LDR X pre-index: base advanced"),
+        (11, 0x18, "STR X post-index: base moved back"),
+        (12, big, "STR X post-index: value stored"),
+        (13, 0x1234, "LDR XZR"),
+    ];
+    for (id, value, what) in want {
+        check_eq!(ctx, get(id), Some(value), "{what}");
+    }
+    let decoded = vm.decoded_accesses.load(core::sync::atomic::Ordering::Relaxed);
+    check_eq!(ctx, decoded, 2, "the two writeback forms were decoded from the instruction (ISV = 0)");
+    let seen = vm.testdev.lock().seen;
+    let writes: alloc::vec::Vec<(u64, u8, u64)> =
+        seen.iter().filter(|s| s.write).map(|s| (s.offset, s.size, s.value)).collect();
+    check_eq!(
+        ctx,
+        writes,
+        alloc::vec![(0, 8, big), (8, 1, 0x80), (0x10, 2, 0x8001), (0x18, 4, 0x8000_0000), (0x20, 8, big)],
+        "the device saw each store with its width and value"
+    );
 }

@@ -107,6 +107,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "smp", run: smp::run },
     Suite { name: "guest-basic", run: guests::run },
     Suite { name: "guest-smp", run: guests::run_smp },
+    Suite { name: "guest-mmio", run: guests::run_mmio },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
 ];

@@ -101,10 +101,14 @@ impl Kicks {
     }
 }
 
-/// What should be in a vCPU's list registers on entry.
+/// Most list registers a [`Flush`] fills (the architecture's maximum).
+pub const MAX_LRS: usize = 16;
+
+/// What should be in a vCPU's list registers on entry. Built without allocating: this is
+/// on every guest entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flush {
-    pub lrs: Vec<Lr>,
+    pub lrs: crate::util::FixedVec<Lr, MAX_LRS>,
     /// More interrupts are pending than fit: ask for a maintenance interrupt when the LRs
     /// drain (ICH_HCR_EL2.UIE) so the rest can follow.
     pub underflow: bool,
@@ -230,7 +234,7 @@ impl State {
             return flush;
         }
         let grp1 = self.enabled_grp1();
-        let mut candidates: Vec<(bool, u8, u32)> = Vec::new();
+        let mut candidates: crate::util::FixedVec<(bool, u8, u32), INTID_COUNT> = crate::util::FixedVec::new();
         for intid in 0..INTID_COUNT as u32 {
             if intid >= 32 && self.spi_target(intid) != vcpu {
                 continue;
@@ -239,19 +243,19 @@ impl State {
             let deliverable = irq.is_pending() && irq.enabled && irq.group1 && grp1;
             if irq.active || deliverable {
                 // Active first, then by priority, then by INTID.
-                candidates.push((!irq.active, irq.priority, intid));
+                let _ = candidates.push((!irq.active, irq.priority, intid));
             }
         }
         candidates.sort_unstable();
         flush.underflow = candidates.len() > lr_count;
-        for &(_, _, intid) in candidates.iter().take(lr_count) {
+        for &(_, _, intid) in candidates.iter().take(lr_count.min(MAX_LRS)) {
             let Some(irq) = self.irq_mut(vcpu, intid) else { continue };
             let pending = irq.is_pending() && irq.enabled;
             let state = (if pending { Lr::STATE_PENDING } else { 0 }) | (if irq.active { Lr::STATE_ACTIVE } else { 0 });
             irq.in_lr = true;
             // The LR now holds the pending state; the latch is re-derived on sync.
             irq.pending = false;
-            flush.lrs.push(Lr::new(intid, irq.priority, state));
+            let _ = flush.lrs.push(Lr::new(intid, irq.priority, state));
         }
         flush
     }

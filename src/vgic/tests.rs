@@ -57,12 +57,12 @@ fn spi_routed_to_another_vcpu() {
     assert_eq!(kicks, Kicks(1 << 2));
     assert!(s.flush(0, 4).lrs.is_empty());
     let f = s.flush(2, 4);
-    assert_eq!(f.lrs, vec![Lr::new(40, 0xa0, Lr::STATE_PENDING)]);
+    assert_eq!(&*f.lrs, &[Lr::new(40, 0xa0, Lr::STATE_PENDING)]);
     assert!(!f.underflow);
     // The guest acknowledges (LR becomes active), exits, then EOIs with the line low.
     s.sync(2, &[Lr::new(40, 0xa0, Lr::STATE_ACTIVE)]);
     s.set_line(0, 40, false);
-    assert_eq!(s.flush(2, 4).lrs, vec![Lr::new(40, 0xa0, Lr::STATE_ACTIVE)], "active stays in an LR");
+    assert_eq!(&*s.flush(2, 4).lrs, &[Lr::new(40, 0xa0, Lr::STATE_ACTIVE)], "active stays in an LR");
     s.sync(2, &[Lr::new(40, 0xa0, 0)]);
     assert!(s.flush(2, 4).lrs.is_empty());
     // IRM = 1 routes to vCPU 0 here.
@@ -145,7 +145,7 @@ fn an_interrupt_is_never_placed_twice() {
     s.set_pending(0, 9);
     s.sync(0, &[Lr::new(9, 0, Lr::STATE_ACTIVE)]);
     let lrs = s.flush(0, 4).lrs;
-    assert_eq!(lrs, vec![Lr::new(9, 0, Lr::STATE_PENDING | Lr::STATE_ACTIVE)]);
+    assert_eq!(&*lrs, &[Lr::new(9, 0, Lr::STATE_PENDING | Lr::STATE_ACTIVE)]);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Virtual machines: the configuration a VM is built from, why guests exit, and (on target)
 //! the VM itself and the `run_vcpu` loop.
 
+pub mod decode;
 pub mod exit;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
@@ -23,6 +24,15 @@ pub struct VmConfig {
     pub image: &'static [u8],
     /// x0 of vCPU 0 at entry.
     pub arg: u64,
+}
+
+/// Where things are in every VM's guest-physical address space (the layout of QEMU's
+/// `virt` machine, which Linux and our test guests expect).
+pub mod memory_map {
+    pub const GICD: u64 = 0x0800_0000;
+    pub const GICR: u64 = 0x080a_0000;
+    /// The self-test device (test flavour only).
+    pub const TEST_DEVICE: u64 = 0x0a00_0000;
 }
 
 /// Hypercalls of the test ABI (SMCCC vendor-specific hypervisor service range, SMC64),

@@ -1,15 +1,19 @@
 //! A VM on the machine: guest RAM, its stage-2 tables, vCPU power states; and `run_vcpu`,
 //! the loop each pCPU runs for its vCPU: enter, read the exit once, decode, handle, resume.
 
-use super::exit::{self, Exit};
-use super::{MAX_VCPUS, VmConfig};
+use super::exit::{self, Access, DataAbort, Exit};
+use super::{MAX_VCPUS, VmConfig, memory_map};
 use crate::arch::aarch64::mmu::{self, FrameTables, OwnedRam};
 use crate::arch::aarch64::vcpu::{self, GuestRegs};
+use crate::arch::aarch64::vgic as vgic_hw;
+use crate::devices::testdev::{self, TestDevice};
+use crate::devices::{self, Device, MmioRegion};
 use crate::mm::pagetable::{MapError, PageTable, s2};
 use crate::mm::range::Range;
 use crate::psci::{self, Outcome, PowerState};
 use crate::sync::IrqLock;
 use crate::util::FixedVec;
+use crate::vgic::{self, Kicks};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -40,6 +44,15 @@ pub struct Vm {
     pub power: IrqLock<FixedVec<PowerState, MAX_VCPUS>>,
     /// Test-ABI reports (lock `Vm::reports`, a leaf).
     pub reports: IrqLock<FixedVec<(u64, u64), 64>>,
+    /// The virtual GIC (lock `Vm::vgic`: taken on every guest entry and exit of every vCPU
+    /// of this VM, never with another lock held).
+    pub vgic: IrqLock<vgic::State>,
+    /// Guest-physical MMIO regions; fixed at creation.
+    pub regions: FixedVec<MmioRegion, 4>,
+    /// The self-test device (lock `Vm::testdev`, a leaf).
+    pub testdev: IrqLock<TestDevice>,
+    /// Device accesses emulated by decoding the instruction (ISV = 0); Relaxed, a statistic.
+    pub decoded_accesses: core::sync::atomic::AtomicU32,
     /// Set (Release) when the VM ends (SYSTEM_OFF, SYSTEM_RESET, a fatal guest error);
     /// every vCPU loop checks it (Acquire) after each exit and while waiting for CPU_ON.
     pub ended: AtomicBool,
@@ -72,6 +85,20 @@ impl Vm {
             let _ = power.push(if i == 0 { PowerState::On } else { PowerState::Off });
         }
         let vmid = NEXT_VMID.fetch_add(1, Ordering::Relaxed).max(1);
+        let mut regions = FixedVec::new();
+        let region = |start: u64, size: u64, device| MmioRegion { range: Range { start, end: start + size }, device };
+        let _ = regions.push(region(memory_map::GICD, vgic::GICD_SIZE, Device::GicDistributor));
+        let redists = vgic::GICR_FRAME_SIZE * config.vcpu_count as u64;
+        let _ = regions.push(region(memory_map::GICR, redists, Device::GicRedistributors));
+        if cfg!(feature = "selftest") {
+            let _ = regions.push(region(memory_map::TEST_DEVICE, testdev::SIZE, Device::Test));
+        }
+        if regions
+            .iter()
+            .any(|r| r.range.overlaps(&Range { start: config.ram_base.0, end: config.ram_base.0 + config.ram_size }))
+        {
+            return Err(VmError::BadConfig("guest RAM overlaps the device regions"));
+        }
         log::info!(
             "VM '{}' (VMID {vmid}): {} vCPUs, RAM {:#x}+{:#x} at PA {:?}",
             config.name,
@@ -91,6 +118,10 @@ impl Vm {
             mpidrs,
             power: IrqLock::new(power),
             reports: IrqLock::new(FixedVec::new()),
+            vgic: IrqLock::new(vgic::State::new(&mpidrs)),
+            regions,
+            testdev: IrqLock::new(TestDevice::default()),
+            decoded_accesses: core::sync::atomic::AtomicU32::new(0),
             ended: AtomicBool::new(false),
             end_reason: IrqLock::new(None),
         })
@@ -159,11 +190,24 @@ const FSC_SEA: u64 = 0x10;
 /// the loop: a physical interrupt makes the guest exit and is handled here.
 pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     vcpu::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index]);
+    let lr_count = vgic_hw::lr_count();
+    vgic_hw::reset(lr_count);
     let end = loop {
+        let flush = vm.vgic.lock().flush(vcpu.index, lr_count);
+        vgic_hw::load(&flush.lrs, lr_count, flush.underflow);
         let s = vcpu::enter(&mut vcpu.regs);
+        if !flush.lrs.is_empty() {
+            let lrs = vgic_hw::save(flush.lrs.len());
+            vm.vgic.lock().sync(vcpu.index, &lrs);
+        }
         let next = match exit::decode(s.vector, s.esr, s.far, s.hpfar) {
             Exit::Irq => {
-                crate::irq::handle();
+                let events = crate::irq::handle();
+                if events.virtual_timer {
+                    // The virtual timer PPI belongs to the vCPU on this pCPU.
+                    let timer = crate::start::platform().map_or(27, |p| crate::start::guest_ppis(p)[0]);
+                    vm.vgic.lock().set_pending(vcpu.index, timer);
+                }
                 if vm.ended.load(Ordering::Acquire) {
                     Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
                 } else {
@@ -181,8 +225,33 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 vcpu.regs.pc += 4;
                 Next::Resume
             }
+            Exit::DataAbort(DataAbort { ipa, access: Some(a), write, .. })
+                if devices::lookup(&vm.regions, ipa.0, a.size).is_some() =>
+            {
+                mmio(vm, vcpu, ipa.0, &a, write);
+                vcpu.regs.pc += 4;
+                Next::Resume
+            }
+            Exit::DataAbort(DataAbort { ipa, access: None, .. }) if decode_and_emulate(vm, vcpu, ipa.0) => {
+                vcpu.regs.pc += 4;
+                Next::Resume
+            }
+            Exit::SysReg { op0: 3, op1: 0 | 1, crn: 12, crm: 11, op2: 5 | 6, reg, read: false } => {
+                // ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 (one security state: the same thing).
+                let value = if reg == 31 { 0 } else { vcpu.regs.x[reg as usize] };
+                let kicks = vm.vgic.lock().write_sgi1r(vcpu.index, value);
+                kick(vm, vcpu.index, kicks);
+                vcpu.regs.pc += 4;
+                Next::Resume
+            }
+            Exit::SysReg { op0: 3, op1: 2, crn: 12, crm: 11, op2: 7, read: false, .. } => {
+                // ICC_SGI0R_EL1: Group 0 SGIs; the VM has only Group 1. Ignored.
+                vcpu.regs.pc += 4;
+                Next::Resume
+            }
             Exit::DataAbort(d) => {
-                // No emulated devices yet: anything outside guest RAM is a bus error.
+                // Outside guest RAM and every device, or an access the syndrome does not
+                // describe (ISV = 0): a bus error for the guest.
                 rate_limited_warn(vm, "data abort", d.ipa.0);
                 let from_el0 = vcpu.regs.pstate & 0b1111 == 0;
                 let ec = if from_el0 { 0x24 } else { vcpu::EC_DATA_ABORT_SAME_EL };
@@ -211,8 +280,68 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             break end;
         }
     };
+    vgic_hw::disable(lr_count);
     vcpu::unload_guest_config();
     end
+}
+
+/// Kicks the pCPUs of the vCPUs in `kicks` (other than `me`) so they refill their list
+/// registers.
+fn kick(vm: &Vm, me: usize, kicks: Kicks) {
+    for v in kicks.iter().filter(|&v| v != me && v < vm.config.vcpu_count) {
+        if let Err(e) = crate::percpu::send(crate::percpu::CpuId(v), crate::percpu::Message::Kick) {
+            log::warn!("VM '{}': kick for vCPU {v}: {e:?}", vm.name);
+        }
+    }
+}
+
+/// A device access the syndrome did not describe (ISV = 0, e.g. a writeback form): fetch
+/// the instruction from guest RAM, decode it, emulate it and update the base register.
+/// `false` (the guest gets an abort) when any step fails.
+fn decode_and_emulate(vm: &Vm, vcpu: &mut Vcpu, ipa: u64) -> bool {
+    let Some(insn) = vcpu::guest_va_to_pa(vcpu.regs.pc).and_then(|pa| vm.ram.read_u32_at(pa)) else {
+        return false;
+    };
+    let Some(d) = super::decode::decode(insn) else { return false };
+    if devices::lookup(&vm.regions, ipa, d.access.size).is_none() {
+        return false;
+    }
+    mmio(vm, vcpu, ipa, &d.access, d.write);
+    vm.decoded_accesses.fetch_add(1, Ordering::Relaxed);
+    if let Some((rn, offset)) = d.writeback {
+        let r = &mut vcpu.regs.x[rn as usize];
+        *r = r.wrapping_add(offset as u64);
+    }
+    true
+}
+
+/// One emulated load or store described by the syndrome.
+fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
+    let Some((region, offset)) = devices::lookup(&vm.regions, ipa, a.size) else { return };
+    let reg_value = if a.reg == 31 { 0 } else { vcpu.regs.x[a.reg as usize] };
+    let mut kicks = Kicks::default();
+    let mut raw = 0;
+    match (region.device, write) {
+        (Device::GicDistributor, false) => raw = vm.vgic.lock().dist_read(offset, a.size),
+        (Device::GicDistributor, true) => {
+            kicks = vm.vgic.lock().dist_write(offset, a.size, devices::store_value(a, reg_value))
+        }
+        (Device::GicRedistributors, false) => raw = vm.vgic.lock().redist_read(offset, a.size),
+        (Device::GicRedistributors, true) => {
+            kicks = vm.vgic.lock().redist_write(offset, a.size, devices::store_value(a, reg_value))
+        }
+        (Device::Test, false) => raw = vm.testdev.lock().read(offset, a.size),
+        (Device::Test, true) => {
+            let level = vm.testdev.lock().write(offset, a.size, devices::store_value(a, reg_value));
+            if let Some(high) = level {
+                kicks = vm.vgic.lock().set_line(vcpu.index, testdev::SPI, high);
+            }
+        }
+    }
+    if !write && a.reg != 31 {
+        vcpu.regs.x[a.reg as usize] = devices::load_value(a, raw);
+    }
+    kick(vm, vcpu.index, kicks);
 }
 
 fn rate_limited_warn(vm: &Vm, what: &str, addr: u64) {

@@ -98,3 +98,12 @@ pub fn dcache_invalidate(start: u64, end: u64) {
     // SAFETY: barrier only.
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
+
+/// Sets CNTV_CTL_EL0.IMASK: the virtual timer stops asserting its interrupt until the guest
+/// writes the control register again (which Linux does whenever it re-arms the timer).
+pub fn mask_virtual_timer() {
+    // SAFETY: a read-modify-write of this pCPU's virtual timer control (the running guest's).
+    unsafe {
+        asm!("mrs {t}, cntv_ctl_el0", "orr {t}, {t}, #2", "msr cntv_ctl_el0, {t}", "isb", t = out(reg) _, options(nostack))
+    };
+}

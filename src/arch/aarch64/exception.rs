@@ -88,7 +88,10 @@ const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
 #[unsafe(no_mangle)]
 extern "C" fn el2_trap(frame: &mut TrapFrame, index: u64) {
     match index {
-        CURRENT_SPX_IRQ => crate::irq::handle(),
+        // Outside a guest's run loop there is no vCPU to hand guest interrupts to.
+        CURRENT_SPX_IRQ => {
+            let _ = crate::irq::handle();
+        }
         CURRENT_SPX_SYNC => sync_at_el2(frame),
         _ => fatal(frame, index, "unexpected exception"),
     }

@@ -207,8 +207,9 @@ fn find_redistributor(gic: &Gic, mpidr: u64) -> Option<mmio::Mmio<Redistributor>
     None
 }
 
-/// Every pCPU, once: wakes its redistributor, enables the kick SGI and the CPU interface.
-pub fn init_cpu(mpidr: u64) -> Result<(), GicError> {
+/// Every pCPU, once: wakes its redistributor, enables the kick SGI, the PPIs in `ppis`
+/// (the virtual timer and the vGIC maintenance interrupt) and the CPU interface.
+pub fn init_cpu(mpidr: u64, ppis: &[u32]) -> Result<(), GicError> {
     let gic = GIC.get().expect("init_distributor runs before init_cpu");
     let r = find_redistributor(gic, mpidr).ok_or(GicError::NoRedistributor(mpidr))?;
     r.waker.modify(GICR_WAKER::PROCESSOR_SLEEP::CLEAR);
@@ -223,10 +224,14 @@ pub fn init_cpu(mpidr: u64) -> Result<(), GicError> {
     r.icpendr0.set(u32::MAX);
     r.igroupr0.set(u32::MAX);
     r.igrpmodr0.set(0);
-    let reg = &r.ipriorityr[(SGI_KICK / 4) as usize];
-    let shift = (SGI_KICK % 4) * 8;
-    reg.set((reg.get() & !(0xff << shift)) | (KICK_PRIORITY << shift));
-    r.isenabler0.set(1 << SGI_KICK);
+    let mut enable = 0u32;
+    for intid in core::iter::once(SGI_KICK).chain(ppis.iter().copied().filter(|&i| (16..32).contains(&i))) {
+        let reg = &r.ipriorityr[(intid / 4) as usize];
+        let shift = (intid % 4) * 8;
+        reg.set((reg.get() & !(0xff << shift)) | (KICK_PRIORITY << shift));
+        enable |= 1 << intid;
+    }
+    r.isenabler0.set(enable);
 
     // CPU interface (ICC_*): system-register access at EL2 and for EL1 (SRE, DFB, DIB,
     // Enable), all priorities unmasked, EOI drops priority and deactivates, Group 1 on.

@@ -212,6 +212,16 @@ impl OwnedRam {
         Some(())
     }
 
+    /// The 32-bit word at physical address `pa`, if it lies in this RAM (a guest
+    /// instruction to decode).
+    pub fn read_u32_at(&self, pa: u64) -> Option<u32> {
+        if !pa.is_multiple_of(4) || !self.range.contains(pa) {
+            return None;
+        }
+        // SAFETY: inside the owned range (checked), aligned, identity-mapped RAM.
+        Some(unsafe { core::ptr::read_volatile(pa as *const u32) })
+    }
+
     /// Reads a 64-bit word at `offset` (for tests inspecting guest memory).
     pub fn read_u64(&self, offset: u64) -> Option<u64> {
         if !offset.is_multiple_of(8) || offset.checked_add(8)? > self.range.size() {

@@ -10,3 +10,4 @@ pub mod mmu;
 pub mod psci;
 pub mod semihosting;
 pub mod vcpu;
+pub mod vgic;

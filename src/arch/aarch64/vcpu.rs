@@ -236,3 +236,19 @@ pub fn inject_sync(regs: &mut GuestRegs, esr: u64, far: Option<u64>) {
     // EL1h, D, A, I, F masked.
     regs.pstate = 0x3c5;
 }
+
+/// Translates a guest virtual address through the guest's stage 1 and its stage 2 (AT
+/// S12E1R, with the VM's registers loaded on this pCPU). `None` if either stage faults.
+pub fn guest_va_to_pa(va: u64) -> Option<u64> {
+    let par: u64;
+    // SAFETY: an address translation instruction; it only writes PAR_EL1, which the
+    // hypervisor owns between exits (the guest's PAR_EL1 is not preserved across this, as
+    // with KVM: PAR_EL1 is not guaranteed across exceptions the guest did not cause).
+    unsafe {
+        asm!("at s12e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
+    };
+    if par & 1 != 0 {
+        return None;
+    }
+    Some((par & 0x0000_ffff_ffff_f000) | (va & 0xfff))
+}

@@ -1,0 +1,118 @@
+//! The GICv3 virtual CPU interface at EL2 (ICH_*_EL2, IHI 0069 12.4): list registers in and
+//! out, the hypervisor control register, and a clean state for a vCPU that starts.
+
+use crate::util::FixedVec;
+use crate::vgic::Lr;
+use core::arch::asm;
+
+/// Most list registers the architecture allows.
+pub const MAX_LRS: usize = 16;
+
+/// ICH_VTR_EL2.ListRegs + 1.
+pub fn lr_count() -> usize {
+    let vtr: u64;
+    // SAFETY: reading an ID-like EL2 register.
+    unsafe { asm!("mrs {}, ich_vtr_el2", out(reg) vtr, options(nomem, nostack)) };
+    ((vtr & 0x1f) as usize + 1).min(MAX_LRS)
+}
+
+fn write_lr(index: usize, value: u64) {
+    // SAFETY: writes one list register of this pCPU's virtual CPU interface; `index` is
+    // below lr_count() (callers stay within it) and each arm names a real register.
+    unsafe {
+        match index {
+            0 => asm!("msr ich_lr0_el2, {}", in(reg) value, options(nostack)),
+            1 => asm!("msr ich_lr1_el2, {}", in(reg) value, options(nostack)),
+            2 => asm!("msr ich_lr2_el2, {}", in(reg) value, options(nostack)),
+            3 => asm!("msr ich_lr3_el2, {}", in(reg) value, options(nostack)),
+            4 => asm!("msr ich_lr4_el2, {}", in(reg) value, options(nostack)),
+            5 => asm!("msr ich_lr5_el2, {}", in(reg) value, options(nostack)),
+            6 => asm!("msr ich_lr6_el2, {}", in(reg) value, options(nostack)),
+            7 => asm!("msr ich_lr7_el2, {}", in(reg) value, options(nostack)),
+            8 => asm!("msr ich_lr8_el2, {}", in(reg) value, options(nostack)),
+            9 => asm!("msr ich_lr9_el2, {}", in(reg) value, options(nostack)),
+            10 => asm!("msr ich_lr10_el2, {}", in(reg) value, options(nostack)),
+            11 => asm!("msr ich_lr11_el2, {}", in(reg) value, options(nostack)),
+            12 => asm!("msr ich_lr12_el2, {}", in(reg) value, options(nostack)),
+            13 => asm!("msr ich_lr13_el2, {}", in(reg) value, options(nostack)),
+            14 => asm!("msr ich_lr14_el2, {}", in(reg) value, options(nostack)),
+            15 => asm!("msr ich_lr15_el2, {}", in(reg) value, options(nostack)),
+            _ => {}
+        }
+    }
+}
+
+fn read_lr(index: usize) -> u64 {
+    let v: u64;
+    // SAFETY: reads one list register of this pCPU's virtual CPU interface.
+    unsafe {
+        match index {
+            0 => asm!("mrs {}, ich_lr0_el2", out(reg) v, options(nostack)),
+            1 => asm!("mrs {}, ich_lr1_el2", out(reg) v, options(nostack)),
+            2 => asm!("mrs {}, ich_lr2_el2", out(reg) v, options(nostack)),
+            3 => asm!("mrs {}, ich_lr3_el2", out(reg) v, options(nostack)),
+            4 => asm!("mrs {}, ich_lr4_el2", out(reg) v, options(nostack)),
+            5 => asm!("mrs {}, ich_lr5_el2", out(reg) v, options(nostack)),
+            6 => asm!("mrs {}, ich_lr6_el2", out(reg) v, options(nostack)),
+            7 => asm!("mrs {}, ich_lr7_el2", out(reg) v, options(nostack)),
+            8 => asm!("mrs {}, ich_lr8_el2", out(reg) v, options(nostack)),
+            9 => asm!("mrs {}, ich_lr9_el2", out(reg) v, options(nostack)),
+            10 => asm!("mrs {}, ich_lr10_el2", out(reg) v, options(nostack)),
+            11 => asm!("mrs {}, ich_lr11_el2", out(reg) v, options(nostack)),
+            12 => asm!("mrs {}, ich_lr12_el2", out(reg) v, options(nostack)),
+            13 => asm!("mrs {}, ich_lr13_el2", out(reg) v, options(nostack)),
+            14 => asm!("mrs {}, ich_lr14_el2", out(reg) v, options(nostack)),
+            15 => asm!("mrs {}, ich_lr15_el2", out(reg) v, options(nostack)),
+            _ => v = 0,
+        }
+    }
+    v
+}
+
+/// ICH_HCR_EL2: En (bit 0), UIE (bit 1, maintenance interrupt when at most one LR holds
+/// an interrupt).
+const ICH_HCR_EN: u64 = 1;
+const ICH_HCR_UIE: u64 = 1 << 1;
+
+fn write_hcr(value: u64) {
+    // SAFETY: this pCPU's virtual CPU interface control.
+    unsafe { asm!("msr ich_hcr_el2, {}", in(reg) value, options(nostack)) };
+}
+
+/// A vCPU starts: empty list registers, no active priorities, the guest's ICV control and
+/// priority mask at reset, the virtual interface on.
+pub fn reset(lr_count: usize) {
+    for i in 0..lr_count {
+        write_lr(i, 0);
+    }
+    // SAFETY: this pCPU's virtual CPU interface state, reset for a new vCPU.
+    unsafe {
+        asm!("msr ich_vmcr_el2, xzr", "msr ich_ap1r0_el2, xzr", "msr ich_ap0r0_el2, xzr", options(nostack));
+    }
+    write_hcr(ICH_HCR_EN);
+}
+
+/// Turns the virtual interface off when no guest runs here.
+pub fn disable(lr_count: usize) {
+    for i in 0..lr_count {
+        write_lr(i, 0);
+    }
+    write_hcr(0);
+}
+
+/// Loads the list registers for entry; unused ones are cleared.
+pub fn load(lrs: &[Lr], lr_count: usize, underflow: bool) {
+    for i in 0..lr_count {
+        write_lr(i, lrs.get(i).map_or(0, |l| l.0));
+    }
+    write_hcr(ICH_HCR_EN | if underflow { ICH_HCR_UIE } else { 0 });
+}
+
+/// Reads back the first `count` list registers after an exit.
+pub fn save(count: usize) -> FixedVec<Lr, MAX_LRS> {
+    let mut out = FixedVec::new();
+    for i in 0..count.min(MAX_LRS) {
+        let _ = out.push(Lr(read_lr(i)));
+    }
+    out
+}
