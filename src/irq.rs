@@ -19,6 +19,12 @@ pub fn handle() -> Events {
         if intid >= gic::INTID_SPURIOUS - 3 {
             return events;
         }
+        if intid == maintenance {
+            // Level-sensitive and still asserted: drop the underflow request first, or the
+            // interrupt is pending again the moment it is EOId. The exit it caused is the
+            // point; the vCPU loop refills the list registers on the way back in.
+            crate::arch::aarch64::vgic::clear_underflow();
+        }
         gic::eoi(intid);
         if crate::start::PANICKING.load(Ordering::Acquire) {
             // Another pCPU panicked and asked everyone to stop.
@@ -37,8 +43,6 @@ pub fn handle() -> Events {
                 crate::arch::aarch64::cpu::mask_virtual_timer();
                 events.virtual_timer = true;
             }
-            // The vGIC maintenance interrupt only makes the guest exit so that its list
-            // registers are refilled on the way back in.
             m if m == maintenance => {}
             other => log::warn!("unexpected interrupt {other}"),
         }

@@ -9,6 +9,7 @@ use crate::vm::run::{Vcpu, VcpuEnd, Vm, run_vcpu};
 core::arch::global_asm!(include_str!("../../tests/guests/basic.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/smp.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/mmio.S"));
+core::arch::global_asm!(include_str!("../../tests/guests/gic.S"));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
@@ -17,6 +18,8 @@ unsafe extern "C" {
     static guest_smp_end: u8;
     static guest_mmio_start: u8;
     static guest_mmio_end: u8;
+    static guest_gic_start: u8;
+    static guest_gic_end: u8;
 }
 
 fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
@@ -213,4 +216,44 @@ pub fn run_mmio(ctx: &mut Ctx) {
         alloc::vec![(0, 8, big), (8, 1, 0x80), (0x10, 2, 0x8001), (0x18, 4, 0x8000_0000), (0x20, 8, big)],
         "the device saw each store with its width and value"
     );
+}
+
+/// The "gic" guest on up to 8 vCPUs: SGIs between every ordered pair and broadcast, the
+/// virtual timer 100 times on each vCPU, an emulated device's SPI routed to another pCPU,
+/// and more pending interrupts than list registers taken in priority order.
+pub fn run_gic(ctx: &mut Ctx) {
+    let n = crate::percpu::all().len().min(8);
+    if n < 2 {
+        check!(ctx, true, "one pCPU: the gic guest needs two or more");
+        return;
+    }
+    let image = blob(&raw const guest_gic_start, &raw const guest_gic_end);
+    let config = VmConfig {
+        name: "gic",
+        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+        ram_size: 2 << 20,
+        vcpu_count: n,
+        image,
+        arg: n as u64,
+    };
+    let vm = match Vm::new(config) {
+        Ok(vm) => alloc::sync::Arc::new(vm),
+        Err(e) => {
+            check!(ctx, false, "gic VM creation: {e:?}");
+            return;
+        }
+    };
+    let lrs = crate::arch::aarch64::vgic::lr_count();
+    let end = crate::vm::run::run_vm(vm.clone());
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "gic guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    check_eq!(ctx, get(8), Some(n as u64), "guest saw {n} vCPUs");
+    check_eq!(ctx, get(1), Some(0), "SGIs between all {} ordered pairs arrived exactly once", n * (n - 1));
+    check_eq!(ctx, get(2), Some(0), "SGI broadcast (IRM) from vCPU 0 reached each other vCPU exactly once");
+    check_eq!(ctx, get(3), Some(100 * n as u64), "virtual timer fired 100 times on each vCPU");
+    check_eq!(ctx, get(4), Some(0), "no timer interrupt early or over a second late");
+    check_eq!(ctx, get(5), Some(1), "SPI 40 reached vCPU {} (pCPU {}) once", n - 1, n - 1);
+    check_eq!(ctx, get(6), Some(0), "SPI 40 reached nobody else");
+    check_eq!(ctx, get(7), Some(0x12_3456), "six pending SGIs ({lrs} list registers) taken in priority order");
 }

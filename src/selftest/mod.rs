@@ -108,6 +108,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "guest-basic", run: guests::run },
     Suite { name: "guest-smp", run: guests::run_smp },
     Suite { name: "guest-mmio", run: guests::run_mmio },
+    Suite { name: "guest-gic", run: guests::run_gic },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
 ];

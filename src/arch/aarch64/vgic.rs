@@ -100,6 +100,14 @@ pub fn disable(lr_count: usize) {
     write_hcr(0);
 }
 
+/// Withdraws the underflow maintenance request (from the maintenance interrupt's handler).
+pub fn clear_underflow() {
+    let hcr: u64;
+    // SAFETY: a read-modify-write of this pCPU's ICH_HCR_EL2, clearing only UIE.
+    unsafe { asm!("mrs {}, ich_hcr_el2", out(reg) hcr, options(nostack)) };
+    write_hcr(hcr & !ICH_HCR_UIE);
+}
+
 /// Loads the list registers for entry; unused ones are cleared.
 pub fn load(lrs: &[Lr], lr_count: usize, underflow: bool) {
     for i in 0..lr_count {
