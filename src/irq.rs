@@ -9,11 +9,13 @@ use core::sync::atomic::Ordering;
 pub struct Events {
     /// The virtual timer's PPI fired (its condition is met).
     pub virtual_timer: bool,
+    /// The EL1 physical timer's PPI fired.
+    pub physical_timer: bool,
 }
 
 pub fn handle() -> Events {
     let mut events = Events::default();
-    let [timer, maintenance] = crate::start::platform().map_or([27, 25], crate::start::guest_ppis);
+    let [timer, maintenance, ptimer] = crate::start::platform().map_or([27, 25, 30], crate::start::guest_ppis);
     loop {
         let intid = gic::ack();
         if intid >= gic::INTID_SPURIOUS - 3 {
@@ -42,6 +44,10 @@ pub fn handle() -> Events {
                 // interrupt would fire again as soon as it is EOId.
                 crate::arch::aarch64::cpu::mask_virtual_timer();
                 events.virtual_timer = true;
+            }
+            t if t == ptimer => {
+                crate::arch::aarch64::cpu::mask_physical_timer();
+                events.physical_timer = true;
             }
             m if m == maintenance => {}
             other => log::warn!("unexpected interrupt {other}"),

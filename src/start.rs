@@ -163,10 +163,10 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
     }
 }
 
-/// Physical PPIs a pCPU takes at EL2 on a guest's behalf: the virtual timer and the vGIC
-/// maintenance interrupt (25 when the DTB does not say).
-pub fn guest_ppis(p: &Platform<'_>) -> [u32; 2] {
-    [p.timer.map_or(27, |t| t.virt), p.gic.maintenance_intid.unwrap_or(25)]
+/// Physical PPIs a pCPU takes at EL2 on a guest's behalf: the virtual timer, the vGIC
+/// maintenance interrupt (25 when the DTB does not say) and the EL1 physical timer.
+pub fn guest_ppis(p: &Platform<'_>) -> [u32; 3] {
+    [p.timer.map_or(27, |t| t.virt), p.gic.maintenance_intid.unwrap_or(25), p.timer.map_or(30, |t| t.phys)]
 }
 
 fn fatal(args: fmt::Arguments<'_>) -> ! {

@@ -10,6 +10,7 @@ core::arch::global_asm!(include_str!("../../tests/guests/basic.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/smp.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/mmio.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/gic.S"));
+core::arch::global_asm!(include_str!("../../tests/guests/cpu.S"));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
@@ -20,6 +21,8 @@ unsafe extern "C" {
     static guest_mmio_end: u8;
     static guest_gic_start: u8;
     static guest_gic_end: u8;
+    static guest_cpu_start: u8;
+    static guest_cpu_end: u8;
 }
 
 fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
@@ -256,4 +259,44 @@ pub fn run_gic(ctx: &mut Ctx) {
     check_eq!(ctx, get(5), Some(1), "SPI 40 reached vCPU {} (pCPU {}) once", n - 1, n - 1);
     check_eq!(ctx, get(6), Some(0), "SPI 40 reached nobody else");
     check_eq!(ctx, get(7), Some(0x12_3456), "six pending SGIs ({lrs} list registers) taken in priority order");
+}
+
+/// The "cpu" guest, twice on pCPU 0 (the second run must find the FP registers the first one
+/// filled zeroed again).
+pub fn run_cpu(ctx: &mut Ctx) {
+    for round in 1..=2 {
+        let image = blob(&raw const guest_cpu_start, &raw const guest_cpu_end);
+        let config = VmConfig {
+            name: "cpu",
+            ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+            ram_size: 2 << 20,
+            vcpu_count: 1,
+            image,
+            arg: 0,
+        };
+        let vm = match Vm::new(config) {
+            Ok(vm) => vm,
+            Err(e) => {
+                check!(ctx, false, "cpu VM creation: {e:?}");
+                return;
+            }
+        };
+        let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, 0);
+        check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "round {round}: cpu guest ended with SYSTEM_OFF");
+        let reports = *vm.reports.lock();
+        let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+        let field = |v: Option<u64>, shift: u32| v.map(|v| (v >> shift) & 0xf);
+        check_eq!(ctx, get(1), Some(0), "round {round}: FP/SIMD registers, FPCR, FPSR zero at start");
+        check_eq!(ctx, get(2), Some(0), "round {round}: V0-V31 kept across 200 exits");
+        check_eq!(ctx, field(get(3), 32), Some(0), "round {round}: ID_AA64PFR0_EL1.SVE hidden");
+        check_eq!(ctx, field(get(3), 24), Some(1), "round {round}: ID_AA64PFR0_EL1.GIC says system registers");
+        check_eq!(ctx, field(get(4), 8), Some(0), "round {round}: ID_AA64PFR1_EL1.MTE hidden");
+        check_eq!(ctx, field(get(4), 24), Some(0), "round {round}: ID_AA64PFR1_EL1.SME hidden");
+        check_eq!(ctx, get(5).map(|v| v & 0xff00_0ff0), Some(0), "round {round}: pointer authentication hidden");
+        check_eq!(ctx, field(get(6), 8), Some(0), "round {round}: ID_AA64DFR0_EL1.PMUVer hidden");
+        check_eq!(ctx, get(7), Some(0), "round {round}: ID_AA64ZFR0_EL1 zero");
+        check_eq!(ctx, get(8).map(|e| e >> 26), Some(0), "round {round}: SVE instruction UNDEFINED");
+        check_eq!(ctx, get(9), Some(0), "round {round}: MDSCR_EL1 RAZ/WI");
+        check_eq!(ctx, get(10), Some(1), "round {round}: EL1 physical timer interrupt taken once");
+    }
 }

@@ -109,6 +109,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "guest-smp", run: guests::run_smp },
     Suite { name: "guest-mmio", run: guests::run_mmio },
     Suite { name: "guest-gic", run: guests::run_gic },
+    Suite { name: "guest-cpu", run: guests::run_cpu },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
 ];

@@ -203,10 +203,13 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         let next = match exit::decode(s.vector, s.esr, s.far, s.hpfar) {
             Exit::Irq => {
                 let events = crate::irq::handle();
+                // Timer PPIs belong to the vCPU on this pCPU.
+                let [vtimer, _, ptimer] = crate::start::platform().map_or([27, 25, 30], crate::start::guest_ppis);
                 if events.virtual_timer {
-                    // The virtual timer PPI belongs to the vCPU on this pCPU.
-                    let timer = crate::start::platform().map_or(27, |p| crate::start::guest_ppis(p)[0]);
-                    vm.vgic.lock().set_pending(vcpu.index, timer);
+                    vm.vgic.lock().set_pending(vcpu.index, vtimer);
+                }
+                if events.physical_timer {
+                    vm.vgic.lock().set_pending(vcpu.index, ptimer);
                 }
                 if vm.ended.load(Ordering::Acquire) {
                     Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
@@ -241,6 +244,25 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 let value = if reg == 31 { 0 } else { vcpu.regs.x[reg as usize] };
                 let kicks = vm.vgic.lock().write_sgi1r(vcpu.index, value);
                 kick(vm, vcpu.index, kicks);
+                vcpu.regs.pc += 4;
+                Next::Resume
+            }
+            Exit::SysReg { op0: 3, op1: 0, crn: 0, crm: crm @ 1..=7, op2, reg, read: true } => {
+                // An ID register (HCR_EL2.TID3): the hardware's value minus what we hide.
+                let hw = crate::arch::aarch64::idregs::read(crm, op2);
+                let value = super::idregs::sanitize(super::idregs::IdReg { crm, op2 }, hw);
+                if reg != 31 {
+                    vcpu.regs.x[reg as usize] = value;
+                }
+                vcpu.regs.pc += 4;
+                Next::Resume
+            }
+            Exit::SysReg { op0: 2, reg, read, .. } => {
+                // Debug and OS-lock registers (trapped by MDCR_EL2.TDA/TDOSA/TDRA): RAZ/WI,
+                // so a guest sees debug hardware with nothing armed and cannot arm any.
+                if read && reg != 31 {
+                    vcpu.regs.x[reg as usize] = 0;
+                }
                 vcpu.regs.pc += 4;
                 Next::Resume
             }

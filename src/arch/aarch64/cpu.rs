@@ -107,3 +107,12 @@ pub fn mask_virtual_timer() {
         asm!("mrs {t}, cntv_ctl_el0", "orr {t}, {t}, #2", "msr cntv_ctl_el0, {t}", "isb", t = out(reg) _, options(nostack))
     };
 }
+
+/// Sets CNTP_CTL_EL0.IMASK (the EL1 physical timer, which the guest owns), as for the
+/// virtual timer.
+pub fn mask_physical_timer() {
+    // SAFETY: a read-modify-write of this pCPU's physical timer control (the running guest's).
+    unsafe {
+        asm!("mrs {t}, cntp_ctl_el0", "orr {t}, {t}, #2", "msr cntp_ctl_el0, {t}", "isb", t = out(reg) _, options(nostack))
+    };
+}

@@ -5,6 +5,7 @@ pub mod boot;
 pub mod cpu;
 pub mod exception;
 pub mod gic;
+pub mod idregs;
 pub mod mmio;
 pub mod mmu;
 pub mod psci;

@@ -101,8 +101,56 @@ core::arch::global_asm!(
     pstate = const offset_of!(GuestRegs, pstate),
 );
 
+// Zeroes the FP/SIMD registers, FPCR and FPSR for a vCPU that starts, so no FP state
+// passes from one guest to the next on a pCPU. The hypervisor itself is built without
+// FP/SIMD code (aarch64-unknown-none-softfloat) and never touches these registers, which is
+// why they need no saving on exits.
+core::arch::global_asm!(
+    ".arch_extension fp",
+    ".arch_extension simd",
+    ".section .text.vcpu, \"ax\"",
+    ".global fp_reset",
+    "fp_reset:",
+    "    movi v0.16b, #0",
+    "    movi v1.16b, #0",
+    "    movi v2.16b, #0",
+    "    movi v3.16b, #0",
+    "    movi v4.16b, #0",
+    "    movi v5.16b, #0",
+    "    movi v6.16b, #0",
+    "    movi v7.16b, #0",
+    "    movi v8.16b, #0",
+    "    movi v9.16b, #0",
+    "    movi v10.16b, #0",
+    "    movi v11.16b, #0",
+    "    movi v12.16b, #0",
+    "    movi v13.16b, #0",
+    "    movi v14.16b, #0",
+    "    movi v15.16b, #0",
+    "    movi v16.16b, #0",
+    "    movi v17.16b, #0",
+    "    movi v18.16b, #0",
+    "    movi v19.16b, #0",
+    "    movi v20.16b, #0",
+    "    movi v21.16b, #0",
+    "    movi v22.16b, #0",
+    "    movi v23.16b, #0",
+    "    movi v24.16b, #0",
+    "    movi v25.16b, #0",
+    "    movi v26.16b, #0",
+    "    movi v27.16b, #0",
+    "    movi v28.16b, #0",
+    "    movi v29.16b, #0",
+    "    movi v30.16b, #0",
+    "    movi v31.16b, #0",
+    "    msr fpcr, xzr",
+    "    msr fpsr, xzr",
+    "    ret",
+);
+
 unsafe extern "C" {
     fn vcpu_run(regs: *mut GuestRegs) -> u64;
+    fn fp_reset();
 }
 
 /// The syndrome registers of one exit, read once.
@@ -128,17 +176,28 @@ pub fn enter(regs: &mut GuestRegs) -> Syndrome {
 }
 
 /// HCR_EL2 while a guest runs: stage-2 on (VM), set/way invalidation as clean+invalidate
-/// (SWIO), physical IRQ/FIQ/SError to EL2 (IMO/FMO/AMO), SMC trapped (TSC), implementation
-/// defined and auxiliary control registers trapped (TIDCP, TACR), set/way cache maintenance
-/// trapped (TSW), EL1 is AArch64 (RW). Pointer-authentication instructions and key registers
-/// are trapped (APK = API = 0) and ID_AA64ISAR1 is not changed, so a guest that probes PAuth
-/// through HWCAP gets UNDEF on use; the full ID-register hiding comes with guests that use it.
-pub const HCR_GUEST: u64 =
-    (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 19) | (1 << 20) | (1 << 21) | (1 << 22) | (1 << 31);
+/// (SWIO), physical IRQ/FIQ/SError to EL2 (IMO/FMO/AMO), ID group 3 registers trapped
+/// (TID3, emulated by vm::idregs), SMC trapped (TSC), implementation defined and auxiliary
+/// control registers trapped (TIDCP, TACR), set/way cache maintenance trapped (TSW), EL1 is
+/// AArch64 (RW). Pointer authentication (API = APK = 0) and MTE tag access (ATA = 0) trap,
+/// and the ID registers hide both.
+pub const HCR_GUEST: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 18)
+    | (1 << 19)
+    | (1 << 20)
+    | (1 << 21)
+    | (1 << 22)
+    | (1 << 31);
 
 /// Loads a VM's stage-2 tables and traps on this pCPU, and resets the EL1 state the guest
 /// will see (MMU off, no vector table, timers off).
 pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64) {
+    // SAFETY: only FP/SIMD registers change, which no hypervisor code uses (softfloat).
+    unsafe { fp_reset() };
     // SAFETY: EL2 control registers for the guest about to run; the TLB invalidation drops
     // stage-1+2 entries of this VMID (a previous VM may have used it on this pCPU).
     unsafe {
@@ -158,13 +217,15 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64) {
             // MDCR_EL2: TDRA, TDOSA and TDA trap the debug registers, TPM and TPMCR the PMU
             // (HPMN = 0: no event counters for the guest).
             "msr mdcr_el2, {mdcr}",
-            // CNTHCTL_EL2: EL1 may read the physical counter (EL1PCTEN) but physical timer
-            // accesses trap (EL1PCEN = 0); the virtual timer is the guest's.
+            // CNTHCTL_EL2: EL1 may use the physical counter and timer (EL1PCTEN, EL1PCEN),
+            // as the architecture gives them to EL1; the hypervisor uses neither. Their
+            // interrupts come to EL2 (HCR_EL2.IMO) and are injected.
             "msr cnthctl_el2, {cnthctl}",
             "msr cntvoff_el2, xzr",
             "msr sctlr_el1, {sctlr}",
             "msr vbar_el1, xzr",
             "msr cntv_ctl_el0, xzr",
+            "msr cntp_ctl_el0, xzr",
             "msr cntkctl_el1, xzr",
             "msr cpacr_el1, xzr",
             "msr tcr_el1, xzr",
@@ -189,7 +250,7 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64) {
             tmp = out(reg) _,
             cptr = in(reg) (1u64 << 20) | (1 << 8) | 0x33ff,
             mdcr = in(reg) (1u64 << 11) | (1 << 10) | (1 << 9) | (1 << 6) | (1 << 5),
-            cnthctl = in(reg) 1u64,
+            cnthctl = in(reg) 0b11u64,
             sctlr = in(reg) 0x30d0_0800u64,
             options(nostack)
         );

@@ -1,0 +1,63 @@
+//! The CPU a guest sees: ID registers (trapped with HCR_EL2.TID3) with the features we do
+//! not virtualize removed, so that a guest never probes them and then faults. Hidden: SVE
+//! and SME (CPTR_EL2 traps them; their register state is not switched), MTE (HCR_EL2.ATA
+//! is 0), pointer authentication (HCR_EL2.API/APK are 0), the PMU and statistical
+//! profiling, trace, AMU, MPAM, RME. Everything else is the hardware's value.
+#![forbid(unsafe_code)]
+
+/// An ID register in the trapped group: op0 = 3, op1 = 0, CRn = 0, CRm = 1-7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdReg {
+    pub crm: u8,
+    pub op2: u8,
+}
+
+fn clear(value: u64, fields: &[u32]) -> u64 {
+    fields.iter().fold(value, |v, &shift| v & !(0xf << shift))
+}
+
+/// The value the guest reads for ID register `r` whose hardware value is `hw`.
+pub fn sanitize(r: IdReg, hw: u64) -> u64 {
+    match (r.crm, r.op2) {
+        // ID_AA64PFR0_EL1: SVE [35:32], MPAM [43:40], AMU [47:44], RME [55:52].
+        (4, 0) => clear(hw, &[32, 40, 44, 52]),
+        // ID_AA64PFR1_EL1: MTE [11:8], MPAM_frac [19:16], SME [27:24], NMI [39:36],
+        // MTE_frac [43:40], GCS [47:44].
+        (4, 1) => clear(hw, &[8, 16, 24, 36, 40, 44]),
+        // ID_AA64ZFR0_EL1 (SVE) and ID_AA64SMFR0_EL1 (SME).
+        (4, 4) | (4, 5) => 0,
+        // ID_AA64DFR0_EL1: TraceVer [7:4], PMUVer [11:8], PMSVer [35:32], TraceFilt [43:40],
+        // TraceBuffer [47:44], MTPMU [51:48], BRBE [55:52].
+        (5, 0) => clear(hw, &[4, 8, 32, 40, 44, 48, 52]),
+        // ID_AA64ISAR1_EL1: APA [7:4], API [11:8], GPA [27:24], GPI [31:28].
+        (6, 1) => clear(hw, &[4, 8, 24, 28]),
+        // ID_AA64ISAR2_EL1: GPA3 [11:8], APA3 [15:12].
+        (6, 2) => clear(hw, &[8, 12]),
+        _ => hw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hides_what_we_do_not_virtualize() {
+        let all = u64::MAX;
+        let pfr0 = sanitize(IdReg { crm: 4, op2: 0 }, all);
+        assert_eq!((pfr0 >> 32) & 0xf, 0, "SVE");
+        assert_eq!(pfr0 & 0xffff_ffff, 0xffff_ffff, "EL0-3, FP, AdvSIMD, GIC kept");
+        let pfr1 = sanitize(IdReg { crm: 4, op2: 1 }, all);
+        assert_eq!((pfr1 >> 8) & 0xf, 0, "MTE");
+        assert_eq!((pfr1 >> 24) & 0xf, 0, "SME");
+        assert_eq!(sanitize(IdReg { crm: 4, op2: 4 }, all), 0);
+        assert_eq!(sanitize(IdReg { crm: 4, op2: 5 }, all), 0);
+        let dfr0 = sanitize(IdReg { crm: 5, op2: 0 }, all);
+        assert_eq!((dfr0 >> 8) & 0xf, 0, "PMU");
+        assert_eq!(dfr0 & 0xf, 0xf, "DebugVer kept");
+        let isar1 = sanitize(IdReg { crm: 6, op2: 1 }, all);
+        assert_eq!(isar1 & 0xff0, 0, "APA, API");
+        assert_eq!((isar1 >> 24) & 0xff, 0, "GPA, GPI");
+        assert_eq!(sanitize(IdReg { crm: 6, op2: 0 }, 0x1234), 0x1234, "ISAR0 untouched");
+    }
+}
