@@ -12,6 +12,8 @@ use tock_registers::{register_bitfields, register_structs};
 
 register_bitfields! {u32,
     FR [
+        /// Receive FIFO empty.
+        RXFE OFFSET(4) NUMBITS(1) [],
         /// Transmit FIFO full.
         TXFF OFFSET(5) NUMBITS(1) [],
         /// Busy transmitting.
@@ -26,6 +28,9 @@ register_structs! {
         (0x04 => _reserved0),
         (0x18 => fr: ReadOnly<u32, FR::Register>),
         (0x1c => _reserved1),
+        (0x38 => imsc: ReadWrite<u32>),
+        (0x3c => _reserved2),
+        (0x44 => icr: ReadWrite<u32>),
         (0x48 => @END),
     }
 }
@@ -56,6 +61,13 @@ impl Pl011 {
             }
         }
         self.regs.dr.set(b as u32);
+    }
+}
+
+impl Pl011 {
+    /// A received byte, if the FIFO holds one.
+    fn get(&mut self) -> Option<u8> {
+        if self.regs.fr.is_set(FR::RXFE) { None } else { Some(self.regs.dr.get() as u8) }
     }
 }
 
@@ -99,6 +111,40 @@ pub fn init(uart: Option<Uart>) {
     // Fails only if a logger is already set, which would be a second call: ignore.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
+}
+
+/// Turns on the receive interrupts (RX and RX timeout) of the physical UART.
+pub fn enable_receive_interrupt() {
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        port.regs.icr.set(0x7ff);
+        port.regs.imsc.set((1 << 4) | (1 << 6));
+    }
+}
+
+/// Takes every byte waiting in the physical UART's receive FIFO (at most `buf.len()`).
+pub fn receive(buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        while n < buf.len() {
+            match port.get() {
+                Some(b) => {
+                    buf[n] = b;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+    }
+    n
+}
+
+/// Writes raw bytes (a guest's console output) to the physical UART.
+pub fn write_bytes(bytes: &[u8]) {
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        for &b in bytes {
+            port.put(b);
+        }
+    }
 }
 
 /// Writes `args` to the console as they are (the self-test report uses this).

@@ -16,6 +16,7 @@ pub struct Events {
 pub fn handle() -> Events {
     let mut events = Events::default();
     let [timer, maintenance, ptimer] = crate::start::platform().map_or([27, 25, 30], crate::start::guest_ppis);
+    let uart = crate::start::platform().and_then(|p| p.uart).and_then(|u| u.intid);
     loop {
         let intid = gic::ack();
         if intid >= gic::INTID_SPURIOUS - 3 {
@@ -50,6 +51,17 @@ pub fn handle() -> Events {
                 events.physical_timer = true;
             }
             m if m == maintenance => {}
+            u if Some(u) == uart => {
+                // Console input goes to the VM that owns the console.
+                let mut buf = [0u8; 32];
+                loop {
+                    let n = crate::console::receive(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    crate::vm::run::console_input(&buf[..n]);
+                }
+            }
             other => log::warn!("unexpected interrupt {other}"),
         }
     }

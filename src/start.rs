@@ -143,6 +143,10 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
         fatal(format_args!("{e}"));
     }
     percpu::this_cpu().online.store(true, Ordering::Release);
+    if let Some(intid) = p.uart.and_then(|u| u.intid) {
+        gic::enable_spi(intid, me);
+        crate::console::enable_receive_interrupt();
+    }
     cpu::irq_enable();
     if let Some(ps) = p.psci.as_ref() {
         match psci::version(ps) {

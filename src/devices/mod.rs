@@ -3,6 +3,7 @@
 //! Devices are state machines with `read(offset, size)` / `write(offset, size, value)`.
 #![forbid(unsafe_code)]
 
+pub mod pl011;
 pub mod testdev;
 
 use crate::mm::range::Range;
@@ -19,6 +20,8 @@ pub enum Device {
     GicRedistributors,
     /// The self-test register file ([`testdev`]).
     Test,
+    /// The guest's console UART ([`pl011`]).
+    Pl011,
 }
 
 /// One guest-physical range and the device behind it.

@@ -118,6 +118,8 @@ pub struct Uart {
     /// False when `/chosen/stdout-path` was missing or pointed elsewhere and the first PL011
     /// in the tree was taken instead.
     pub from_stdout_path: bool,
+    /// Its interrupt (an SPI), if the DTB names one.
+    pub intid: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -272,7 +274,8 @@ struct Walker<'a> {
     path: FixedVec<u8, MAX_PATH>,
     path_overflow: usize,
     stdout_path: Option<&'a str>,
-    first_pl011: Option<Region>,
+    first_pl011: Option<(Region, Option<&'a [u8]>)>,
+    stdout_irq: Option<&'a [u8]>,
     gic_interrupt_cells: u32,
     timer_interrupts: Option<(&'a str, &'a [u8])>,
     found_gic: bool,
@@ -289,6 +292,7 @@ pub fn discover<'a>(blob: &'a [u8], blob_base: u64) -> Result<Platform<'a>, Erro
         path_overflow: 0,
         stdout_path: None,
         first_pl011: None,
+        stdout_irq: None,
         gic_interrupt_cells: 3,
         timer_interrupts: None,
         found_gic: false,
@@ -475,10 +479,12 @@ impl<'a> Walker<'a> {
         if compatible("arm,pl011") {
             let regs = self.regs::<4>(node, depth)?;
             let region = *regs.first().ok_or(Error::BadProperty { node: node.name, property: "reg" })?;
+            let irq = node.property("interrupts").map(|p| p.value);
             if self.at_stdout_path(depth) {
-                self.p.uart = Some(Uart { kind: UartKind::Pl011, region, from_stdout_path: true });
+                self.p.uart = Some(Uart { kind: UartKind::Pl011, region, from_stdout_path: true, intid: None });
+                self.stdout_irq = irq;
             }
-            self.first_pl011.get_or_insert(region);
+            self.first_pl011.get_or_insert((region, irq));
         }
         Ok(())
     }
@@ -588,9 +594,16 @@ impl<'a> Walker<'a> {
             self.p.timer =
                 Some(Timer { secure_phys: intid(0)?, phys: intid(1)?, virt: intid(2)?, hyp_phys: intid(3)? });
         }
-        if self.p.uart.is_none() {
-            self.p.uart =
-                self.first_pl011.map(|region| Uart { kind: UartKind::Pl011, region, from_stdout_path: false });
+        if self.p.uart.is_none()
+            && let Some((region, irq)) = self.first_pl011
+        {
+            self.p.uart = Some(Uart { kind: UartKind::Pl011, region, from_stdout_path: false, intid: None });
+            self.stdout_irq = irq;
+        }
+        // The UART's interrupt, decoded with the GIC's cell count (known only now). A
+        // malformed one costs console input, not the boot.
+        if let (Some(uart), Some(irq)) = (self.p.uart.as_mut(), self.stdout_irq) {
+            uart.intid = decode_interrupt(irq, self.gic_interrupt_cells);
         }
         Ok(self.p)
     }

@@ -28,6 +28,7 @@ fn qemu_virt_common(p: &Platform<'_>, cpus: usize, mem: u64) {
     let uart = p.uart.expect("pl011");
     assert_eq!(uart.region, Region { base: 0x0900_0000, size: 0x1000 });
     assert!(uart.from_stdout_path);
+    assert_eq!(uart.intid, Some(33), "QEMU's PL011 is SPI 1");
     assert_eq!(p.timer, Some(Timer { secure_phys: 29, phys: 30, virt: 27, hyp_phys: 26 }));
     assert!(p.dtb.size > 0);
 }
@@ -183,7 +184,12 @@ fn board_tree_translates_and_collects_everything() {
     assert_eq!(p.psci, Some(Psci { conduit: PsciConduit::Hvc, cpu_on: 0x8400_0002 }));
     assert_eq!(
         p.uart,
-        Some(Uart { kind: UartKind::Pl011, region: Region { base: 0xfe20_1000, size: 0x200 }, from_stdout_path: true })
+        Some(Uart {
+            kind: UartKind::Pl011,
+            region: Region { base: 0xfe20_1000, size: 0x200 },
+            from_stdout_path: true,
+            intid: None
+        })
     );
     assert_eq!(p.gic.version, GicVersion::V2);
     assert_eq!(p.gic.maintenance_intid, Some(25));

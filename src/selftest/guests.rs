@@ -11,6 +11,7 @@ core::arch::global_asm!(include_str!("../../tests/guests/smp.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/mmio.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/gic.S"));
 core::arch::global_asm!(include_str!("../../tests/guests/cpu.S"));
+core::arch::global_asm!(include_str!("../../tests/guests/uart.S"));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
@@ -23,6 +24,8 @@ unsafe extern "C" {
     static guest_gic_end: u8;
     static guest_cpu_start: u8;
     static guest_cpu_end: u8;
+    static guest_uart_start: u8;
+    static guest_uart_end: u8;
 }
 
 fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
@@ -158,7 +161,7 @@ pub fn run_smp(ctx: &mut Ctx) {
         ctx,
         get(6),
         Some((n as u64 - 1) * 10_000),
-        "shared counter: {} vCPUs x 10,000 exclusive increments",
+        "guest spinlock: {} vCPUs x 10,000 locked increments, exact",
         n - 1
     );
     check_eq!(ctx, get(7), Some(0), "every secondary saw its own MPIDR");
@@ -299,4 +302,39 @@ pub fn run_cpu(ctx: &mut Ctx) {
         check_eq!(ctx, get(9), Some(0), "round {round}: MDSCR_EL1 RAZ/WI");
         check_eq!(ctx, get(10), Some(1), "round {round}: EL1 physical timer interrupt taken once");
     }
+}
+
+/// The "uart" guest: transmit through the emulated PL011 to the console, and receive
+/// console input with the UART's interrupt.
+pub fn run_uart(ctx: &mut Ctx) {
+    let image = blob(&raw const guest_uart_start, &raw const guest_uart_end);
+    let config = VmConfig {
+        name: "uart",
+        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+        ram_size: 2 << 20,
+        vcpu_count: 1,
+        image,
+        arg: 0,
+    };
+    let vm = match Vm::new(config) {
+        Ok(vm) => alloc::sync::Arc::new(vm),
+        Err(e) => {
+            check!(ctx, false, "uart VM creation: {e:?}");
+            return;
+        }
+    };
+    crate::vm::run::set_console_vm(&vm);
+    // As if typed on the console before the guest enabled its receive interrupt.
+    crate::vm::run::console_input(b"ping\n");
+    crate::println!("");
+    let end = crate::vm::run::run_vm(vm.clone());
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "uart guest ended with SYSTEM_OFF");
+    let log = *vm.console_log.lock();
+    check_eq!(ctx, &*log, b"hello from the uart guest\n", "guest output reached the console");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    check_eq!(ctx, get(2), Some(5), "five bytes of console input received");
+    check_eq!(ctx, get(1).map(|v| v.to_le_bytes()), Some(*b"ping\n\0\0\0"), "the bytes, in order");
+    check!(ctx, get(3).is_some_and(|n| n >= 1), "receive interrupt taken: {:?}", get(3));
+    check_eq!(ctx, get(4), Some(0x0014_1011), "UARTPeriphID says PL011");
 }

@@ -110,6 +110,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "guest-mmio", run: guests::run_mmio },
     Suite { name: "guest-gic", run: guests::run_gic },
     Suite { name: "guest-cpu", run: guests::run_cpu },
+    Suite { name: "guest-uart", run: guests::run_uart },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
 ];

@@ -32,6 +32,9 @@ pub struct VmConfig {
 pub mod memory_map {
     pub const GICD: u64 = 0x0800_0000;
     pub const GICR: u64 = 0x080a_0000;
+    pub const UART: u64 = 0x0900_0000;
+    /// The UART's interrupt: SPI 1.
+    pub const UART_INTID: u32 = 33;
     /// The self-test device (test flavour only).
     pub const TEST_DEVICE: u64 = 0x0a00_0000;
 }

@@ -6,6 +6,7 @@ use super::{MAX_VCPUS, VmConfig, memory_map};
 use crate::arch::aarch64::mmu::{self, FrameTables, OwnedRam};
 use crate::arch::aarch64::vcpu::{self, GuestRegs};
 use crate::arch::aarch64::vgic as vgic_hw;
+use crate::devices::pl011::Pl011;
 use crate::devices::testdev::{self, TestDevice};
 use crate::devices::{self, Device, MmioRegion};
 use crate::mm::pagetable::{MapError, PageTable, s2};
@@ -48,9 +49,16 @@ pub struct Vm {
     /// of this VM, never with another lock held).
     pub vgic: IrqLock<vgic::State>,
     /// Guest-physical MMIO regions; fixed at creation.
-    pub regions: FixedVec<MmioRegion, 4>,
+    pub regions: FixedVec<MmioRegion, 6>,
+    /// The guest's UART (lock `Vm::uart`; taken before `Vm::vgic`, never after).
+    pub uart: IrqLock<Pl011>,
+    /// The first bytes the guest transmitted (lock `Vm::console_log`, a leaf), for tests.
+    pub console_log: IrqLock<FixedVec<u8, 256>>,
     /// The self-test device (lock `Vm::testdev`, a leaf).
     pub testdev: IrqLock<TestDevice>,
+    /// CNTVOFF_EL2 for every vCPU: the counter when the VM was created, so its virtual
+    /// counter starts near 0 and runs in step on all its vCPUs.
+    pub cntvoff: u64,
     /// Device accesses emulated by decoding the instruction (ISV = 0); Relaxed, a statistic.
     pub decoded_accesses: core::sync::atomic::AtomicU32,
     /// Set (Release) when the VM ends (SYSTEM_OFF, SYSTEM_RESET, a fatal guest error);
@@ -90,6 +98,7 @@ impl Vm {
         let _ = regions.push(region(memory_map::GICD, vgic::GICD_SIZE, Device::GicDistributor));
         let redists = vgic::GICR_FRAME_SIZE * config.vcpu_count as u64;
         let _ = regions.push(region(memory_map::GICR, redists, Device::GicRedistributors));
+        let _ = regions.push(region(memory_map::UART, devices::pl011::SIZE, Device::Pl011));
         if cfg!(feature = "selftest") {
             let _ = regions.push(region(memory_map::TEST_DEVICE, testdev::SIZE, Device::Test));
         }
@@ -121,7 +130,10 @@ impl Vm {
             vgic: IrqLock::new(vgic::State::new(&mpidrs)),
             regions,
             testdev: IrqLock::new(TestDevice::default()),
+            uart: IrqLock::new(Pl011::new()),
+            console_log: IrqLock::new(FixedVec::new()),
             decoded_accesses: core::sync::atomic::AtomicU32::new(0),
+            cntvoff: crate::arch::aarch64::cpu::counter(),
             ended: AtomicBool::new(false),
             end_reason: IrqLock::new(None),
         })
@@ -189,7 +201,7 @@ const FSC_SEA: u64 = 0x10;
 /// Runs `vcpu` of `vm` on this pCPU until it powers off or the VM ends. IRQs stay masked in
 /// the loop: a physical interrupt makes the guest exit and is handled here.
 pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
-    vcpu::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index]);
+    vcpu::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index], vm.cntvoff);
     let lr_count = vgic_hw::lr_count();
     vgic_hw::reset(lr_count);
     let end = loop {
@@ -352,6 +364,23 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
         (Device::GicRedistributors, true) => {
             kicks = vm.vgic.lock().redist_write(offset, a.size, devices::store_value(a, reg_value))
         }
+        (Device::Pl011, false) => {
+            let mut uart = vm.uart.lock();
+            raw = uart.read(offset, a.size);
+            let line = uart.line();
+            kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
+        }
+        (Device::Pl011, true) => {
+            let mut uart = vm.uart.lock();
+            let effect = uart.write(offset, a.size, devices::store_value(a, reg_value));
+            let line = uart.line();
+            kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
+            drop(uart);
+            if let Some(byte) = effect.tx {
+                crate::console::write_bytes(&[byte]);
+                let _ = vm.console_log.lock().push(byte);
+            }
+        }
         (Device::Test, false) => raw = vm.testdev.lock().read(offset, a.size),
         (Device::Test, true) => {
             let level = vm.testdev.lock().write(offset, a.size, devices::store_value(a, reg_value));
@@ -486,4 +515,27 @@ fn vcpu_job() {
     if let Some((vm, index)) = assignment {
         vcpu_loop(&vm, index);
     }
+}
+
+/// The VM that receives console input (lock `vm::CONSOLE_VM`, a leaf).
+static CONSOLE_VM: IrqLock<Option<alloc::sync::Weak<Vm>>> = IrqLock::new(None);
+
+/// Makes `vm` the one that gets what is typed on the physical console.
+pub fn set_console_vm(vm: &Arc<Vm>) {
+    *CONSOLE_VM.lock() = Some(Arc::downgrade(vm));
+}
+
+/// Bytes typed on the physical console: into the console VM's UART, raising its interrupt.
+pub fn console_input(bytes: &[u8]) {
+    let vm = CONSOLE_VM.lock().as_ref().and_then(|w| w.upgrade());
+    let Some(vm) = vm else { return };
+    let kicks = {
+        let mut uart = vm.uart.lock();
+        for &b in bytes {
+            uart.receive(b);
+        }
+        let line = uart.line();
+        vm.vgic.lock().set_line(0, memory_map::UART_INTID, line)
+    };
+    kick(&vm, usize::MAX, kicks);
 }

@@ -1,8 +1,10 @@
 // Test guest "smp": vCPU 0 starts every other vCPU with PSCI CPU_ON, checks CPU_ON's error
 // answers, waits until each secondary has counted and turned itself off (AFFINITY_INFO),
-// and reports. Each secondary records its MPIDR, adds 1 to a shared counter 10,000 times
-// with load/store-exclusive (a spinlock-free atomic increment: Stage-2 coherence across
-// pCPUs), then calls CPU_OFF. x0 = the number of vCPUs (at least 2).
+// and reports. Each secondary records its MPIDR, then 10,000 times takes a spinlock in
+// shared memory (load-acquire exclusive / store exclusive), adds 1 to a counter with plain
+// loads and stores, and releases the lock (store-release): only mutual exclusion across
+// pCPUs sharing the Stage-2 makes the count exact. Then it calls CPU_OFF. x0 = the number of
+// vCPUs (at least 2).
 //
 // Report ids: 1 vCPU 0's MPIDR, 2 CPU_ON(self), 3 CPU_ON(no such MPIDR), 4 CPU_ON(bad
 // entry), 5 OR of the CPU_ON results for the secondaries, 6 the counter, 7 MPIDR mismatches
@@ -113,11 +115,17 @@ guest_smp_secondary:
     adr     x25, guest_smp_mpidrs
     mrs     x1, mpidr_el1
     str     x1, [x25, x0, lsl #3]
+    adr     x26, guest_smp_lock
     movz    x3, #(INCREMENTS & 0xffff)
-9:  ldaxr   x4, [x24]
-    add     x4, x4, #1
-    stlxr   w5, x4, [x24]
+    mov     w6, #1
+9:  ldaxr   w5, [x26]                   // lock
     cbnz    w5, 9b
+    stxr    w5, w6, [x26]
+    cbnz    w5, 9b
+    ldr     x4, [x24]                   // the critical section: a plain increment
+    add     x4, x4, #1
+    str     x4, [x24]
+    stlr    wzr, [x26]                  // unlock
     subs    x3, x3, #1
     b.ne    9b
     movz    x0, #0x8400, lsl #16
@@ -128,6 +136,9 @@ guest_smp_secondary:
 .balign 64
 guest_smp_counter:
     .quad   0
+.balign 64
+guest_smp_lock:
+    .word   0
 .balign 64
 guest_smp_mpidrs:
     .space  8 * 64

@@ -178,6 +178,23 @@ pub fn intid_count() -> u32 {
     GIC.get().map_or(0, |g| 32 * (g.distributor.typer.read(GICD_TYPER::IT_LINES_NUMBER) + 1).min(32))
 }
 
+/// Enables SPI `intid` in Group 1, routed to the pCPU with affinity `mpidr` (the
+/// hypervisor's own device interrupts: the console's receive interrupt).
+pub fn enable_spi(intid: u32, mpidr: u64) {
+    let Some(gic) = GIC.get() else { return };
+    if !(32..1020).contains(&intid) {
+        return;
+    }
+    let d = &gic.distributor;
+    let (reg, bit) = ((intid / 32) as usize, 1u32 << (intid % 32));
+    d.igroupr[reg].set(d.igroupr[reg].get() | bit);
+    let prio = &d.ipriorityr[(intid / 4) as usize];
+    let shift = (intid % 4) * 8;
+    prio.set((prio.get() & !(0xff << shift)) | (KICK_PRIORITY << shift));
+    d.irouter[(intid - 32) as usize].set(mpidr & crate::platform::MPIDR_AFFINITY_MASK);
+    d.isenabler[reg].set(bit);
+}
+
 /// Affinity as GICR_TYPER encodes it: Aff3.Aff2.Aff1.Aff0.
 fn packed_affinity(mpidr: u64) -> u64 {
     ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff)

@@ -193,9 +193,10 @@ pub const HCR_GUEST: u64 = (1 << 0)
     | (1 << 22)
     | (1 << 31);
 
-/// Loads a VM's stage-2 tables and traps on this pCPU, and resets the EL1 state the guest
-/// will see (MMU off, no vector table, timers off).
-pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64) {
+/// Loads a VM's stage-2 tables and traps on this pCPU, its virtual counter offset (the same
+/// for all its vCPUs), and resets the EL1 state the guest will see (MMU off, no vector
+/// table, timers off).
+pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
     // SAFETY: only FP/SIMD registers change, which no hypervisor code uses (softfloat).
     unsafe { fp_reset() };
     // SAFETY: EL2 control registers for the guest about to run; the TLB invalidation drops
@@ -221,7 +222,7 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64) {
             // as the architecture gives them to EL1; the hypervisor uses neither. Their
             // interrupts come to EL2 (HCR_EL2.IMO) and are injected.
             "msr cnthctl_el2, {cnthctl}",
-            "msr cntvoff_el2, xzr",
+            "msr cntvoff_el2, {cntvoff}",
             "msr sctlr_el1, {sctlr}",
             "msr vbar_el1, xzr",
             "msr cntv_ctl_el0, xzr",
@@ -251,6 +252,7 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64) {
             cptr = in(reg) (1u64 << 20) | (1 << 8) | 0x33ff,
             mdcr = in(reg) (1u64 << 11) | (1 << 10) | (1 << 9) | (1 << 6) | (1 << 5),
             cnthctl = in(reg) 0b11u64,
+            cntvoff = in(reg) cntvoff,
             sctlr = in(reg) 0x30d0_0800u64,
             options(nostack)
         );

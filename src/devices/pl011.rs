@@ -1,0 +1,194 @@
+//! An emulated PL011 UART for a guest (ARM DDI 0183): the registers Linux's amba-pl011
+//! driver uses, a receive FIFO fed from the physical console, transmit straight through, and
+//! a level interrupt line (UARTINTR) the VM connects to an SPI.
+#![forbid(unsafe_code)]
+
+use crate::util::FixedVec;
+
+pub const SIZE: u64 = 0x1000;
+/// Receive FIFO depth (PL011: 32 entries).
+pub const FIFO_DEPTH: usize = 32;
+
+const DR: u64 = 0x00;
+const RSR: u64 = 0x04;
+const FR: u64 = 0x18;
+const ILPR: u64 = 0x20;
+const IBRD: u64 = 0x24;
+const FBRD: u64 = 0x28;
+const LCR_H: u64 = 0x2c;
+const CR: u64 = 0x30;
+const IFLS: u64 = 0x34;
+const IMSC: u64 = 0x38;
+const RIS: u64 = 0x3c;
+const MIS: u64 = 0x40;
+const ICR: u64 = 0x44;
+const DMACR: u64 = 0x48;
+
+/// FR bits: receive FIFO empty, transmit FIFO empty.
+const FR_RXFE: u32 = 1 << 4;
+const FR_TXFE: u32 = 1 << 7;
+/// Interrupt bits: receive, transmit, receive timeout.
+pub const INT_RX: u32 = 1 << 4;
+pub const INT_TX: u32 = 1 << 5;
+pub const INT_RT: u32 = 1 << 6;
+
+/// PrimeCell peripheral and cell IDs at 0xfe0-0xffc: PL011 r1p5, as QEMU's.
+const ID: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+
+#[derive(Debug, Default)]
+pub struct Pl011 {
+    rx: FixedVec<u8, FIFO_DEPTH>,
+    /// Bytes dropped because the receive FIFO was full (the guest was not reading).
+    pub overruns: u64,
+    ibrd: u32,
+    fbrd: u32,
+    lcr_h: u32,
+    cr: u32,
+    ifls: u32,
+    imsc: u32,
+    dmacr: u32,
+}
+
+/// What a register access did besides returning a value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effect {
+    /// A byte the guest transmitted.
+    pub tx: Option<u8>,
+}
+
+impl Pl011 {
+    pub fn new() -> Self {
+        // Reset values: UART off with TX and RX enabled bits set (CR = 0x300), IFLS halfway.
+        Self { cr: 0x300, ifls: 0x12, ..Default::default() }
+    }
+
+    /// Raw interrupt status: transmit always ready (the physical console is never behind),
+    /// receive while the FIFO holds data.
+    fn ris(&self) -> u32 {
+        let rx = if self.rx.is_empty() { 0 } else { INT_RX | INT_RT };
+        INT_TX | rx
+    }
+
+    /// The interrupt line: any unmasked raw interrupt.
+    pub fn line(&self) -> bool {
+        self.ris() & self.imsc != 0
+    }
+
+    /// A byte from the physical console. Returns false if the FIFO was full (the byte is
+    /// dropped and counted as an overrun, as the hardware would).
+    pub fn receive(&mut self, byte: u8) -> bool {
+        let ok = self.rx.push(byte).is_ok();
+        if !ok {
+            self.overruns += 1;
+        }
+        ok
+    }
+
+    pub fn read(&mut self, offset: u64, size: u8) -> u64 {
+        if size != 4 && !(size == 1 || size == 2) {
+            return 0;
+        }
+        let v = match offset {
+            DR => {
+                if self.rx.is_empty() {
+                    0
+                } else {
+                    self.rx.remove(0) as u32
+                }
+            }
+            RSR => 0,
+            FR => FR_TXFE | if self.rx.is_empty() { FR_RXFE } else { 0 },
+            ILPR => 0,
+            IBRD => self.ibrd,
+            FBRD => self.fbrd,
+            LCR_H => self.lcr_h,
+            CR => self.cr,
+            IFLS => self.ifls,
+            IMSC => self.imsc,
+            RIS => self.ris(),
+            MIS => self.ris() & self.imsc,
+            DMACR => self.dmacr,
+            0xfe0..=0xffc if offset.is_multiple_of(4) => ID[((offset - 0xfe0) / 4) as usize],
+            _ => 0,
+        };
+        v as u64
+    }
+
+    pub fn write(&mut self, offset: u64, size: u8, value: u64) -> Effect {
+        let mut effect = Effect::default();
+        if size != 4 && !(size == 1 || size == 2) {
+            return effect;
+        }
+        let v = value as u32;
+        match offset {
+            DR => effect.tx = Some(v as u8),
+            RSR => {}
+            IBRD => self.ibrd = v & 0xffff,
+            FBRD => self.fbrd = v & 0x3f,
+            LCR_H => self.lcr_h = v & 0xff,
+            CR => self.cr = v & 0xff87,
+            IFLS => self.ifls = v & 0x3f,
+            IMSC => self.imsc = v & 0x7ff,
+            // Receive interrupts clear only when the FIFO drains; transmit is always ready.
+            ICR => {}
+            DMACR => self.dmacr = v & 0x7,
+            _ => {}
+        }
+        effect
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifies_as_a_pl011() {
+        let mut u = Pl011::new();
+        let ids: Vec<u64> = (0..8).map(|i| u.read(0xfe0 + 4 * i, 4)).collect();
+        assert_eq!(ids, vec![0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]);
+        assert_eq!(u.read(CR, 4), 0x300);
+    }
+
+    #[test]
+    fn transmit_goes_straight_out() {
+        let mut u = Pl011::new();
+        assert_eq!(u.write(DR, 4, 0x141), Effect { tx: Some(0x41) });
+        assert_eq!(u.read(FR, 4) as u32 & FR_TXFE, FR_TXFE);
+        assert!(!u.line(), "no interrupt unmasked");
+        u.write(IMSC, 4, INT_TX as u64);
+        assert!(u.line(), "transmit interrupt when unmasked");
+    }
+
+    #[test]
+    fn receive_fifo_interrupt_and_overrun() {
+        let mut u = Pl011::new();
+        u.write(IMSC, 4, (INT_RX | INT_RT) as u64);
+        assert!(!u.line());
+        assert_eq!(u.read(FR, 4) as u32 & FR_RXFE, FR_RXFE);
+        assert!(u.receive(b'a') && u.receive(b'b'));
+        assert!(u.line());
+        assert_eq!(u.read(MIS, 4) as u32, INT_RX | INT_RT);
+        assert_eq!(u.read(DR, 4), b'a' as u64);
+        assert_eq!(u.read(DR, 4), b'b' as u64);
+        assert!(!u.line(), "FIFO drained");
+        assert_eq!(u.read(DR, 4), 0, "empty FIFO reads 0");
+        for i in 0..FIFO_DEPTH {
+            assert!(u.receive(i as u8));
+        }
+        assert!(!u.receive(0xff));
+        assert_eq!(u.overruns, 1);
+    }
+
+    #[test]
+    fn bad_offsets_and_widths_are_harmless() {
+        let mut u = Pl011::new();
+        for off in 0..SIZE {
+            for size in [1u8, 2, 4, 8] {
+                let _ = u.read(off, size);
+                let _ = u.write(off, size, u64::MAX);
+            }
+        }
+        assert_eq!(u.write(DR, 8, 0x41), Effect::default(), "64-bit access ignored");
+    }
+}
