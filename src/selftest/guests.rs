@@ -86,6 +86,9 @@ fn run_basic(ctx: &mut Ctx, round: u32) {
     check_eq!(ctx, get(5), Some(nr), "round {round}: unknown id by SMC -> NOT_SUPPORTED");
     check_eq!(ctx, get(6), Some(0), "round {round}: PSCI_FEATURES(CPU_ON_64)");
     check_eq!(ctx, get(7), Some(2), "round {round}: MIGRATE_INFO_TYPE");
+    if round == 1 {
+        ctx.section("guest-faults");
+    }
     check_eq!(ctx, get(8).map(|e| e >> 26), Some(EC_UNKNOWN), "round {round}: unemulated PMCR_EL0 -> UNDEF");
     let sea = |e: u64| (e >> 26, e & 0x3f);
     check_eq!(
@@ -119,8 +122,9 @@ fn run_basic(ctx: &mut Ctx, round: u32) {
 }
 
 pub fn run(ctx: &mut Ctx) {
-    // Twice: the second guest runs on a hypervisor that has just survived the first.
     run_basic(ctx, 1);
+    // Again: the next guest runs on a hypervisor that has just survived the first.
+    ctx.section("guest-next-guest-runs");
     run_basic(ctx, 2);
 }
 
@@ -157,6 +161,11 @@ pub fn run_smp(ctx: &mut Ctx) {
     check_eq!(ctx, as_code(get(3)), Some(crate::psci::INVALID_PARAMETERS), "CPU_ON(bad MPIDR) -> INVALID_PARAMETERS");
     check_eq!(ctx, as_code(get(4)), Some(crate::psci::INVALID_ADDRESS), "CPU_ON(bad entry) -> INVALID_ADDRESS");
     check_eq!(ctx, get(5), Some(0), "CPU_ON of vCPUs 1..{n} succeeded");
+    check_eq!(ctx, get(7), Some(0), "every secondary saw its own MPIDR");
+    check_eq!(ctx, as_code(get(8)), Some(crate::psci::AFFINITY_OFF), "AFFINITY_INFO after CPU_OFF -> OFF");
+    check_eq!(ctx, get(9), Some(0), "CPU_ON after CPU_OFF succeeds");
+    check_eq!(ctx, get(10), Some(10_000), "the restarted vCPU ran again");
+    ctx.section("guest-spinlock");
     check_eq!(
         ctx,
         get(6),
@@ -164,10 +173,6 @@ pub fn run_smp(ctx: &mut Ctx) {
         "guest spinlock: {} vCPUs x 10,000 locked increments, exact",
         n - 1
     );
-    check_eq!(ctx, get(7), Some(0), "every secondary saw its own MPIDR");
-    check_eq!(ctx, as_code(get(8)), Some(crate::psci::AFFINITY_OFF), "AFFINITY_INFO after CPU_OFF -> OFF");
-    check_eq!(ctx, get(9), Some(0), "CPU_ON after CPU_OFF succeeds");
-    check_eq!(ctx, get(10), Some(10_000), "the restarted vCPU ran again");
 }
 
 /// The "mmio" guest: every access width, sign extension, writeback forms, through the
@@ -257,10 +262,13 @@ pub fn run_gic(ctx: &mut Ctx) {
     check_eq!(ctx, get(8), Some(n as u64), "guest saw {n} vCPUs");
     check_eq!(ctx, get(1), Some(0), "SGIs between all {} ordered pairs arrived exactly once", n * (n - 1));
     check_eq!(ctx, get(2), Some(0), "SGI broadcast (IRM) from vCPU 0 reached each other vCPU exactly once");
+    ctx.section("guest-timer");
     check_eq!(ctx, get(3), Some(100 * n as u64), "virtual timer fired 100 times on each vCPU");
     check_eq!(ctx, get(4), Some(0), "no timer interrupt early or over a second late");
+    ctx.section("guest-spi-routing");
     check_eq!(ctx, get(5), Some(1), "SPI 40 reached vCPU {} (pCPU {}) once", n - 1, n - 1);
     check_eq!(ctx, get(6), Some(0), "SPI 40 reached nobody else");
+    ctx.section("guest-lr-overflow");
     check_eq!(ctx, get(7), Some(0x12_3456), "six pending SGIs ({lrs} list registers) taken in priority order");
 }
 
@@ -268,6 +276,9 @@ pub fn run_gic(ctx: &mut Ctx) {
 /// filled zeroed again).
 pub fn run_cpu(ctx: &mut Ctx) {
     for round in 1..=2 {
+        if round == 2 {
+            ctx.section("guest-fp-no-leak");
+        }
         let image = blob(&raw const guest_cpu_start, &raw const guest_cpu_end);
         let config = VmConfig {
             name: "cpu",
@@ -291,6 +302,7 @@ pub fn run_cpu(ctx: &mut Ctx) {
         let field = |v: Option<u64>, shift: u32| v.map(|v| (v >> shift) & 0xf);
         check_eq!(ctx, get(1), Some(0), "round {round}: FP/SIMD registers, FPCR, FPSR zero at start");
         check_eq!(ctx, get(2), Some(0), "round {round}: V0-V31 kept across 200 exits");
+        ctx.section(if round == 1 { "guest-cpu-features" } else { "guest-cpu-features-again" });
         check_eq!(ctx, field(get(3), 32), Some(0), "round {round}: ID_AA64PFR0_EL1.SVE hidden");
         check_eq!(ctx, field(get(3), 24), Some(1), "round {round}: ID_AA64PFR0_EL1.GIC says system registers");
         check_eq!(ctx, field(get(4), 8), Some(0), "round {round}: ID_AA64PFR1_EL1.MTE hidden");

@@ -16,10 +16,14 @@ use crate::arch::aarch64::{boot, semihosting};
 use crate::println;
 use core::fmt;
 
-/// Counts checks for one suite.
+/// Counts checks, per suite and in total. A suite function may split its checks into
+/// several named suites with [`Ctx::section`] (one guest run, several things proven).
 pub struct Ctx {
+    name: &'static str,
     passed: u32,
     failed: u32,
+    total_passed: u32,
+    total_failed: u32,
 }
 
 impl Ctx {
@@ -30,6 +34,28 @@ impl Ctx {
             self.failed += 1;
             println!("  FAIL {file}:{line}: {what}");
         }
+    }
+
+    /// Ends the current suite's report line and starts the suite `name`.
+    pub fn section(&mut self, name: &'static str) {
+        self.flush();
+        self.name = name;
+    }
+
+    fn flush(&mut self) {
+        let total = self.passed + self.failed;
+        if total == 0 {
+            return;
+        }
+        if self.failed == 0 {
+            println!("suite {}: ok ({} checks)", self.name, total);
+        } else {
+            println!("suite {}: FAILED ({} of {} checks)", self.name, self.failed, total);
+        }
+        self.total_passed += self.passed;
+        self.total_failed += self.failed;
+        self.passed = 0;
+        self.failed = 0;
     }
 }
 
@@ -105,11 +131,11 @@ const SUITES: &[Suite] = &[
     Suite { name: "mm", run: mm::run },
     Suite { name: "mmu", run: mmu::run },
     Suite { name: "smp", run: smp::run },
-    Suite { name: "guest-basic", run: guests::run },
-    Suite { name: "guest-smp", run: guests::run_smp },
+    Suite { name: "guest-hvc-smc", run: guests::run },
+    Suite { name: "guest-psci", run: guests::run_smp },
     Suite { name: "guest-mmio", run: guests::run_mmio },
-    Suite { name: "guest-gic", run: guests::run_gic },
-    Suite { name: "guest-cpu", run: guests::run_cpu },
+    Suite { name: "guest-sgi", run: guests::run_gic },
+    Suite { name: "guest-fp", run: guests::run_cpu },
     Suite { name: "guest-uart", run: guests::run_uart },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
@@ -118,19 +144,13 @@ const SUITES: &[Suite] = &[
 pub fn run() -> ! {
     let expect = expectations();
     log::info!("self-test: {} suites, expecting {:?}", SUITES.len(), expect);
-    let (mut passed, mut failed) = (0, 0);
+    let mut ctx = Ctx { name: "", passed: 0, failed: 0, total_passed: 0, total_failed: 0 };
     for suite in SUITES {
-        let mut ctx = Ctx { passed: 0, failed: 0 };
+        ctx.section(suite.name);
         (suite.run)(&mut ctx);
-        let total = ctx.passed + ctx.failed;
-        if ctx.failed == 0 {
-            println!("suite {}: ok ({} checks)", suite.name, total);
-        } else {
-            println!("suite {}: FAILED ({} of {} checks)", suite.name, ctx.failed, total);
-        }
-        passed += ctx.passed;
-        failed += ctx.failed;
     }
+    ctx.flush();
+    let (passed, failed) = (ctx.total_passed, ctx.total_failed);
     println!("selftest: {passed} passed, {failed} failed");
     semihosting::exit(if failed == 0 && passed > 0 { 0 } else { 1 });
     println!("selftest: no semihosting to report the result; halting");
