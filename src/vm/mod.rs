@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod exit;
+pub mod fdt;
 pub mod idregs;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
