@@ -4,8 +4,11 @@
 #   make run             build the test flavour and run the in-QEMU suites (SMP=4 MEM=512M)
 #   make test            everything: host tests, clippy, in-QEMU suites in several machine
 #                        shapes, the failure/EL1/U-Boot system tests
+#   make run-linux-smp   boot Debian's arm64 Linux on 4 vCPUs / 4 pCPUs to a BusyBox shell
+#   make guest           fetch the guest kernel and build the initramfs (run on demand)
 #
-# Variables: SMP (QEMU -smp), MEM (QEMU -m), QEMU, TIMEOUT (seconds per QEMU run).
+# Variables: SMP (QEMU -smp), MEM (QEMU -m), QEMU, TIMEOUT (seconds per QEMU run),
+# GUEST_CACHE (where guest artifacts live), LINUX_IMAGE and INITRD (your own instead).
 
 SHELL        := /bin/bash
 TARGET       := aarch64-unknown-none-softfloat
@@ -23,7 +26,12 @@ QEMU_MACHINE := -machine virt,virtualization=on,gic-version=3 -cpu max
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000
 
-.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs
+.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp
+
+GUEST_CACHE  ?= $(HOME)/.cache/armvisor-guest
+LINUX_IMAGE  ?= $(GUEST_CACHE)/Image
+INITRD       ?= $(GUEST_CACHE)/initramfs.cpio.gz
+LINUX_ARGS   ?= console=ttyAMA0 earlycon
 
 all: $(BUILD)/armvisor.bin
 
@@ -81,6 +89,13 @@ clippy: $(BUILD)/.setup
 
 test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE)
 	@bash tests/run-all.sh
+
+guest: $(BUILD)/.setup
+	@if [ "$(LINUX_IMAGE)" = "$(GUEST_CACHE)/Image" ]; then bash tests/linux/fetch.sh "$(GUEST_CACHE)"; fi
+
+run-linux-smp: $(BUILD)/armvisor.bin guest
+	@echo "==> booting Linux on 4 vCPUs / 4 pCPUs (Ctrl-A X quits; 'poweroff -f' ends QEMU)"
+	@SMP=4 MEM=2G LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
 
 size: $(BUILD)/armvisor.bin
 	@bash tests/size-report.sh $(BUILD)/armvisor.elf "$(LLVM_BIN)"

@@ -19,6 +19,8 @@ pub mod vm;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod console;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod guest;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod irq;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod percpu;

@@ -161,10 +161,7 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
     #[cfg(feature = "selftest")]
     crate::selftest::run();
     #[cfg(not(feature = "selftest"))]
-    {
-        info!("no VM is configured yet; pCPUs parked");
-        percpu::park_loop()
-    }
+    crate::guest::run()
 }
 
 /// Physical PPIs a pCPU takes at EL2 on a guest's behalf: the virtual timer, the vGIC

@@ -63,3 +63,8 @@ pub fn give_back_guest_ram(r: Range) {
         log::warn!("guest RAM {r:?} not returned: free list too fragmented");
     }
 }
+
+/// Size of the largest free block of guest RAM.
+pub fn largest_guest_ram() -> u64 {
+    GUEST_RAM.lock().as_ref().map_or(0, |free| free.ranges().iter().map(|r| r.size()).max().unwrap_or(0))
+}

@@ -61,6 +61,7 @@ fn run_basic(ctx: &mut Ctx, round: u32) {
         ram_size: 2 << 20,
         vcpu_count: 1,
         image: basic_image(),
+        entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: hv,
     };
     let vm = match Vm::new(config) {
@@ -142,6 +143,7 @@ pub fn run_smp(ctx: &mut Ctx) {
         ram_size: 2 << 20,
         vcpu_count: n,
         image: smp_image(),
+        entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: n as u64,
     };
     let vm = match Vm::new(config) {
@@ -184,6 +186,7 @@ pub fn run_mmio(ctx: &mut Ctx) {
         ram_size: 2 << 20,
         vcpu_count: 1,
         image: mmio_image(),
+        entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: 0,
     };
     let vm = match Vm::new(config) {
@@ -245,6 +248,7 @@ pub fn run_gic(ctx: &mut Ctx) {
         ram_size: 2 << 20,
         vcpu_count: n,
         image,
+        entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: n as u64,
     };
     let vm = match Vm::new(config) {
@@ -286,6 +290,7 @@ pub fn run_cpu(ctx: &mut Ctx) {
             ram_size: 2 << 20,
             vcpu_count: 1,
             image,
+            entry: GuestPhysAddr(GUEST_RAM_IPA),
             arg: 0,
         };
         let vm = match Vm::new(config) {
@@ -326,6 +331,7 @@ pub fn run_uart(ctx: &mut Ctx) {
         ram_size: 2 << 20,
         vcpu_count: 1,
         image,
+        entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: 0,
     };
     let vm = match Vm::new(config) {

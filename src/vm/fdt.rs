@@ -76,10 +76,7 @@ pub fn build(c: &GuestDt<'_>) -> Vec<u8> {
 
     w.begin("timer")
         .prop_strs("compatible", &["arm,armv8-timer", "arm,armv7-timer"])
-        .prop_cells(
-            "interrupts",
-            &[PPI, 13, LEVEL_HIGH, PPI, 14, LEVEL_HIGH, PPI, 11, LEVEL_HIGH, PPI, 10, LEVEL_HIGH],
-        )
+        .prop_cells("interrupts", &[PPI, 13, LEVEL_HIGH, PPI, 14, LEVEL_HIGH, PPI, 11, LEVEL_HIGH, PPI, 10, LEVEL_HIGH])
         .prop_empty("always-on")
         .end();
 

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod exit;
 pub mod fdt;
 pub mod idregs;
+pub mod linux;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod run;
@@ -22,8 +23,10 @@ pub struct VmConfig {
     pub ram_base: GuestPhysAddr,
     pub ram_size: u64,
     pub vcpu_count: usize,
-    /// Bytes copied to the start of guest RAM; vCPU 0 starts there.
+    /// Bytes copied to the start of guest RAM (more can be loaded with `Vm::load`).
     pub image: &'static [u8],
+    /// Where vCPU 0 starts.
+    pub entry: GuestPhysAddr,
     /// x0 of vCPU 0 at entry.
     pub arg: u64,
 }

@@ -153,6 +153,12 @@ impl Vm {
         self.ram.read_u64(ipa.checked_sub(self.config.ram_base.0)?)
     }
 
+    /// Copies `bytes` into guest RAM at guest-physical address `ipa` (before the VM runs).
+    pub fn load(&mut self, ipa: u64, bytes: &[u8]) -> Result<(), VmError> {
+        let offset = ipa.checked_sub(self.config.ram_base.0).ok_or(VmError::ImageTooLarge)?;
+        self.ram.load(offset, bytes).ok_or(VmError::ImageTooLarge)
+    }
+
     /// The stage-2 walk for `ipa` (tests: what the guest can reach).
     pub fn translate(&self, ipa: u64) -> Option<u64> {
         self.stage2.translate(&self.tables, ipa).map(|(pa, _)| pa)
@@ -461,7 +467,7 @@ pub fn vcpu_loop(vm: &Vm, index: usize) {
                     power[index] = PowerState::On;
                     Some((entry, context))
                 }
-                Some(PowerState::On) if index == 0 => Some((vm.config.ram_base.0, vm.config.arg)),
+                Some(PowerState::On) if index == 0 => Some((vm.config.entry.0, vm.config.arg)),
                 _ => None,
             }
         };

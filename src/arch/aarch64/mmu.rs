@@ -182,9 +182,15 @@ pub struct OwnedRam {
 }
 
 impl OwnedRam {
-    /// Takes `size` bytes, 2 MiB aligned, from RAM no one else uses.
+    /// Takes `size` bytes, 2 MiB aligned, from RAM no one else uses, zeroed (nothing of
+    /// an earlier VM or of the hypervisor leaks into it) and cleaned to the point of
+    /// coherency (the guest starts with its MMU and caches off).
     pub fn take(size: u64) -> Option<Self> {
         let range = crate::mm::heap::take_guest_ram(size)?;
+        // SAFETY: the range came from the free-RAM pool and is ours alone; identity-mapped
+        // normal memory.
+        unsafe { core::ptr::write_bytes(range.start as *mut u8, 0, range.size() as usize) };
+        super::cpu::dcache_clean(range.start, range.end);
         Some(Self { range })
     }
 
@@ -192,21 +198,18 @@ impl OwnedRam {
         self.range
     }
 
-    /// Zeroes the RAM, copies `bytes` to `offset`, and cleans it all to the point of
-    /// coherency (the guest starts with its MMU and caches off) and invalidates the
-    /// instruction caches.
+    /// Copies `bytes` to `offset`, cleans them to the point of coherency and invalidates
+    /// the instruction caches. `None` if they do not fit.
     pub fn load(&mut self, offset: u64, bytes: &[u8]) -> Option<()> {
         let end = offset.checked_add(bytes.len() as u64)?;
         if end > self.range.size() {
             return None;
         }
+        let start = self.range.start + offset;
         // SAFETY: the range came from the free-RAM pool and belongs to this value alone;
         // it is identity-mapped normal memory; the copy stays inside it (checked above).
-        unsafe {
-            core::ptr::write_bytes(self.range.start as *mut u8, 0, self.range.size() as usize);
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), (self.range.start + offset) as *mut u8, bytes.len());
-        }
-        super::cpu::dcache_clean(self.range.start, self.range.end);
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), start as *mut u8, bytes.len()) };
+        super::cpu::dcache_clean(start, start + bytes.len() as u64);
         // SAFETY: instruction cache invalidation has no effect on data.
         unsafe { asm!("ic ialluis", "dsb ish", "isb", options(nostack)) };
         Some(())

@@ -1,0 +1,106 @@
+//! The hypervisor's job once every pCPU is up: build a VM from the `/chosen` multiboot
+//! modules (a Linux kernel Image with its bootargs, an initramfs) and run it with one vCPU
+//! per pCPU. PSCI SYSTEM_OFF or SYSTEM_RESET from the guest become the same call to the
+//! firmware, so under QEMU the emulator exits.
+
+use crate::arch::aarch64::{mmu, psci};
+use crate::mm::GuestPhysAddr;
+use crate::platform::ModuleKind;
+use crate::vm::run::{VcpuEnd, Vm, run_vm, set_console_vm};
+use crate::vm::{VmConfig, fdt, linux, memory_map};
+use alloc::sync::Arc;
+use log::{error, info};
+
+/// Guest RAM starts where QEMU's `virt` puts RAM.
+const GUEST_RAM_BASE: u64 = 0x4000_0000;
+/// At most this much guest RAM (and never more than the largest free block).
+const GUEST_RAM_MAX: u64 = 1 << 30;
+const DEFAULT_BOOTARGS: &str = "console=ttyAMA0 earlycon=pl011,0x9000000";
+
+pub fn run() -> ! {
+    match build_and_run() {
+        Ok(VcpuEnd::SystemOff) => {
+            info!("guest powered off; powering off");
+            if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
+                psci::system_off(&p);
+            }
+        }
+        Ok(VcpuEnd::SystemReset) => {
+            info!("guest asked for a reset; resetting");
+            if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
+                psci::call(p.conduit, psci::SYSTEM_RESET, 0, 0, 0);
+            }
+        }
+        Ok(end) => error!("guest stopped: {end:?}"),
+        Err(e) => error!("{e}"),
+    }
+    info!("nothing left to run; pCPUs parked");
+    crate::percpu::park_loop()
+}
+
+fn build_and_run() -> Result<VcpuEnd, alloc::string::String> {
+    use alloc::format;
+    let b = crate::start::boot_info();
+    let p = &b.platform;
+    let Some(kernel) = p.modules.iter().find(|m| m.kind == ModuleKind::Kernel) else {
+        return Err("no multiboot,kernel module in /chosen: no guest to run".into());
+    };
+    let kernel_bytes = mmu::ram_bytes(p, kernel.region.range()).ok_or("kernel module not readable")?;
+    let header = linux::parse_header(kernel_bytes).map_err(|e| format!("{e}"))?;
+    let initrd = p.modules.iter().find(|m| m.kind == ModuleKind::Ramdisk);
+    let initrd_bytes = match initrd {
+        Some(m) => Some(mmu::ram_bytes(p, m.region.range()).ok_or("initramfs module not readable")?),
+        None => None,
+    };
+    let vcpus = crate::percpu::all().iter().filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire)).count();
+    let ram_size = crate::mm::heap::largest_guest_ram().min(GUEST_RAM_MAX) & !((2 << 20) - 1);
+    let bootargs = kernel.bootargs.unwrap_or(DEFAULT_BOOTARGS);
+    let dt = |initrd: Option<(u64, u64)>| {
+        fdt::build(&fdt::GuestDt {
+            ram_base: GUEST_RAM_BASE,
+            ram_size,
+            vcpu_count: vcpus,
+            gicd: memory_map::GICD,
+            gicd_size: crate::vgic::GICD_SIZE,
+            gicr: memory_map::GICR,
+            gicr_size: crate::vgic::GICR_FRAME_SIZE * vcpus as u64,
+            uart: memory_map::UART,
+            uart_spi: memory_map::UART_INTID - 32,
+            virtio: &[],
+            bootargs,
+            initrd,
+        })
+    };
+    let probe = dt(initrd_bytes.map(|i| (0, i.len() as u64)));
+    let place =
+        linux::place(GUEST_RAM_BASE, ram_size, &header, initrd_bytes.map(|i| i.len() as u64), probe.len() as u64)
+            .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
+    let dtb = dt(place.initrd);
+    let config = VmConfig {
+        name: "linux",
+        ram_base: GuestPhysAddr(GUEST_RAM_BASE),
+        ram_size,
+        vcpu_count: vcpus,
+        image: &[],
+        entry: GuestPhysAddr(place.kernel),
+        arg: place.dtb,
+    };
+    let mut vm = Vm::new(config).map_err(|e| format!("creating the VM: {e:?}"))?;
+    vm.load(place.kernel, kernel_bytes).map_err(|e| format!("loading the kernel: {e:?}"))?;
+    if let (Some(bytes), Some((start, _))) = (initrd_bytes, place.initrd) {
+        vm.load(start, bytes).map_err(|e| format!("loading the initramfs: {e:?}"))?;
+    }
+    vm.load(place.dtb, &dtb).map_err(|e| format!("loading the device tree: {e:?}"))?;
+    info!(
+        "guest: {} vCPUs, {} MiB RAM at {GUEST_RAM_BASE:#x}; kernel {} KiB at {:#x}, initramfs {:?}, DTB at {:#x}; bootargs \"{bootargs}\"",
+        vcpus,
+        ram_size >> 20,
+        kernel_bytes.len() >> 10,
+        place.kernel,
+        place.initrd,
+        place.dtb
+    );
+    let vm = Arc::new(vm);
+    set_console_vm(&vm);
+    Ok(run_vm(vm))
+}

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Starts QEMU with the hypervisor and a Linux guest given as multiboot modules
+# (-device guest-loader). Used by `make run-linux-smp`, the Linux system test and the bench.
+#
+# usage: qemu.sh [--direct] HYPERVISOR_BIN IMAGE INITRD [extra QEMU args...]
+#   --direct: boot IMAGE on QEMU itself, without the hypervisor (the bench's baseline).
+# Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU.
+set -euo pipefail
+direct=0
+if [ "${1:-}" = --direct ]; then
+    direct=1
+    shift
+fi
+hv=$1 image=$2 initrd=$3
+shift 3
+smp=${SMP:-4} mem=${MEM:-2G} args=${LINUX_ARGS:-console=ttyAMA0 earlycon}
+qemu=${QEMU:-qemu-system-aarch64}
+for f in "$image" "$initrd"; do
+    [ -f "$f" ] || { echo "error: $f not found (run 'make guest', or set LINUX_IMAGE / INITRD)" >&2; exit 1; }
+done
+if [ $direct = 1 ]; then
+    exec "$qemu" -machine virt,gic-version=3 -cpu max -smp "$smp" -m "$mem" -nographic -no-reboot \
+        -kernel "$image" -initrd "$initrd" -append "$args" "$@"
+fi
+# guest-loader's own option syntax: a comma inside a value is written twice.
+exec "$qemu" -machine virt,virtualization=on,gic-version=3 -cpu max -smp "$smp" -m "$mem" -nographic -no-reboot \
+    -kernel "$hv" \
+    -device "guest-loader,addr=0x50000000,kernel=$image,bootargs=${args//,/,,}" \
+    -device "guest-loader,addr=0x54000000,initrd=$initrd" "$@"
