@@ -87,8 +87,8 @@ clippy: $(BUILD)/.setup
 	$(CARGO) clippy --quiet --target $(TARGET) --features hv -- -D warnings
 	$(CARGO) clippy --quiet --target $(TARGET) --features selftest-fail -- -D warnings
 
-test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE)
-	@bash tests/run-all.sh
+test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE) guest
+	@LINUX_IMAGE="$(LINUX_IMAGE)" INITRD="$(INITRD)" bash tests/run-all.sh
 
 guest: $(BUILD)/.setup
 	@if [ "$(LINUX_IMAGE)" = "$(GUEST_CACHE)/Image" ]; then bash tests/linux/fetch.sh "$(GUEST_CACHE)"; fi

@@ -35,10 +35,18 @@ pub const INT_RT: u32 = 1 << 6;
 /// PrimeCell peripheral and cell IDs at 0xfe0-0xffc: PL011 r1p5, as QEMU's.
 const ID: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
+/// Console input the hypervisor holds while the guest's FIFO is full: a line pasted or
+/// sent at once is longer than 32 bytes, and the physical UART has already been drained.
+pub const BACKLOG: usize = 4096;
+
 #[derive(Debug, Default)]
 pub struct Pl011 {
     rx: FixedVec<u8, FIFO_DEPTH>,
-    /// Bytes dropped because the receive FIFO was full (the guest was not reading).
+    /// Input waiting for room in the FIFO, oldest first. Its capacity is allocated when the
+    /// UART is created and never grows: input arrives in an interrupt handler, which must
+    /// not allocate.
+    backlog: alloc::collections::VecDeque<u8>,
+    /// Bytes dropped because the FIFO and the backlog were full.
     pub overruns: u64,
     ibrd: u32,
     fbrd: u32,
@@ -59,7 +67,12 @@ pub struct Effect {
 impl Pl011 {
     pub fn new() -> Self {
         // Reset values: UART off with TX and RX enabled bits set (CR = 0x300), IFLS halfway.
-        Self { cr: 0x300, ifls: 0x12, ..Default::default() }
+        Self {
+            cr: 0x300,
+            ifls: 0x12,
+            backlog: alloc::collections::VecDeque::with_capacity(BACKLOG),
+            ..Default::default()
+        }
     }
 
     /// Raw interrupt status: transmit always ready (the physical console is never behind),
@@ -77,11 +90,15 @@ impl Pl011 {
     /// A byte from the physical console. Returns false if the FIFO was full (the byte is
     /// dropped and counted as an overrun, as the hardware would).
     pub fn receive(&mut self, byte: u8) -> bool {
-        let ok = self.rx.push(byte).is_ok();
-        if !ok {
-            self.overruns += 1;
+        if self.backlog.is_empty() && self.rx.push(byte).is_ok() {
+            return true;
         }
-        ok
+        if self.backlog.len() < BACKLOG {
+            self.backlog.push_back(byte);
+            return true;
+        }
+        self.overruns += 1;
+        false
     }
 
     pub fn read(&mut self, offset: u64, size: u8) -> u64 {
@@ -93,7 +110,11 @@ impl Pl011 {
                 if self.rx.is_empty() {
                     0
                 } else {
-                    self.rx.remove(0) as u32
+                    let byte = self.rx.remove(0);
+                    if let Some(next) = self.backlog.pop_front() {
+                        let _ = self.rx.push(next);
+                    }
+                    byte as u32
                 }
             }
             RSR => 0,
@@ -173,11 +194,16 @@ mod tests {
         assert_eq!(u.read(DR, 4), b'b' as u64);
         assert!(!u.line(), "FIFO drained");
         assert_eq!(u.read(DR, 4), 0, "empty FIFO reads 0");
-        for i in 0..FIFO_DEPTH {
+        // Beyond the FIFO, input waits in the backlog and arrives in order.
+        for i in 0..FIFO_DEPTH + BACKLOG {
             assert!(u.receive(i as u8));
         }
         assert!(!u.receive(0xff));
         assert_eq!(u.overruns, 1);
+        for i in 0..FIFO_DEPTH + BACKLOG {
+            assert_eq!(u.read(DR, 4), (i as u8) as u64, "byte {i}");
+        }
+        assert_eq!(u.read(FR, 4) as u32 & FR_RXFE, FR_RXFE);
     }
 
     #[test]

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Linux system test: boots the guest under the hypervisor (tests/linux/qemu.sh) and drives
+its shell like a person: waits for the prompt, checks nproc, /proc/interrupts, runs four
+CPU-bound loops in parallel, then `poweroff -f` and checks QEMU's exit status. Each step
+prints PASS or FAIL; on any failure the console transcript is kept.
+
+usage: system_test.py HYPERVISOR_BIN IMAGE INITRD TRANSCRIPT
+"""
+import os
+import re
+import selectors
+import subprocess
+import sys
+import time
+
+PROMPT = b"armvisor-guest# "
+BOOT_TIMEOUT = 600
+STEP_TIMEOUT = 300
+
+
+class Console:
+    def __init__(self, cmd, transcript):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self.out = bytearray()
+        self.pos = 0
+        self.log = open(transcript, "wb")
+
+    def read_until(self, pattern, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            at = self.out.find(pattern, self.pos)
+            if at >= 0:
+                text = bytes(self.out[self.pos:at])
+                self.pos = at + len(pattern)
+                return text
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {pattern!r} within {timeout} s")
+            for _ in self.sel.select(timeout=min(left, 1.0)):
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise EOFError(f"QEMU exited (status {self.proc.wait()}) while waiting for {pattern!r}")
+                self.out += chunk
+                self.log.write(chunk)
+                self.log.flush()
+
+    def run(self, command, timeout=STEP_TIMEOUT):
+        """Runs a shell command and returns its output (between two markers)."""
+        marker = f"__{int(time.monotonic() * 1000)}__"
+        self.proc.stdin.write(f"echo {marker}; {command}; echo {marker}END\r".encode())
+        self.proc.stdin.flush()
+        self.read_until(f"{marker}\r\n".encode(), timeout)
+        text = self.read_until(f"{marker}END".encode(), timeout)
+        self.read_until(PROMPT, timeout)
+        return text.decode(errors="replace").replace("\r", "")
+
+
+def main():
+    hv, image, initrd, transcript = sys.argv[1:5]
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, SMP="4", MEM="2G")
+    cmd = ["bash", os.path.join(here, "qemu.sh"), hv, image, initrd]
+    con = Console(cmd, transcript)
+    failures = []
+    passed = 0
+
+    def check(name, ok, detail=""):
+        nonlocal passed
+        print(f"{'PASS' if ok else 'FAIL'} linux: {name}" + (f" ({detail})" if detail and not ok else ""), flush=True)
+        if ok:
+            passed += 1
+        else:
+            failures.append(name)
+
+    try:
+        start = time.monotonic()
+        con.read_until(PROMPT, BOOT_TIMEOUT)
+        boot = con.out.decode(errors="replace")
+        check(f"boots to the shell ({time.monotonic() - start:.0f} s)", True)
+        check("kernel brought up 4 CPUs", "smp: Brought up 1 node, 4 CPUs" in boot)
+        check("each pCPU runs its vCPU", all(f"cpu{i}: VM 'linux': vCPU {i} running" in boot for i in range(4)))
+        nproc = con.run("nproc").strip()
+        check("nproc says 4", nproc == "4", nproc)
+        loops = con.run(
+            "for n in 1 2 3 4; do (i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; echo loop$n=$i) & done; wait"
+        )
+        done = sorted(re.findall(r"loop(\d)=30000", loops))
+        check("4 CPU-bound loops ran to completion in parallel", done == ["1", "2", "3", "4"], loops.strip())
+        interrupts = con.run("cat /proc/interrupts")
+        ipi_totals = [0, 0, 0, 0]
+        for line in interrupts.splitlines():
+            fields = line.split()
+            if fields and re.fullmatch(r"IPI\d+:", fields[0]):
+                for cpu in range(4):
+                    ipi_totals[cpu] += int(fields[1 + cpu])
+        check("IPIs counted on all 4 CPUs", all(t > 0 for t in ipi_totals), f"IPI totals {ipi_totals}")
+        timer = [l for l in interrupts.splitlines() if "arch_timer" in l]
+        check("timer interrupts on all 4 CPUs", bool(timer) and all(int(x) > 0 for x in timer[0].split()[1:5]), str(timer))
+        con.proc.stdin.write(b"poweroff -f\r")
+        con.proc.stdin.flush()
+        status = con.proc.wait(timeout=120)
+        check("poweroff -f ends QEMU with status 0", status == 0, f"status {status}")
+    except (TimeoutError, EOFError, subprocess.TimeoutExpired) as e:
+        check("console conversation", False, str(e))
+    finally:
+        if con.proc.poll() is None:
+            con.proc.kill()
+            con.proc.wait()
+    print(f"linux: {passed} passed, {len(failures)} failed" + (f"; transcript in {transcript}" if failures else ""))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
