@@ -79,7 +79,7 @@ fn run_basic(ctx: &mut Ctx, round: u32) {
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
     let nr = (-1i64) as u64;
-    check_eq!(ctx, reports.len(), 15, "round {round}: all reports arrived");
+    check_eq!(ctx, reports.len(), 16, "round {round}: all reports arrived");
     check_eq!(ctx, get(1), Some(0x1_0001), "round {round}: PSCI_VERSION by HVC");
     check_eq!(ctx, get(2), Some(0x1_0001), "round {round}: PSCI_VERSION by SMC");
     check_eq!(ctx, get(3), Some(nr), "round {round}: unknown PSCI id by HVC -> NOT_SUPPORTED");
@@ -114,6 +114,7 @@ fn run_basic(ctx: &mut Ctx, round: u32) {
     );
     check_eq!(ctx, get(14), Some(0x5a5a), "round {round}: the faulting load left its register alone");
     check_eq!(ctx, get(15), Some(0xbeef), "round {round}: guest RAM read back");
+    check_eq!(ctx, get(16), Some(0), "round {round}: guest RAM starts scrubbed (no trace of an earlier VM)");
     check_eq!(
         ctx,
         crate::arch::aarch64::exception::probe_load(hv + 0x38),

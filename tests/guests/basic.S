@@ -9,7 +9,8 @@
 // 8 ESR_EL1 after MRS PMCR_EL0, 9 ESR_EL1 / 10 FAR_EL1 after a load from unmapped IPA,
 // 11 ESR_EL1 / 12 FAR_EL1 after a load from the hypervisor's address, 13 ESR_EL1 after a
 // store to unmapped IPA, 14 the value of the register the faulting load targeted (must be
-// untouched), 15 a word the guest wrote to and read back from its own RAM.
+// untouched), 15 a word the guest wrote to and read back from its own RAM, 16 that word
+// before the guest wrote it (an earlier VM wrote it in the same RAM: it must be scrubbed).
 
 .macro REPORT id, reg
     mov     x2, \reg
@@ -78,6 +79,9 @@ guest_basic_start:
     REPORT  13, x21
     REPORT  14, x23
 
+    adr     x5, guest_basic_scratch
+    ldr     x7, [x5]                    // what the previous VM in this RAM left: nothing
+    REPORT  16, x7
     adr     x5, guest_basic_scratch
     movz    x6, #0xbeef
     str     x6, [x5]
