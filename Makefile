@@ -6,6 +6,7 @@
 #                        shapes, the failure/EL1/U-Boot system tests
 #   make run-linux-smp   boot Debian's arm64 Linux on 4 vCPUs / 4 pCPUs to a BusyBox shell
 #   make guest           fetch the guest kernel and build the initramfs (run on demand)
+#   make bench           boot-to-prompt time, QEMU directly vs under the hypervisor
 #
 # Variables: SMP (QEMU -smp), MEM (QEMU -m), QEMU, TIMEOUT (seconds per QEMU run),
 # GUEST_CACHE (where guest artifacts live), LINUX_IMAGE and INITRD (your own instead).
@@ -26,7 +27,7 @@ QEMU_MACHINE := -machine virt,virtualization=on,gic-version=3 -cpu max
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000
 
-.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp
+.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp bench
 
 GUEST_CACHE  ?= $(HOME)/.cache/armvisor-guest
 LINUX_IMAGE  ?= $(GUEST_CACHE)/Image
@@ -96,6 +97,10 @@ guest: $(BUILD)/.setup
 run-linux-smp: $(BUILD)/armvisor.bin guest
 	@echo "==> booting Linux on 4 vCPUs / 4 pCPUs (Ctrl-A X quits; 'poweroff -f' ends QEMU)"
 	@SMP=4 MEM=2G LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
+
+bench: $(BUILD)/armvisor.bin guest
+	@echo "==> bench: boot to the prompt, QEMU directly vs under the hypervisor (4 vCPUs), 3 runs each"
+	@python3 tests/linux/bench.py $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)" 3
 
 size: $(BUILD)/armvisor.bin
 	@bash tests/size-report.sh $(BUILD)/armvisor.elf "$(LLVM_BIN)"

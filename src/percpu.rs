@@ -164,28 +164,38 @@ pub fn drain_mailbox() {
     }
 }
 
-/// Where a secondary waits once it is up: in WFE, IRQs on, running jobs it is given.
+/// Where a secondary waits once it is up: in WFI until the kick SGI, running the jobs it is
+/// given. (WFI, not WFE: under QEMU TCG a WFE loop keeps a host thread busy, while WFI
+/// sleeps until an interrupt; on hardware both idle the core.)
 pub fn park_loop() -> ! {
     let this = this_cpu();
-    cpu::irq_enable();
     loop {
+        // Masked from the check to the WFI, so a kick in between leaves an interrupt pending
+        // and WFI returns at once (WFI wakes on a pending interrupt even when masked).
+        cpu::irq_save();
         let job = this.job.lock().take();
         match job {
             Some(job) => {
+                cpu::irq_enable();
                 job();
                 this.jobs_done.fetch_add(1, Ordering::Release);
             }
-            None => cpu::wfe(),
+            None => {
+                cpu::wfi();
+                cpu::irq_enable();
+            }
         }
     }
 }
 
-/// Posts `job` to pCPU `id` and wakes it. Returns the job count to wait for.
+/// Posts `job` to pCPU `id` and kicks it. Returns the job count to wait for.
 pub fn post(id: CpuId, job: Job) -> u64 {
     let cpu = &all()[id.0];
     let target = cpu.jobs_done.load(Ordering::Acquire) + 1;
     *cpu.job.lock() = Some(job);
-    cpu::sev();
+    if let Err(e) = send(id, Message::Kick) {
+        log::error!("kick for pCPU {}: {e:?}", id.0);
+    }
     target
 }
 

@@ -233,6 +233,11 @@ impl State {
         if vcpu >= self.vcpu_count() {
             return flush;
         }
+        // Fast path (most exits): nothing pending or active anywhere this vCPU could see.
+        let busy = |irq: &Irq| irq.active || irq.is_pending();
+        if !self.redists[vcpu].private.iter().any(busy) && !self.spis.iter().any(busy) {
+            return flush;
+        }
         let grp1 = self.enabled_grp1();
         let mut candidates: crate::util::FixedVec<(bool, u8, u32), INTID_COUNT> = crate::util::FixedVec::new();
         for intid in 0..INTID_COUNT as u32 {

@@ -453,11 +453,15 @@ fn end_vm(vm: &Vm, why: VcpuEnd, me: usize) {
     }
 }
 
-/// The life of vCPU `index` on this pCPU: wait (WFE, IRQs on) until it is powered on, run
-/// it, and after CPU_OFF wait again; return when the VM ends.
+/// The life of vCPU `index` on this pCPU: wait (WFI, woken by the kick SGI) until it is
+/// powered on, run it, and after CPU_OFF wait again; return when the VM ends.
 pub fn vcpu_loop(vm: &Vm, index: usize) {
     loop {
+        // IRQs masked from these checks to the WFI below: a kick that comes in between
+        // stays pending and WFI returns at once.
+        crate::arch::aarch64::cpu::irq_save();
         if vm.ended.load(Ordering::Acquire) {
+            crate::arch::aarch64::cpu::irq_enable();
             return;
         }
         let start = {
@@ -472,11 +476,10 @@ pub fn vcpu_loop(vm: &Vm, index: usize) {
             }
         };
         let Some((entry, context)) = start else {
+            crate::arch::aarch64::cpu::wfi();
             crate::arch::aarch64::cpu::irq_enable();
-            crate::arch::aarch64::cpu::wfe();
             continue;
         };
-        crate::arch::aarch64::cpu::irq_save();
         let mut vcpu = Vcpu::new(index, entry, context);
         log::info!("VM '{}': vCPU {index} running on this pCPU from {entry:#x}", vm.name);
         match run_vcpu(vm, &mut vcpu) {

@@ -4,7 +4,8 @@
 #
 # usage: qemu.sh [--direct] HYPERVISOR_BIN IMAGE INITRD [extra QEMU args...]
 #   --direct: boot IMAGE on QEMU itself, without the hypervisor (the bench's baseline).
-# Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU.
+# Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU, and for
+# --direct: DIRECT_MEM (1G: the RAM the hypervisor gives its guest), DIRECT_CPU (max).
 set -euo pipefail
 direct=0
 if [ "${1:-}" = --direct ]; then
@@ -19,7 +20,7 @@ for f in "$image" "$initrd"; do
     [ -f "$f" ] || { echo "error: $f not found (run 'make guest', or set LINUX_IMAGE / INITRD)" >&2; exit 1; }
 done
 if [ $direct = 1 ]; then
-    exec "$qemu" -machine virt,gic-version=3 -cpu max -smp "$smp" -m "$mem" -nographic -no-reboot \
+    exec "$qemu" -machine virt,gic-version=3 -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -no-reboot \
         -kernel "$image" -initrd "$initrd" -append "$args" "$@"
 fi
 # guest-loader's own option syntax: a comma inside a value is written twice.
