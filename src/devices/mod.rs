@@ -5,6 +5,7 @@
 
 pub mod pl011;
 pub mod testdev;
+pub mod virtio_blk;
 
 use crate::mm::range::Range;
 use crate::vm::exit::Access;
