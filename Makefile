@@ -88,15 +88,21 @@ clippy: $(BUILD)/.setup
 	$(CARGO) clippy --quiet --target $(TARGET) --features hv -- -D warnings
 	$(CARGO) clippy --quiet --target $(TARGET) --features selftest-fail -- -D warnings
 
-test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE) guest
+test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE) guest $(BUILD)/disk.img
 	@LINUX_IMAGE="$(LINUX_IMAGE)" INITRD="$(INITRD)" bash tests/run-all.sh
 
 guest: $(BUILD)/.setup
 	@if [ "$(LINUX_IMAGE)" = "$(GUEST_CACHE)/Image" ]; then bash tests/linux/fetch.sh "$(GUEST_CACHE)"; fi
 
-run-linux-smp: $(BUILD)/armvisor.bin guest
-	@echo "==> booting Linux on 4 vCPUs / 4 pCPUs (Ctrl-A X quits; 'poweroff -f' ends QEMU)"
-	@SMP=4 MEM=2G LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
+# The guest's virtio-blk disk (a module with compatible "armvisor,disk"); 2 MiB by default.
+DISK         ?= $(BUILD)/disk.img
+$(BUILD)/disk.img:
+	@mkdir -p $(BUILD)
+	@truncate -s 2M $@
+
+run-linux-smp: $(BUILD)/armvisor.bin guest $(DISK)
+	@echo "==> booting Linux on 4 vCPUs / 4 pCPUs with a $$(($$(stat -c %s $(DISK)) / 1024)) KiB virtio disk (Ctrl-A X quits; 'poweroff -f' ends QEMU)"
+	@SMP=4 MEM=2G DISK="$(DISK)" LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
 
 bench: $(BUILD)/armvisor.bin guest
 	@echo "==> bench: boot to the prompt, QEMU directly vs under the hypervisor (4 vCPUs), 3 runs each"

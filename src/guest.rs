@@ -52,6 +52,12 @@ fn build_and_run() -> Result<VcpuEnd, alloc::string::String> {
         Some(m) => Some(mmu::ram_bytes(p, m.region.range()).ok_or("initramfs module not readable")?),
         None => None,
     };
+    let disk = p.modules.iter().find(|m| m.kind == ModuleKind::Disk);
+    let virtio: &[(u64, u64, u32)] = if disk.is_some() {
+        &[(memory_map::VIRTIO_BLK, crate::devices::virtio_blk::SIZE, memory_map::VIRTIO_BLK_INTID - 32)]
+    } else {
+        &[]
+    };
     let vcpus = crate::percpu::all().iter().filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire)).count();
     let ram_size = crate::mm::heap::largest_guest_ram().min(GUEST_RAM_MAX) & !((2 << 20) - 1);
     let bootargs = kernel.bootargs.unwrap_or(DEFAULT_BOOTARGS);
@@ -66,7 +72,7 @@ fn build_and_run() -> Result<VcpuEnd, alloc::string::String> {
             gicr_size: crate::vgic::GICR_FRAME_SIZE * vcpus as u64,
             uart: memory_map::UART,
             uart_spi: memory_map::UART_INTID - 32,
-            virtio: &[],
+            virtio,
             bootargs,
             initrd,
         })
@@ -91,6 +97,16 @@ fn build_and_run() -> Result<VcpuEnd, alloc::string::String> {
         vm.load(start, bytes).map_err(|e| format!("loading the initramfs: {e:?}"))?;
     }
     vm.load(place.dtb, &dtb).map_err(|e| format!("loading the device tree: {e:?}"))?;
+    if let Some(m) = disk {
+        let bytes = mmu::take_disk(p, m.region.range()).ok_or("disk module not usable")?;
+        info!(
+            "guest disk: {} KiB from the module at {:?} (virtio-blk at {:#x})",
+            bytes.len() >> 10,
+            m.region,
+            memory_map::VIRTIO_BLK
+        );
+        vm.attach_disk(bytes).map_err(|e| format!("attaching the disk: {e:?}"))?;
+    }
     info!(
         "guest: {} vCPUs, {} MiB RAM at {GUEST_RAM_BASE:#x}; kernel {} KiB at {:#x}, initramfs {:?}, DTB at {:#x}; bootargs \"{bootargs}\"",
         vcpus,

@@ -10,7 +10,7 @@
 #   no-dtb      entered with x0 = 0 (no device tree): a clear message and a non-zero exit
 #   gicv2       a GICv2 machine: "needs a GICv3" and a non-zero exit
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
-#   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs; its shell is driven like a
+#   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs with a virtio disk; its shell is driven like a
 #               person would (tests/linux/system_test.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -122,7 +122,7 @@ step no-dtb refuses_with "no usable device tree at x0 = 0x0" \
 step gicv2 refuses_with "this hypervisor needs a GICv3" \
     -machine virt,virtualization=on,gic-version=2 -smp 2 -kernel build/armvisor.bin
 step uboot uboot_boots_it
-step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" "$logs/linux.transcript"
+step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"
 
 echo
 [ $failed -eq 0 ] || echo "failed steps: ${failures[*]}"

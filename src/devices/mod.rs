@@ -23,6 +23,8 @@ pub enum Device {
     Test,
     /// The guest's console UART ([`pl011`]).
     Pl011,
+    /// A virtio-mmio block device ([`virtio_blk`]).
+    VirtioBlk,
 }
 
 /// One guest-physical range and the device behind it.

@@ -39,6 +39,9 @@ pub mod memory_map {
     pub const UART: u64 = 0x0900_0000;
     /// The UART's interrupt: SPI 1.
     pub const UART_INTID: u32 = 33;
+    /// The virtio-mmio block device, and its interrupt (SPI 16).
+    pub const VIRTIO_BLK: u64 = 0x0a80_0000;
+    pub const VIRTIO_BLK_INTID: u32 = 48;
     /// The self-test device (test flavour only).
     pub const TEST_DEVICE: u64 = 0x0a00_0000;
 }

@@ -8,6 +8,7 @@ use crate::arch::aarch64::vcpu::{self, GuestRegs};
 use crate::arch::aarch64::vgic as vgic_hw;
 use crate::devices::pl011::Pl011;
 use crate::devices::testdev::{self, TestDevice};
+use crate::devices::virtio_blk::{self, GuestMemory, OutOfGuestRam, VirtioBlk};
 use crate::devices::{self, Device, MmioRegion};
 use crate::mm::pagetable::{MapError, PageTable, s2};
 use crate::mm::range::Range;
@@ -54,6 +55,9 @@ pub struct Vm {
     pub uart: IrqLock<Pl011>,
     /// The first bytes the guest transmitted (lock `Vm::console_log`, a leaf), for tests.
     pub console_log: IrqLock<FixedVec<u8, 256>>,
+    /// The virtio-blk device, if the VM has a disk (lock `Vm::virtio`; taken before
+    /// `Vm::vgic`, never after).
+    pub virtio: Option<IrqLock<VirtioBlk<'static>>>,
     /// The self-test device (lock `Vm::testdev`, a leaf).
     pub testdev: IrqLock<TestDevice>,
     /// CNTVOFF_EL2 for every vCPU: the counter when the VM was created, so its virtual
@@ -131,6 +135,7 @@ impl Vm {
             regions,
             testdev: IrqLock::new(TestDevice::default()),
             uart: IrqLock::new(Pl011::new()),
+            virtio: None,
             console_log: IrqLock::new(FixedVec::new()),
             decoded_accesses: core::sync::atomic::AtomicU32::new(0),
             cntvoff: crate::arch::aarch64::cpu::counter(),
@@ -151,6 +156,16 @@ impl Vm {
     /// A 64-bit word of guest RAM at guest physical address `ipa`.
     pub fn read_guest_u64(&self, ipa: u64) -> Option<u64> {
         self.ram.read_u64(ipa.checked_sub(self.config.ram_base.0)?)
+    }
+
+    /// Gives the VM a virtio-blk disk backed by `disk` (before the VM runs).
+    pub fn attach_disk(&mut self, disk: &'static mut [u8]) -> Result<(), VmError> {
+        let range = Range { start: memory_map::VIRTIO_BLK, end: memory_map::VIRTIO_BLK + virtio_blk::SIZE };
+        self.regions
+            .push(MmioRegion { range, device: Device::VirtioBlk })
+            .map_err(|_| VmError::BadConfig("too many devices"))?;
+        self.virtio = Some(IrqLock::new(VirtioBlk::new(disk)));
+        Ok(())
     }
 
     /// Copies `bytes` into guest RAM at guest-physical address `ipa` (before the VM runs).
@@ -387,6 +402,19 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
                 let _ = vm.console_log.lock().push(byte);
             }
         }
+        (Device::VirtioBlk, _) => {
+            let Some(dev) = vm.virtio.as_ref() else { return };
+            let mut dev = dev.lock();
+            if write {
+                let mut mem = VmMemory(vm);
+                let effect = dev.write(offset, a.size, devices::store_value(a, reg_value), &mut mem);
+                if effect.interrupt {
+                    kicks = vm.vgic.lock().set_pending(vcpu.index, memory_map::VIRTIO_BLK_INTID);
+                }
+            } else {
+                raw = dev.read(offset, a.size);
+            }
+        }
         (Device::Test, false) => raw = vm.testdev.lock().read(offset, a.size),
         (Device::Test, true) => {
             let level = vm.testdev.lock().write(offset, a.size, devices::store_value(a, reg_value));
@@ -547,4 +575,19 @@ pub fn console_input(bytes: &[u8]) {
         vm.vgic.lock().set_line(0, memory_map::UART_INTID, line)
     };
     kick(&vm, usize::MAX, kicks);
+}
+
+/// A VM's RAM as the virtio device sees it (guest-physical addresses, bounds-checked).
+struct VmMemory<'a>(&'a Vm);
+
+impl GuestMemory for VmMemory<'_> {
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), OutOfGuestRam> {
+        let offset = gpa.checked_sub(self.0.config.ram_base.0).ok_or(OutOfGuestRam)?;
+        if self.0.ram.read_at(offset, buf) { Ok(()) } else { Err(OutOfGuestRam) }
+    }
+
+    fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), OutOfGuestRam> {
+        let offset = gpa.checked_sub(self.0.config.ram_base.0).ok_or(OutOfGuestRam)?;
+        if self.0.ram.write_at(offset, data) { Ok(()) } else { Err(OutOfGuestRam) }
+    }
 }

@@ -4,8 +4,14 @@
 #
 # usage: qemu.sh [--direct] HYPERVISOR_BIN IMAGE INITRD [extra QEMU args...]
 #   --direct: boot IMAGE on QEMU itself, without the hypervisor (the bench's baseline).
-# Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU, and for
-# --direct: DIRECT_MEM (1G: the RAM the hypervisor gives its guest), DIRECT_CPU (max).
+# Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU, DISK (a disk
+# image for the guest's virtio-blk), and for --direct: DIRECT_MEM (1G: the RAM the
+# hypervisor gives its guest), DIRECT_CPU (max).
+#
+# The disk is a multiboot module with compatible "armvisor,disk", which guest-loader cannot
+# write: QEMU's device tree is dumped with the kernel and initramfs modules in it, the disk
+# module node is added (as a board's U-Boot script would with `fdt mknode`), and QEMU boots
+# with that tree (-dtb) and the disk image loaded at DISK_ADDR.
 set -euo pipefail
 direct=0
 if [ "${1:-}" = --direct ]; then
@@ -24,7 +30,29 @@ if [ $direct = 1 ]; then
         -kernel "$image" -initrd "$initrd" -append "$args" "$@"
 fi
 # guest-loader's own option syntax: a comma inside a value is written twice.
-exec "$qemu" -machine virt,virtualization=on,gic-version=3 -cpu max -smp "$smp" -m "$mem" -nographic -no-reboot \
-    -kernel "$hv" \
-    -device "guest-loader,addr=0x50000000,kernel=$image,bootargs=${args//,/,,}" \
-    -device "guest-loader,addr=0x54000000,initrd=$initrd" "$@"
+machine=virt,virtualization=on,gic-version=3
+common=(-cpu max -smp "$smp" -m "$mem" -nographic -no-reboot -kernel "$hv"
+    -device "guest-loader,addr=0x50000000,kernel=$image,bootargs=${args//,/,,}"
+    -device "guest-loader,addr=0x54000000,initrd=$initrd")
+if [ -z "${DISK:-}" ]; then
+    exec "$qemu" -machine "$machine" "${common[@]}" "$@"
+fi
+disk_addr=${DISK_ADDR:-0x58000000}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$qemu" -machine "$machine,dumpdtb=$tmp/qemu.dtb" "${common[@]}" >/dev/null 2>&1
+dtc -q -I dtb -O dts -o "$tmp/machine.dts" "$tmp/qemu.dtb"
+size=$(stat -c %s "$DISK")
+cat >>"$tmp/machine.dts" <<DTS
+/ {
+    chosen {
+        module@${disk_addr#0x} {
+            compatible = "armvisor,disk", "multiboot,module";
+            reg = <0x0 $disk_addr 0x0 $size>;
+        };
+    };
+};
+DTS
+dtc -q -I dts -O dtb -o "$tmp/machine.dtb" "$tmp/machine.dts"
+"$qemu" -machine "$machine" "${common[@]}" -dtb "$tmp/machine.dtb" \
+    -device "loader,file=$DISK,addr=$disk_addr,force-raw=on" "$@"

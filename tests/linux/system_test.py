@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Linux system test: boots the guest under the hypervisor (tests/linux/qemu.sh) and drives
-its shell like a person: waits for the prompt, checks nproc, /proc/interrupts, runs four
-CPU-bound loops in parallel, then `poweroff -f` and checks QEMU's exit status. Each step
-prints PASS or FAIL; on any failure the console transcript is kept.
+"""Linux system test: boots the guest under the hypervisor (tests/linux/qemu.sh) with a
+virtio-blk disk and drives its shell like a person: waits for the prompt, checks nproc and
+/proc/interrupts, runs four CPU-bound loops in parallel, writes a pattern to /dev/vda and
+reads it back through a dropped page cache, then `poweroff -f` and checks QEMU's exit
+status. Each step prints PASS or FAIL; on any failure the console transcript is kept.
 
-usage: system_test.py HYPERVISOR_BIN IMAGE INITRD TRANSCRIPT
+usage: system_test.py HYPERVISOR_BIN IMAGE INITRD DISK TRANSCRIPT
 """
 import os
 import re
@@ -58,9 +59,9 @@ class Console:
 
 
 def main():
-    hv, image, initrd, transcript = sys.argv[1:5]
+    hv, image, initrd, disk, transcript = sys.argv[1:6]
     here = os.path.dirname(os.path.abspath(__file__))
-    env = dict(os.environ, SMP="4", MEM="2G")
+    os.environ.update(SMP="4", MEM="2G", DISK=disk)
     cmd = ["bash", os.path.join(here, "qemu.sh"), hv, image, initrd]
     con = Console(cmd, transcript)
     failures = []
@@ -81,6 +82,7 @@ def main():
         check(f"boots to the shell ({time.monotonic() - start:.0f} s)", True)
         check("kernel brought up 4 CPUs", "smp: Brought up 1 node, 4 CPUs" in boot)
         check("each pCPU runs its vCPU", all(f"cpu{i}: VM 'linux': vCPU {i} running" in boot for i in range(4)))
+        check("virtio-blk disk found", "virtio_blk virtio0: [vda] 4096 512-byte logical blocks" in boot)
         nproc = con.run("nproc").strip()
         check("nproc says 4", nproc == "4", nproc)
         loops = con.run(
@@ -98,6 +100,14 @@ def main():
         check("IPIs counted on all 4 CPUs", all(t > 0 for t in ipi_totals), f"IPI totals {ipi_totals}")
         timer = [l for l in interrupts.splitlines() if "arch_timer" in l]
         check("timer interrupts on all 4 CPUs", bool(timer) and all(int(x) > 0 for x in timer[0].split()[1:5]), str(timer))
+        pattern = f"ARMVISOR-{os.getpid()}-{int(time.time())}"
+        con.run(f"echo {pattern} > /tmp/pattern && dd if=/tmp/pattern of=/dev/vda bs=512 seek=100 conv=sync 2>/dev/null && sync")
+        con.run("echo 3 > /proc/sys/vm/drop_caches")
+        back = con.run("dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -n 1")
+        check("disk: pattern written, page cache dropped, read back", back.strip() == pattern, repr(back.strip()))
+        interrupts = con.run("cat /proc/interrupts")
+        virtio = [l for l in interrupts.splitlines() if "virtio0" in l]
+        check("virtio interrupt counted", bool(virtio) and sum(int(x) for x in virtio[0].split()[1:5]) > 0, str(virtio))
         con.proc.stdin.write(b"poweroff -f\r")
         con.proc.stdin.flush()
         status = con.proc.wait(timeout=120)

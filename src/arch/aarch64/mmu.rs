@@ -138,6 +138,19 @@ pub fn ram_bytes(p: &crate::platform::Platform<'_>, range: Range) -> Option<&'st
     Some(unsafe { core::slice::from_raw_parts(range.start as *const u8, range.size() as usize) })
 }
 
+/// The disk module's bytes, writable: handed out once (the virtio-blk device owns them).
+/// `None` if the range is not plain RAM or the disk was already taken.
+pub fn take_disk(p: &crate::platform::Platform<'_>, range: Range) -> Option<&'static mut [u8]> {
+    static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    ram_bytes(p, range)?;
+    if TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: the module is RAM in our map, excluded from every free pool (the layout
+    // removes modules), and this is the only mutable reference ever made to it (TAKEN).
+    Some(unsafe { core::slice::from_raw_parts_mut(range.start as *mut u8, range.size() as usize) })
+}
+
 /// Stage-2 table memory: 4 KiB frames from the frame allocator, identity-mapped at EL2.
 #[derive(Default)]
 pub struct FrameTables {
@@ -222,6 +235,29 @@ impl OwnedRam {
         }
         // SAFETY: inside the owned range (checked), aligned, identity-mapped RAM.
         Some(unsafe { core::ptr::read_volatile(pa as *const u32) })
+    }
+
+    /// Copies guest RAM at `offset` into `buf` (device DMA); false if out of range.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> bool {
+        if offset.checked_add(buf.len() as u64).is_none_or(|e| e > self.range.size()) {
+            return false;
+        }
+        // SAFETY: inside the owned range (checked); guest RAM is plain memory the guest may
+        // change concurrently, as with real DMA, which a byte copy tolerates.
+        unsafe {
+            core::ptr::copy_nonoverlapping((self.range.start + offset) as *const u8, buf.as_mut_ptr(), buf.len())
+        };
+        true
+    }
+
+    /// Copies `data` into guest RAM at `offset` (device DMA); false if out of range.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> bool {
+        if offset.checked_add(data.len() as u64).is_none_or(|e| e > self.range.size()) {
+            return false;
+        }
+        // SAFETY: as for read_at; no Rust reference into guest RAM exists.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.range.start + offset) as *mut u8, data.len()) };
+        true
     }
 
     /// Reads a 64-bit word at `offset` (for tests inspecting guest memory).
