@@ -54,10 +54,12 @@ impl Pl011 {
     fn put(&mut self, b: u8) {
         // Bounded wait: a wedged UART must not hang the hypervisor (about 10 ms at 115200 is
         // one FIFO; we give it far more before dropping the byte).
-        let deadline = cpu::counter() + cpu::ticks_from_us(100_000);
-        while self.regs.fr.is_set(FR::TXFF) {
-            if cpu::counter() > deadline {
-                return;
+        if self.regs.fr.is_set(FR::TXFF) {
+            let deadline = cpu::counter() + cpu::ticks_from_us(100_000);
+            while self.regs.fr.is_set(FR::TXFF) {
+                if cpu::counter() > deadline {
+                    return;
+                }
             }
         }
         self.regs.dr.set(b as u32);

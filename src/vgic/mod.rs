@@ -226,6 +226,14 @@ impl State {
         kicks
     }
 
+    /// Whether anything is active, or pending and enabled, among `vcpu`'s private
+    /// interrupts or the SPIs (a cheap, read-only over-approximation of "flush would fill
+    /// a list register").
+    pub fn may_have_work(&self, vcpu: usize) -> bool {
+        let busy = |irq: &Irq| irq.active || (irq.is_pending() && irq.enabled);
+        self.redists.get(vcpu).is_some_and(|r| r.private.iter().any(busy)) || self.spis.iter().any(busy)
+    }
+
     /// Chooses what `vcpu`'s `lr_count` list registers hold on entry: every active interrupt
     /// it owns (so the guest can deactivate it), then pending, enabled ones by priority.
     pub fn flush(&mut self, vcpu: usize, lr_count: usize) -> Flush {
@@ -234,8 +242,7 @@ impl State {
             return flush;
         }
         // Fast path (most exits): nothing pending or active anywhere this vCPU could see.
-        let busy = |irq: &Irq| irq.active || irq.is_pending();
-        if !self.redists[vcpu].private.iter().any(busy) && !self.spis.iter().any(busy) {
+        if !self.may_have_work(vcpu) {
             return flush;
         }
         let grp1 = self.enabled_grp1();

@@ -46,9 +46,14 @@ pub struct Vm {
     pub power: IrqLock<FixedVec<PowerState, MAX_VCPUS>>,
     /// Test-ABI reports (lock `Vm::reports`, a leaf).
     pub reports: IrqLock<FixedVec<(u64, u64), 64>>,
-    /// The virtual GIC (lock `Vm::vgic`: taken on every guest entry and exit of every vCPU
-    /// of this VM, never with another lock held).
+    /// The virtual GIC (lock `Vm::vgic`: taken on guest entry and exit when there is
+    /// something to inject, never with another lock held).
     pub vgic: IrqLock<vgic::State>,
+    /// Bit n set: vCPU n may have an interrupt to inject or in its list registers. Set
+    /// (Release) by whoever changes the vGIC state, before kicking; a vCPU that reads it
+    /// clear (Acquire) on entry skips the vGIC lock. A change racing with that read is
+    /// followed by a kick, so the next entry sees it.
+    pub vgic_work: core::sync::atomic::AtomicU64,
     /// Guest-physical MMIO regions; fixed at creation.
     pub regions: FixedVec<MmioRegion, 6>,
     /// The guest's UART (lock `Vm::uart`; taken before `Vm::vgic`, never after).
@@ -132,6 +137,7 @@ impl Vm {
             power: IrqLock::new(power),
             reports: IrqLock::new(FixedVec::new()),
             vgic: IrqLock::new(vgic::State::new(&mpidrs)),
+            vgic_work: core::sync::atomic::AtomicU64::new(u64::MAX),
             regions,
             testdev: IrqLock::new(TestDevice::default()),
             uart: IrqLock::new(Pl011::new()),
@@ -225,12 +231,34 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     vcpu::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index], vm.cntvoff);
     let lr_count = vgic_hw::lr_count();
     vgic_hw::reset(lr_count);
+    let me = 1u64 << vcpu.index.min(63);
+    let mut lrs_loaded = true;
     let end = loop {
-        let flush = vm.vgic.lock().flush(vcpu.index, lr_count);
-        vgic_hw::load(&flush.lrs, lr_count, flush.underflow);
+        let work = vm.vgic_work.load(Ordering::Acquire) & me != 0;
+        let mut used = 0;
+        if work {
+            let flush = vm.vgic.lock().flush(vcpu.index, lr_count);
+            vgic_hw::load(&flush.lrs, lr_count, flush.underflow);
+            used = flush.lrs.len();
+            lrs_loaded = used > 0;
+            if used == 0 {
+                // Nothing pending or active: clear our bit unless someone set it meanwhile
+                // (then the flush above may have missed it; keep it for the next entry).
+                // Nothing to inject: stop flushing on every entry, unless something is (or
+                // has just become) pending or active, which keeps the bit set. Anyone who
+                // makes an interrupt deliverable after this also kicks us.
+                let _ = vm.vgic_work.fetch_and(!me, Ordering::AcqRel);
+                if vm.vgic.lock().may_have_work(vcpu.index) {
+                    vm.vgic_work.fetch_or(me, Ordering::AcqRel);
+                }
+            }
+        } else if lrs_loaded {
+            vgic_hw::load(&[], lr_count, false);
+            lrs_loaded = false;
+        }
         let s = vcpu::enter(&mut vcpu.regs);
-        if !flush.lrs.is_empty() {
-            let lrs = vgic_hw::save(flush.lrs.len());
+        if used > 0 {
+            let lrs = vgic_hw::save(used);
             vm.vgic.lock().sync(vcpu.index, &lrs);
         }
         let next = match exit::decode(s.vector, s.esr, s.far, s.hpfar) {
@@ -239,10 +267,12 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 // Timer PPIs belong to the vCPU on this pCPU.
                 let [vtimer, _, ptimer] = crate::start::platform().map_or([27, 25, 30], crate::start::guest_ppis);
                 if events.virtual_timer {
-                    vm.vgic.lock().set_pending(vcpu.index, vtimer);
+                    let kicks = vm.vgic.lock().set_pending(vcpu.index, vtimer);
+                    vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
                 }
                 if events.physical_timer {
-                    vm.vgic.lock().set_pending(vcpu.index, ptimer);
+                    let kicks = vm.vgic.lock().set_pending(vcpu.index, ptimer);
+                    vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
                 }
                 if vm.ended.load(Ordering::Acquire) {
                     Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
@@ -340,9 +370,10 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     end
 }
 
-/// Kicks the pCPUs of the vCPUs in `kicks` (other than `me`) so they refill their list
-/// registers.
+/// Marks the vCPUs in `kicks` as having vGIC work and kicks their pCPUs (other than `me`)
+/// so they refill their list registers.
 fn kick(vm: &Vm, me: usize, kicks: Kicks) {
+    vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
     for v in kicks.iter().filter(|&v| v != me && v < vm.config.vcpu_count) {
         if let Err(e) = crate::percpu::send(crate::percpu::CpuId(v), crate::percpu::Message::Kick) {
             log::warn!("VM '{}': kick for vCPU {v}: {e:?}", vm.name);
