@@ -6,12 +6,21 @@ use crate::mm::GuestPhysAddr;
 use crate::vm::VmConfig;
 use crate::vm::run::{Vcpu, VcpuEnd, Vm, run_vcpu};
 
-core::arch::global_asm!(include_str!("../../tests/guests/basic.S"));
-core::arch::global_asm!(include_str!("../../tests/guests/smp.S"));
-core::arch::global_asm!(include_str!("../../tests/guests/mmio.S"));
-core::arch::global_asm!(include_str!("../../tests/guests/gic.S"));
-core::arch::global_asm!(include_str!("../../tests/guests/cpu.S"));
-core::arch::global_asm!(include_str!("../../tests/guests/uart.S"));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/basic.S")
+));
+core::arch::global_asm!(concat!(include_str!("../../tests/guests/common.S"), include_str!("../../tests/guests/smp.S")));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/mmio.S")
+));
+core::arch::global_asm!(concat!(include_str!("../../tests/guests/common.S"), include_str!("../../tests/guests/gic.S")));
+core::arch::global_asm!(concat!(include_str!("../../tests/guests/common.S"), include_str!("../../tests/guests/cpu.S")));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/uart.S")
+));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
@@ -45,6 +54,27 @@ fn smp_image() -> &'static [u8] {
     blob(&raw const guest_smp_start, &raw const guest_smp_end)
 }
 
+/// A 2 MiB test VM at [`GUEST_RAM_IPA`] running `image` from its start; a creation error
+/// is a failed check.
+fn new_vm(ctx: &mut Ctx, name: &'static str, image: &'static [u8], vcpu_count: usize, arg: u64) -> Option<Vm> {
+    let config = VmConfig {
+        name,
+        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+        ram_size: 2 << 20,
+        vcpu_count,
+        image,
+        entry: GuestPhysAddr(GUEST_RAM_IPA),
+        arg,
+    };
+    match Vm::new(config) {
+        Ok(vm) => Some(vm),
+        Err(e) => {
+            check!(ctx, false, "{name} VM creation: {e:?}");
+            None
+        }
+    }
+}
+
 /// Guest RAM lives at this IPA, away from where the hypervisor's image is in PA space, so
 /// that the guest can try the hypervisor's address and find nothing.
 const GUEST_RAM_IPA: u64 = 0x8000_0000;
@@ -55,22 +85,7 @@ const FSC_SEA: u64 = 0x10;
 fn run_basic(ctx: &mut Ctx, round: u32) {
     let hv = crate::start::boot_info().layout.image.whole.start;
     let canary_before = crate::arch::aarch64::exception::probe_load(hv + 0x38);
-    let config = VmConfig {
-        name: "basic",
-        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
-        ram_size: 2 << 20,
-        vcpu_count: 1,
-        image: basic_image(),
-        entry: GuestPhysAddr(GUEST_RAM_IPA),
-        arg: hv,
-    };
-    let vm = match Vm::new(config) {
-        Ok(vm) => vm,
-        Err(e) => {
-            check!(ctx, false, "round {round}: VM creation: {e:?}");
-            return;
-        }
-    };
+    let Some(vm) = new_vm(ctx, "basic", basic_image(), 1, hv) else { return };
     check!(ctx, vm.translate(hv).is_none(), "round {round}: the hypervisor's address is not in the guest's stage-2");
     check!(ctx, vm.translate(GUEST_RAM_IPA).is_some(), "round {round}: guest RAM is mapped");
     let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, hv);
@@ -138,22 +153,7 @@ pub fn run_smp(ctx: &mut Ctx) {
         check!(ctx, true, "one pCPU: the smp guest needs two or more");
         return;
     }
-    let config = VmConfig {
-        name: "smp",
-        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
-        ram_size: 2 << 20,
-        vcpu_count: n,
-        image: smp_image(),
-        entry: GuestPhysAddr(GUEST_RAM_IPA),
-        arg: n as u64,
-    };
-    let vm = match Vm::new(config) {
-        Ok(vm) => alloc::sync::Arc::new(vm),
-        Err(e) => {
-            check!(ctx, false, "smp VM creation: {e:?}");
-            return;
-        }
-    };
+    let Some(vm) = new_vm(ctx, "smp", smp_image(), n, n as u64).map(alloc::sync::Arc::new) else { return };
     let end = crate::vm::run::run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "smp guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
@@ -181,22 +181,7 @@ pub fn run_smp(ctx: &mut Ctx) {
 /// The "mmio" guest: every access width, sign extension, writeback forms, through the
 /// self-test device.
 pub fn run_mmio(ctx: &mut Ctx) {
-    let config = VmConfig {
-        name: "mmio",
-        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
-        ram_size: 2 << 20,
-        vcpu_count: 1,
-        image: mmio_image(),
-        entry: GuestPhysAddr(GUEST_RAM_IPA),
-        arg: 0,
-    };
-    let vm = match Vm::new(config) {
-        Ok(vm) => vm,
-        Err(e) => {
-            check!(ctx, false, "mmio VM creation: {e:?}");
-            return;
-        }
-    };
+    let Some(vm) = new_vm(ctx, "mmio", mmio_image(), 1, 0) else { return };
     let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, 0);
     check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "mmio guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
@@ -243,22 +228,7 @@ pub fn run_gic(ctx: &mut Ctx) {
         return;
     }
     let image = blob(&raw const guest_gic_start, &raw const guest_gic_end);
-    let config = VmConfig {
-        name: "gic",
-        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
-        ram_size: 2 << 20,
-        vcpu_count: n,
-        image,
-        entry: GuestPhysAddr(GUEST_RAM_IPA),
-        arg: n as u64,
-    };
-    let vm = match Vm::new(config) {
-        Ok(vm) => alloc::sync::Arc::new(vm),
-        Err(e) => {
-            check!(ctx, false, "gic VM creation: {e:?}");
-            return;
-        }
-    };
+    let Some(vm) = new_vm(ctx, "gic", image, n, n as u64).map(alloc::sync::Arc::new) else { return };
     let lrs = crate::arch::aarch64::vgic::lr_count();
     let end = crate::vm::run::run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "gic guest ended with SYSTEM_OFF");
@@ -285,22 +255,7 @@ pub fn run_cpu(ctx: &mut Ctx) {
             ctx.section("guest-fp-no-leak");
         }
         let image = blob(&raw const guest_cpu_start, &raw const guest_cpu_end);
-        let config = VmConfig {
-            name: "cpu",
-            ram_base: GuestPhysAddr(GUEST_RAM_IPA),
-            ram_size: 2 << 20,
-            vcpu_count: 1,
-            image,
-            entry: GuestPhysAddr(GUEST_RAM_IPA),
-            arg: 0,
-        };
-        let vm = match Vm::new(config) {
-            Ok(vm) => vm,
-            Err(e) => {
-                check!(ctx, false, "cpu VM creation: {e:?}");
-                return;
-            }
-        };
+        let Some(vm) = new_vm(ctx, "cpu", image, 1, 0) else { return };
         let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, 0);
         check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "round {round}: cpu guest ended with SYSTEM_OFF");
         let reports = *vm.reports.lock();
@@ -326,22 +281,7 @@ pub fn run_cpu(ctx: &mut Ctx) {
 /// console input with the UART's interrupt.
 pub fn run_uart(ctx: &mut Ctx) {
     let image = blob(&raw const guest_uart_start, &raw const guest_uart_end);
-    let config = VmConfig {
-        name: "uart",
-        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
-        ram_size: 2 << 20,
-        vcpu_count: 1,
-        image,
-        entry: GuestPhysAddr(GUEST_RAM_IPA),
-        arg: 0,
-    };
-    let vm = match Vm::new(config) {
-        Ok(vm) => alloc::sync::Arc::new(vm),
-        Err(e) => {
-            check!(ctx, false, "uart VM creation: {e:?}");
-            return;
-        }
-    };
+    let Some(vm) = new_vm(ctx, "uart", image, 1, 0).map(alloc::sync::Arc::new) else { return };
     crate::vm::run::set_console_vm(&vm);
     // As if typed on the console before the guest enabled its receive interrupt.
     crate::vm::run::console_input(b"ping\n");

@@ -12,13 +12,6 @@
 // untouched), 15 a word the guest wrote to and read back from its own RAM, 16 that word
 // before the guest wrote it (an earlier VM wrote it in the same RAM: it must be scrubbed).
 
-.macro REPORT id, reg
-    mov     x2, \reg
-    mov     x1, #\id
-    movz    x0, #0xc600, lsl #16
-    hvc     #0
-.endm
-
 .section .rodata.guest_basic, "a"
 .balign 4096
 .global guest_basic_start
@@ -88,10 +81,7 @@ guest_basic_start:
     ldr     x7, [x5]
     REPORT  15, x7
 
-    movz    x0, #0x8400, lsl #16
-    movk    x0, #0x0008                 // SYSTEM_OFF
-    hvc     #0
-1:  b       1b
+    SYSTEM_OFF
 
 // EL1 vectors: a synchronous exception at EL1 (SPx, offset 0x200) records ESR_EL1 in x21
 // and FAR_EL1 in x22 and returns past the faulting instruction. Anything else spins.
@@ -121,3 +111,4 @@ guest_basic_end:
 
 // Macros are per assembly unit: leave none behind for the next guest.
 .purgem REPORT
+.purgem SYSTEM_OFF

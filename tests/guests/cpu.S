@@ -11,13 +11,6 @@
 .arch_extension simd
 .arch_extension sve
 
-.macro REPORT id, reg
-    mov     x2, \reg
-    mov     x1, #\id
-    movz    x0, #0xc600, lsl #16
-    hvc     #0
-.endm
-
 .section .rodata.guest_cpu, "a"
 .balign 4096
 .global guest_cpu_start
@@ -118,10 +111,7 @@ guest_cpu_start:
     b.ne    6b
 7:  REPORT  10, x22
 
-    movz    x0, #0x8400, lsl #16
-    movk    x0, #0x0008                 // SYSTEM_OFF
-    hvc     #0
-8:  b       8b
+    SYSTEM_OFF
 
 // Stores V0-V31 to cpu_buf (x20). Clobbers nothing else.
 store_v:
@@ -185,3 +175,4 @@ cpu_stack_top:
 guest_cpu_end:
 
 .purgem REPORT
+.purgem SYSTEM_OFF

@@ -34,13 +34,6 @@
 .equ D_GO, 1304                 // u64: start phases A and B
 .equ D_DONE, 1312               // u64: vCPUs done with A and B
 
-.macro REPORT id, reg
-    mov     x2, \reg
-    mov     x1, #\id
-    movz    x0, #0xc600, lsl #16
-    hvc     #0
-.endm
-
 .macro ADDR reg, value
     movz    \reg, #((\value) >> 16), lsl #16
     movk    \reg, #((\value) & 0xffff)
@@ -414,4 +407,5 @@ gic_stacks:
 guest_gic_end:
 
 .purgem REPORT
+.purgem SYSTEM_OFF
 .purgem ADDR

@@ -8,13 +8,6 @@
 // store's base register advance; 12 the value that store wrote; 13 a load into XZR leaves
 // the next register alone.
 
-.macro REPORT id, reg
-    mov     x2, \reg
-    mov     x1, #\id
-    movz    x0, #0xc600, lsl #16
-    hvc     #0
-.endm
-
 .section .rodata.guest_mmio, "a"
 .balign 4096
 .global guest_mmio_start
@@ -68,11 +61,9 @@ guest_mmio_start:
     ldr     xzr, [x4]
     REPORT  13, x10
 
-    movz    x0, #0x8400, lsl #16
-    movk    x0, #0x0008                 // SYSTEM_OFF
-    hvc     #0
-1:  b       1b
+    SYSTEM_OFF
 .global guest_mmio_end
 guest_mmio_end:
 
 .purgem REPORT
+.purgem SYSTEM_OFF

@@ -11,13 +11,6 @@
 // among the secondaries, 8 AFFINITY_INFO(vCPU 1) at the end, 9 CPU_ON(vCPU 1) again after
 // it turned off (must succeed), 10 what that second start added to the counter.
 
-.macro REPORT id, reg
-    mov     x2, \reg
-    mov     x1, #\id
-    movz    x0, #0xc600, lsl #16
-    hvc     #0
-.endm
-
 .macro CPU_ON target, entry, context
     movz    x0, #0xc400, lsl #16
     movk    x0, #0x0003
@@ -86,10 +79,7 @@ guest_smp_start:
     sub     x6, x6, x23
     REPORT  10, x6
 
-    movz    x0, #0x8400, lsl #16
-    movk    x0, #0x0008                 // SYSTEM_OFF
-    hvc     #0
-5:  b       5b
+    SYSTEM_OFF
 
 // Waits until AFFINITY_INFO says every secondary is off. Clobbers x0-x3, x9, x10.
 wait_all_off:
@@ -147,4 +137,5 @@ guest_smp_end:
 
 // Macros are per assembly unit: leave none behind for the next guest.
 .purgem REPORT
+.purgem SYSTEM_OFF
 .purgem CPU_ON

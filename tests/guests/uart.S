@@ -4,13 +4,6 @@
 // Report ids: 1 the first 8 bytes received, little-endian; 2 how many were received;
 // 3 receive interrupts taken (at least 1); 4 UARTPeriphID0-3 as one word.
 
-.macro REPORT id, reg
-    mov     x2, \reg
-    mov     x1, #\id
-    movz    x0, #0xc600, lsl #16
-    hvc     #0
-.endm
-
 .section .rodata.guest_uart, "a"
 .balign 4096
 .global guest_uart_start
@@ -71,10 +64,7 @@ guest_uart_start:
     REPORT  2, x22
     REPORT  3, x23
     REPORT  4, x24
-    movz    x0, #0x8400, lsl #16
-    movk    x0, #0x0008                 // SYSTEM_OFF
-    hvc     #0
-6:  b       6b
+    SYSTEM_OFF
 
 uart_irq:
     stp     x0, x1, [sp, #-32]!
@@ -120,3 +110,4 @@ uart_stack_top:
 guest_uart_end:
 
 .purgem REPORT
+.purgem SYSTEM_OFF
