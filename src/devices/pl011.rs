@@ -55,6 +55,8 @@ pub struct Pl011 {
     ifls: u32,
     imsc: u32,
     dmacr: u32,
+    /// The line level last handed to the interrupt controller.
+    reported_line: bool,
 }
 
 /// What a register access did besides returning a value.
@@ -85,6 +87,16 @@ impl Pl011 {
     /// The interrupt line: any unmasked raw interrupt.
     pub fn line(&self) -> bool {
         self.ris() & self.imsc != 0
+    }
+
+    /// The new line level if it changed since the last call (so the caller touches the
+    /// interrupt controller only on edges of the line).
+    pub fn line_change(&mut self) -> Option<bool> {
+        let line = self.line();
+        (line != self.reported_line).then(|| {
+            self.reported_line = line;
+            line
+        })
     }
 
     /// A byte from the physical console. Returns false if the FIFO was full (the byte is
@@ -169,6 +181,17 @@ mod tests {
         let ids: Vec<u64> = (0..8).map(|i| u.read(0xfe0 + 4 * i, 4)).collect();
         assert_eq!(ids, vec![0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]);
         assert_eq!(u.read(CR, 4), 0x300);
+    }
+
+    #[test]
+    fn line_changes_are_reported_once() {
+        let mut u = Pl011::new();
+        assert_eq!(u.line_change(), None);
+        u.write(IMSC, 4, INT_TX as u64);
+        assert_eq!(u.line_change(), Some(true));
+        assert_eq!(u.line_change(), None);
+        u.write(IMSC, 4, 0);
+        assert_eq!(u.line_change(), Some(false));
     }
 
     #[test]

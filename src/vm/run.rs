@@ -419,14 +419,16 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
         (Device::Pl011, false) => {
             let mut uart = vm.uart.lock();
             raw = uart.read(offset, a.size);
-            let line = uart.line();
-            kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
+            if let Some(line) = uart.line_change() {
+                kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
+            }
         }
         (Device::Pl011, true) => {
             let mut uart = vm.uart.lock();
             let effect = uart.write(offset, a.size, devices::store_value(a, reg_value));
-            let line = uart.line();
-            kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
+            if let Some(line) = uart.line_change() {
+                kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
+            }
             drop(uart);
             if let Some(byte) = effect.tx {
                 crate::console::write_bytes(&[byte]);
@@ -602,8 +604,10 @@ pub fn console_input(bytes: &[u8]) {
         for &b in bytes {
             uart.receive(b);
         }
-        let line = uart.line();
-        vm.vgic.lock().set_line(0, memory_map::UART_INTID, line)
+        match uart.line_change() {
+            Some(line) => vm.vgic.lock().set_line(0, memory_map::UART_INTID, line),
+            None => Kicks::default(),
+        }
     };
     kick(&vm, usize::MAX, kicks);
 }
