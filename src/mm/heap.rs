@@ -53,7 +53,8 @@ pub fn take_guest_ram(size: u64) -> Option<Range> {
     let size = size.checked_next_multiple_of(2 << 20)?;
     let mut guard = GUEST_RAM.lock();
     let free = guard.as_mut()?;
-    let r = free.find_free(size, 2 << 20, 0)?;
+    // 1 GiB alignment where it fits lets stage 2 use 1 GiB blocks (shorter walks).
+    let r = free.find_free(size, 1 << 30, 0).or_else(|| free.find_free(size, 2 << 20, 0))?;
     free.remove(r).ok()?;
     Some(r)
 }
