@@ -2,6 +2,7 @@
 //! modules (a Linux kernel Image with its bootargs, an initramfs) and run it with one vCPU
 //! per pCPU. PSCI SYSTEM_OFF or SYSTEM_RESET from the guest become the same call to the
 //! firmware, so under QEMU the emulator exits.
+#![forbid(unsafe_code)]
 
 use crate::arch::aarch64::{mmu, psci};
 use crate::mm::GuestPhysAddr;

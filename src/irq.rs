@@ -1,5 +1,6 @@
 //! The EL2 IRQ handler: acknowledges physical interrupts and dispatches them. Interrupts
 //! that belong to the guest running on this pCPU come back to the caller as [`Events`].
+#![forbid(unsafe_code)]
 
 use crate::arch::aarch64::{boot, gic};
 use core::sync::atomic::Ordering;

@@ -5,6 +5,7 @@
 //! Another pCPU's state is never changed directly: a sender posts a typed [`Message`] to the
 //! target's bounded mailbox (enqueue, barrier, then the kick SGI), and the target acts on it
 //! in its IRQ handler.
+#![forbid(unsafe_code)]
 
 use crate::arch::aarch64::{cpu, gic};
 use crate::platform::MAX_CPUS;

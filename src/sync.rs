@@ -21,6 +21,7 @@
 //! | heap / frame allocator | `buddy_system_allocator` state | `alloc`, `mm::frames` |
 //!
 //! No lock is held across a guest entry (there are no guests yet; the rule stands).
+#![forbid(unsafe_code)]
 
 use crate::arch::aarch64::cpu;
 use core::ops::{Deref, DerefMut};

@@ -1,5 +1,6 @@
 //! Virtual machines: the configuration a VM is built from, why guests exit, and (on target)
 //! the VM itself and the `run_vcpu` loop.
+#![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod exit;
