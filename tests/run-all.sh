@@ -7,6 +7,7 @@
 #   qemu-*      the in-QEMU suites (`make run`) in several machine shapes, one binary
 #   fail        a build with one failing assertion makes QEMU exit non-zero, "1 failed"
 #   el1         started without virtualization=on: the EL2 message and a non-zero exit
+#   panic       a panic on pCPU 1: message with location and pCPU, QEMU exits 1
 #   no-dtb      entered with x0 = 0 (no device tree): a clear message and a non-zero exit
 #   gicv2       a GICv2 machine: "needs a GICv3" and a non-zero exit
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
@@ -116,6 +117,8 @@ step qemu-smp8 qemu_suites 40 SMP=8 MEM=512M
 step qemu-mem4g qemu_suites 40 SMP=4 MEM=4G
 step fail failing_build_fails
 step el1 el1_is_refused
+step panic refuses_with "E cpu1: PANIC: panicked at src/selftest/mod.rs" \
+    -machine virt,virtualization=on,gic-version=3 -smp 2 -kernel build/armvisor-selftest.bin -append selftest.panic
 step no-dtb refuses_with "no usable device tree at x0 = 0x0" \
     -machine virt,virtualization=on,gic-version=3 \
     -device loader,file=build/armvisor.bin,addr=0x40200000,force-raw=on -device loader,addr=0x40200000,cpu-num=0

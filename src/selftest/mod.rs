@@ -141,7 +141,27 @@ const SUITES: &[Suite] = &[
     Suite { name: "forced-failure", run: forced_failure },
 ];
 
+/// `selftest.panic` in the bootargs: a pCPU other than the boot one panics, to show the
+/// panic path (message with location and pCPU, the others stopped, QEMU exit status 1).
+fn deliberate_panic() {
+    panic!("deliberate panic requested with selftest.panic");
+}
+
 pub fn run() -> ! {
+    let args = crate::start::platform().and_then(|p| p.bootargs).unwrap_or("");
+    if args.split_ascii_whitespace().any(|w| w == "selftest.panic") {
+        match crate::percpu::get(crate::percpu::CpuId(1)) {
+            Some(cpu) => {
+                crate::percpu::post(cpu.id, deliberate_panic);
+                // The panicking pCPU stops this one with its kick and exits QEMU.
+                loop {
+                    crate::arch::aarch64::cpu::irq_enable();
+                    crate::arch::aarch64::cpu::wfi();
+                }
+            }
+            None => deliberate_panic(),
+        }
+    }
     let expect = expectations();
     log::info!("self-test: {} suites, expecting {:?}", SUITES.len(), expect);
     let mut ctx = Ctx { name: "", passed: 0, failed: 0, total_passed: 0, total_failed: 0 };
