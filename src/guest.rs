@@ -62,27 +62,23 @@ fn build_and_run() -> Result<VcpuEnd, alloc::string::String> {
     let vcpus = crate::percpu::all().iter().filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire)).count();
     let ram_size = crate::mm::heap::largest_guest_ram().min(GUEST_RAM_MAX) & !((2 << 20) - 1);
     let bootargs = kernel.bootargs.unwrap_or(DEFAULT_BOOTARGS);
-    let dt = |initrd: Option<(u64, u64)>| {
-        fdt::build(&fdt::GuestDt {
-            ram_base: GUEST_RAM_BASE,
-            ram_size,
-            vcpu_count: vcpus,
-            gicd: memory_map::GICD,
-            gicd_size: crate::vgic::GICD_SIZE,
-            gicr: memory_map::GICR,
-            gicr_size: crate::vgic::GICR_FRAME_SIZE * vcpus as u64,
-            uart: memory_map::UART,
-            uart_spi: memory_map::UART_INTID - 32,
-            virtio,
-            bootargs,
-            initrd,
-        })
-    };
-    let probe = dt(initrd_bytes.map(|i| (0, i.len() as u64)));
-    let place =
-        linux::place(GUEST_RAM_BASE, ram_size, &header, initrd_bytes.map(|i| i.len() as u64), probe.len() as u64)
-            .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
-    let dtb = dt(place.initrd);
+    let place = linux::place(GUEST_RAM_BASE, ram_size, &header, initrd_bytes.map(|i| i.len() as u64))
+        .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
+    let dtb = fdt::build(&fdt::GuestDt {
+        ram_base: GUEST_RAM_BASE,
+        ram_size,
+        vcpu_count: vcpus,
+        gicd: memory_map::GICD,
+        gicd_size: crate::vgic::GICD_SIZE,
+        gicr: memory_map::GICR,
+        gicr_size: crate::vgic::GICR_FRAME_SIZE * vcpus as u64,
+        uart: memory_map::UART,
+        uart_spi: memory_map::UART_INTID - 32,
+        virtio,
+        bootargs,
+        initrd: place.initrd,
+    });
+    linux::check_dtb(dtb.len()).map_err(|e| format!("{e}"))?;
     let config = VmConfig {
         name: "linux",
         ram_base: GuestPhysAddr(GUEST_RAM_BASE),

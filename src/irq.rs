@@ -16,7 +16,7 @@ pub struct Events {
 
 pub fn handle() -> Events {
     let mut events = Events::default();
-    let [timer, maintenance, ptimer] = crate::start::platform().map_or([27, 25, 30], crate::start::guest_ppis);
+    let [timer, maintenance, ptimer] = crate::start::guest_ppis();
     let uart = crate::start::platform().and_then(|p| p.uart).and_then(|u| u.intid);
     loop {
         let intid = gic::ack();

@@ -139,7 +139,7 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
         }
     }
     percpu::init(&order);
-    if let Err(e) = gic::init_cpu(me, &guest_ppis(p)) {
+    if let Err(e) = gic::init_cpu(me, &guest_ppis()) {
         fatal(format_args!("{e}"));
     }
     percpu::this_cpu().online.store(true, Ordering::Release);
@@ -165,9 +165,12 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
 }
 
 /// Physical PPIs a pCPU takes at EL2 on a guest's behalf: the virtual timer, the vGIC
-/// maintenance interrupt (25 when the DTB does not say) and the EL1 physical timer.
-pub fn guest_ppis(p: &Platform<'_>) -> [u32; 3] {
-    [p.timer.map_or(27, |t| t.virt), p.gic.maintenance_intid.unwrap_or(25), p.timer.map_or(30, |t| t.phys)]
+/// maintenance interrupt and the EL1 physical timer (the architected numbers 27, 25 and 30
+/// when the DTB does not say).
+pub fn guest_ppis() -> [u32; 3] {
+    let p = platform();
+    let timer = p.and_then(|p| p.timer);
+    [timer.map_or(27, |t| t.virt), p.and_then(|p| p.gic.maintenance_intid).unwrap_or(25), timer.map_or(30, |t| t.phys)]
 }
 
 fn fatal(args: fmt::Arguments<'_>) -> ! {
@@ -242,7 +245,7 @@ pub fn secondary(index: usize) -> ! {
     percpu::install(CpuId(index));
     init_hcr();
     let this = percpu::this_cpu();
-    let ppis = platform().map(guest_ppis).unwrap_or_default();
+    let ppis = guest_ppis();
     if let Err(e) = gic::init_cpu(this.mpidr, &ppis) {
         error!("{e}");
         boot::halt();

@@ -96,14 +96,16 @@ fn write_bits(kind: BitReg, irqs: &mut [Irq], value: u64) {
     }
 }
 
-/// The SPIs register `n` of a bit array covers (register 0 is the private range, which the
-/// distributor leaves to the redistributors under affinity routing).
-fn spi_slice(spis: &mut [Irq; SPI_COUNT], n: u64) -> Option<&mut [Irq]> {
-    if n == 0 || n as usize * 32 >= INTID_COUNT {
+/// The indices into `State::spis` that distributor register `n` covers, for a register
+/// with `per_reg` interrupts each (32 for bit arrays, 16 for ICFGR). The registers for
+/// INTIDs below 32 are the private range, which the distributor leaves to the
+/// redistributors under affinity routing; past the implemented SPIs there is nothing.
+fn spi_range(n: usize, per_reg: usize) -> Option<core::ops::Range<usize>> {
+    let first = n.checked_mul(per_reg)?;
+    if !(32..INTID_COUNT).contains(&first) {
         return None;
     }
-    let start = (n as usize - 1) * 32;
-    spis.get_mut(start..start + 32)
+    Some(first - 32..(first - 32 + per_reg).min(SPI_COUNT))
 }
 
 /// Byte-per-interrupt registers (IPRIORITYR) read `size` bytes at byte index `first`.
@@ -124,24 +126,13 @@ pub fn dist_read(s: &State, offset: u64, size: u8) -> u64 {
         GICD_IIDR if word => IIDR,
         0x80..0x400 if word => {
             let Some((kind, n)) = bit_reg(offset) else { return 0 };
-            if n == 0 || n as usize * 32 >= INTID_COUNT {
-                return 0;
-            }
-            let start = (n as usize - 1) * 32;
-            s.spis.get(start..start + 32).map_or(0, |irqs| read_bits(kind, irqs))
+            spi_range(n as usize, 32).map_or(0, |r| read_bits(kind, &s.spis[r]))
         }
         IPRIORITYR..IPRIORITYR_END if size == 1 || word => {
             let first = (offset - IPRIORITYR) as usize;
             read_bytes(|i| (i >= 32).then(|| s.spis.get(i - 32).map(|irq| irq.priority)).flatten(), first, size)
         }
-        ICFGR..ICFGR_END if word => {
-            let n = (offset - ICFGR) as usize / 4;
-            if n < 2 || n * 16 >= INTID_COUNT {
-                return 0;
-            }
-            let start = n * 16 - 32;
-            s.spis.get(start..start + 16).map_or(0, cfg_read)
-        }
+        ICFGR..ICFGR_END if word => spi_range((offset - ICFGR) as usize / 4, 16).map_or(0, |r| cfg_read(&s.spis[r])),
         IROUTER..IROUTER_END if (size == 8 && offset.is_multiple_of(8)) || word => {
             let n = ((offset - IROUTER) / 8) as usize;
             let v = s.irouter.get(n).copied().unwrap_or(0);
@@ -169,9 +160,9 @@ pub fn dist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
         }
         0x80..0x400 if word => {
             let Some((kind, n)) = bit_reg(offset) else { return Kicks::default() };
-            match spi_slice(&mut s.spis, n) {
-                Some(irqs) => {
-                    write_bits(kind, irqs, value);
+            match spi_range(n as usize, 32) {
+                Some(r) => {
+                    write_bits(kind, &mut s.spis[r], value);
                     all
                 }
                 None => Kicks::default(),
@@ -187,13 +178,9 @@ pub fn dist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
             all
         }
         ICFGR..ICFGR_END if word => {
-            let n = (offset - ICFGR) as usize / 4;
-            if n >= 2 && n * 16 < INTID_COUNT {
-                let start = n * 16 - 32;
-                if let Some(irqs) = s.spis.get_mut(start..start + 16) {
-                    for (i, irq) in irqs.iter_mut().enumerate() {
-                        irq.edge = value & (0b10 << (2 * i)) != 0;
-                    }
+            if let Some(r) = spi_range((offset - ICFGR) as usize / 4, 16) {
+                for (i, irq) in s.spis[r].iter_mut().enumerate() {
+                    irq.edge = value & (0b10 << (2 * i)) != 0;
                 }
             }
             Kicks::default()

@@ -58,10 +58,9 @@ pub fn place(
     ram_size: u64,
     header: &ImageHeader,
     initrd_len: Option<u64>,
-    dtb_len: u64,
 ) -> Result<Placement, LinuxError> {
     let ram_end = ram_base.checked_add(ram_size).ok_or(LinuxError::TooBig("RAM range"))?;
-    if dtb_len > MIB2 || ram_size < 2 * MIB2 {
+    if ram_size < 2 * MIB2 {
         return Err(LinuxError::TooBig("device tree"));
     }
     let kernel = ram_base.checked_add(header.text_offset % MIB2).ok_or(LinuxError::TooBig("kernel"))?;
@@ -80,6 +79,12 @@ pub fn place(
         return Err(LinuxError::TooBig(if initrd.is_some() { "kernel and initramfs" } else { "kernel" }));
     }
     Ok(Placement { kernel, initrd, dtb })
+}
+
+/// The device tree gets the last 2 MiB of guest RAM, whatever its size, so it can be built
+/// after [`place`] (it names the initramfs the placement chose) and checked here.
+pub fn check_dtb(len: usize) -> Result<(), LinuxError> {
+    if len as u64 > MIB2 { Err(LinuxError::TooBig("device tree")) } else { Ok(()) }
 }
 
 #[cfg(test)]
@@ -110,16 +115,14 @@ mod tests {
     #[test]
     fn placement_and_limits() {
         let h = ImageHeader { text_offset: 0, image_size: 40 << 20 };
-        let p = place(0x4000_0000, 1 << 30, &h, Some(1 << 20), 8192).unwrap();
+        let p = place(0x4000_0000, 1 << 30, &h, Some(1 << 20)).unwrap();
         assert_eq!(p.kernel, 0x4000_0000);
         assert_eq!(p.dtb, 0x4000_0000 + (1 << 30) - MIB2);
         assert_eq!(p.initrd, Some((p.dtb - (1 << 20), p.dtb)));
-        assert_eq!(place(0x4000_0000, 32 << 20, &h, None, 8192), Err(LinuxError::TooBig("kernel")));
-        assert_eq!(
-            place(0x4000_0000, 64 << 20, &h, Some(30 << 20), 8192),
-            Err(LinuxError::TooBig("kernel and initramfs"))
-        );
-        assert_eq!(place(0x4000_0000, 1 << 30, &h, None, 4 << 20), Err(LinuxError::TooBig("device tree")));
-        assert_eq!(place(0x4000_0000, 1 << 30, &h, Some(u64::MAX), 0), Err(LinuxError::TooBig("initramfs")));
+        assert_eq!(place(0x4000_0000, 32 << 20, &h, None), Err(LinuxError::TooBig("kernel")));
+        assert_eq!(place(0x4000_0000, 64 << 20, &h, Some(30 << 20)), Err(LinuxError::TooBig("kernel and initramfs")));
+        assert_eq!(check_dtb(4 << 20), Err(LinuxError::TooBig("device tree")));
+        assert_eq!(check_dtb(2 << 20), Ok(()));
+        assert_eq!(place(0x4000_0000, 1 << 30, &h, Some(u64::MAX)), Err(LinuxError::TooBig("initramfs")));
     }
 }

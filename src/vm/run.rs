@@ -232,7 +232,6 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     let lr_count = vgic_hw::lr_count();
     vgic_hw::reset(lr_count);
     let me = 1u64 << vcpu.index.min(63);
-    let mut lrs_loaded = true;
     let end = loop {
         let work = vm.vgic_work.load(Ordering::Acquire) & me != 0;
         let mut used = 0;
@@ -240,10 +239,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             let flush = vm.vgic.lock().flush(vcpu.index, lr_count);
             vgic_hw::load(&flush.lrs, lr_count, flush.underflow);
             used = flush.lrs.len();
-            lrs_loaded = used > 0;
             if used == 0 {
-                // Nothing pending or active: clear our bit unless someone set it meanwhile
-                // (then the flush above may have missed it; keep it for the next entry).
                 // Nothing to inject: stop flushing on every entry, unless something is (or
                 // has just become) pending or active, which keeps the bit set. Anyone who
                 // makes an interrupt deliverable after this also kicks us.
@@ -252,10 +248,9 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                     vm.vgic_work.fetch_or(me, Ordering::AcqRel);
                 }
             }
-        } else if lrs_loaded {
-            vgic_hw::load(&[], lr_count, false);
-            lrs_loaded = false;
         }
+        // With our bit clear the list registers are empty: they were loaded empty when the
+        // bit was cleared, and only this vCPU clears it.
         let s = vcpu::enter(&mut vcpu.regs);
         if used > 0 {
             let lrs = vgic_hw::save(used);
@@ -265,14 +260,14 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             Exit::Irq => {
                 let events = crate::irq::handle();
                 // Timer PPIs belong to the vCPU on this pCPU.
-                let [vtimer, _, ptimer] = crate::start::platform().map_or([27, 25, 30], crate::start::guest_ppis);
+                let [vtimer, _, ptimer] = crate::start::guest_ppis();
                 if events.virtual_timer {
                     let kicks = vm.vgic.lock().set_pending(vcpu.index, vtimer);
-                    vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
+                    kick(vm, vcpu.index, kicks);
                 }
                 if events.physical_timer {
                     let kicks = vm.vgic.lock().set_pending(vcpu.index, ptimer);
-                    vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
+                    kick(vm, vcpu.index, kicks);
                 }
                 if vm.ended.load(Ordering::Acquire) {
                     Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
@@ -416,16 +411,14 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
         (Device::GicRedistributors, true) => {
             kicks = vm.vgic.lock().redist_write(offset, a.size, devices::store_value(a, reg_value))
         }
-        (Device::Pl011, false) => {
+        (Device::Pl011, _) => {
             let mut uart = vm.uart.lock();
-            raw = uart.read(offset, a.size);
-            if let Some(line) = uart.line_change() {
-                kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
-            }
-        }
-        (Device::Pl011, true) => {
-            let mut uart = vm.uart.lock();
-            let effect = uart.write(offset, a.size, devices::store_value(a, reg_value));
+            let effect = if write {
+                uart.write(offset, a.size, devices::store_value(a, reg_value))
+            } else {
+                raw = uart.read(offset, a.size);
+                Default::default()
+            };
             if let Some(line) = uart.line_change() {
                 kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
             }

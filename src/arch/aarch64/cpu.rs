@@ -72,31 +72,29 @@ fn dcache_line() -> u64 {
     4 << ((ctr >> 16) & 0xf)
 }
 
-/// Cleans `[start, end)` to the point of coherency, for a reader with its MMU off.
-pub fn dcache_clean(start: u64, end: u64) {
+/// Applies `op` to every data-cache line of `[start, end)`, then waits for completion.
+fn dcache_lines(start: u64, end: u64, op: impl Fn(u64)) {
     let line = dcache_line();
     let mut a = start & !(line - 1);
     while a < end {
-        // SAFETY: a clean writes back dirty lines and never changes memory contents.
-        unsafe { asm!("dc cvac, {}", in(reg) a, options(nostack, preserves_flags)) };
+        op(a);
         a += line;
     }
     // SAFETY: barrier only.
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
 
+/// Cleans `[start, end)` to the point of coherency, for a reader with its MMU off.
+pub fn dcache_clean(start: u64, end: u64) {
+    // SAFETY: a clean writes back dirty lines and never changes memory contents.
+    dcache_lines(start, end, |a| unsafe { asm!("dc cvac, {}", in(reg) a, options(nostack, preserves_flags)) });
+}
+
 /// Invalidates `[start, end)` from the data caches. Only called with the MMU off on memory
 /// that was written with the MMU off (so no cache line holds newer data).
 pub fn dcache_invalidate(start: u64, end: u64) {
-    let line = dcache_line();
-    let mut a = start & !(line - 1);
-    while a < end {
-        // SAFETY: see the function comment: no dirty line can be lost.
-        unsafe { asm!("dc ivac, {}", in(reg) a, options(nostack, preserves_flags)) };
-        a += line;
-    }
-    // SAFETY: barrier only.
-    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+    // SAFETY: see the function comment: no dirty line can be lost.
+    dcache_lines(start, end, |a| unsafe { asm!("dc ivac, {}", in(reg) a, options(nostack, preserves_flags)) });
 }
 
 /// Sets CNTV_CTL_EL0.IMASK: the virtual timer stops asserting its interrupt until the guest
