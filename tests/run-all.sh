@@ -60,37 +60,23 @@ qemu_suites() { # qemu_suites MIN make-variables...: `make run`, exit 0 and a cl
     [ "$status" -eq 0 ] && clean_closing_line "$out" "$min"
 }
 
-failing_build_fails() {
-    local out status=0
-    out=$(mktemp)
-    timeout --foreground 300 qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3 -cpu max \
-        -smp 2 -m 512M -nographic -no-reboot -semihosting -kernel build/armvisor-selftest-fail.bin >"$out" 2>&1 || status=$?
-    cat "$out"
-    echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
-    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -aqE '^selftest: [0-9]+ passed, 1 failed' "$out"
-}
-
-el1_is_refused() {
-    local out status=0
-    out=$(mktemp)
-    timeout --foreground 60 qemu-system-aarch64 -machine virt,gic-version=3 -cpu max -smp 2 -m 512M \
-        -nographic -no-reboot -semihosting -kernel build/armvisor.bin >"$out" 2>&1 || status=$?
-    cat "$out"
-    echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
-    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] &&
-        grep -aq "entered at EL1, but a hypervisor needs EL2" "$out" && grep -aq "virtualization=on" "$out"
-}
-
-# Runs QEMU with the given arguments; passes if it exits non-zero (not by timeout) after
-# printing TEXT.
-refuses_with() { # refuses_with TEXT qemu-args...
-    local text=$1 out status=0
+# Runs QEMU with the given arguments; passes if it exits non-zero (not by timeout) and its
+# output matches every PATTERN (extended regular expressions).
+refuses_with() { # refuses_with PATTERN... -- qemu-args...
+    local patterns=() out status=0 p
+    while [ "$1" != -- ]; do
+        patterns+=("$1")
+        shift
+    done
     shift
     out=$(mktemp)
     timeout --foreground 60 qemu-system-aarch64 -cpu max -m 512M -nographic -no-reboot -semihosting "$@" >"$out" 2>&1 || status=$?
     cat "$out"
     echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
-    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -aq "$text" "$out"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] || return 1
+    for p in "${patterns[@]}"; do
+        grep -aqE "$p" "$out" || { echo "missing: $p"; return 1; }
+    done
 }
 
 uboot_boots_it() {
@@ -115,14 +101,16 @@ step qemu-smp1 qemu_suites 30 SMP=1 MEM=512M
 step qemu-smp2 qemu_suites 30 SMP=2 MEM=512M
 step qemu-smp8 qemu_suites 40 SMP=8 MEM=512M
 step qemu-mem4g qemu_suites 40 SMP=4 MEM=4G
-step fail failing_build_fails
-step el1 el1_is_refused
-step panic refuses_with "E cpu1: PANIC: panicked at src/selftest/mod.rs" \
+step fail refuses_with '^selftest: [0-9]+ passed, 1 failed' -- \
+    -machine virt,virtualization=on,gic-version=3 -smp 2 -kernel build/armvisor-selftest-fail.bin
+step el1 refuses_with "entered at EL1, but a hypervisor needs EL2" "virtualization=on" -- \
+    -machine virt,gic-version=3 -smp 2 -kernel build/armvisor.bin
+step panic refuses_with "E cpu1: PANIC: panicked at src/selftest/mod.rs" -- \
     -machine virt,virtualization=on,gic-version=3 -smp 2 -kernel build/armvisor-selftest.bin -append selftest.panic
-step no-dtb refuses_with "no usable device tree at x0 = 0x0" \
+step no-dtb refuses_with "no usable device tree at x0 = 0x0" -- \
     -machine virt,virtualization=on,gic-version=3 \
     -device loader,file=build/armvisor.bin,addr=0x40200000,force-raw=on -device loader,addr=0x40200000,cpu-num=0
-step gicv2 refuses_with "this hypervisor needs a GICv3" \
+step gicv2 refuses_with "this hypervisor needs a GICv3" -- \
     -machine virt,virtualization=on,gic-version=2 -smp 2 -kernel build/armvisor.bin
 step uboot uboot_boots_it
 step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"
