@@ -1,5 +1,6 @@
 //! Translation tables as portable bit math: 4 KiB granule, levels 0 to 3 (48-bit input
-//! addresses), 1 GiB and 2 MiB blocks wherever input, output and size are aligned. The table
+//! addresses), 1 GiB and 2 MiB blocks wherever input, output and size are aligned (or 4 KiB
+//! pages only, when the caller asks: see [`Leaves`]). The table
 //! memory comes from the caller through [`TableMemory`], so host tests run the same code over
 //! a fake. Used for the hypervisor's own EL2 stage-1 map and for VMs' stage-2 tables; the
 //! caller supplies the leaf attribute bits (Arm ARM D8.3, "Translation table descriptor
@@ -98,6 +99,15 @@ const fn level_shift(level: usize) -> u32 {
     12 + 9 * (3 - level as u32)
 }
 
+/// Which leaf descriptors [`PageTable::map_with`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaves {
+    /// 1 GiB and 2 MiB blocks wherever input, output and size are aligned; pages elsewhere.
+    Blocks,
+    /// 4 KiB pages only.
+    Pages,
+}
+
 /// A tree of translation tables starting at level 0.
 #[derive(Debug, Clone, Copy)]
 pub struct PageTable {
@@ -122,6 +132,19 @@ impl PageTable {
     /// Maps `[va, va + size)` to `[pa, pa + size)` with leaf attributes `attrs`, using the
     /// largest blocks alignment allows. Fails without overwriting an existing mapping.
     pub fn map(&mut self, mem: &mut impl TableMemory, va: u64, pa: u64, size: u64, attrs: u64) -> Result<(), MapError> {
+        self.map_with(mem, va, pa, size, attrs, Leaves::Blocks)
+    }
+
+    /// As [`PageTable::map`], with the choice of leaf sizes.
+    pub fn map_with(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: u64,
+        leaves: Leaves,
+    ) -> Result<(), MapError> {
         let page = super::addr::PAGE_SIZE;
         if !va.is_multiple_of(page) || !pa.is_multiple_of(page) || !size.is_multiple_of(page) {
             return Err(MapError::Misaligned);
@@ -131,7 +154,12 @@ impl PageTable {
         if va_end > 1 << 48 || pa_end > 1 << 48 {
             return Err(MapError::OutOfRange);
         }
-        map_level(mem, self.root, 0, va, pa, size, attrs & !OA_MASK & !0b11)
+        let first_block_level = match leaves {
+            Leaves::Blocks => 1,
+            Leaves::Pages => 3,
+        };
+        let leaf = LeafSpec { attrs: attrs & !OA_MASK & !0b11, first_block_level };
+        map_level(mem, self.root, 0, va, pa, size, leaf)
     }
 
     /// Walks the tables for `va`: the output address and the leaf descriptor, if mapped.
@@ -157,6 +185,14 @@ impl PageTable {
     }
 }
 
+/// What leaf descriptors [`map_level`] writes: their attribute bits, and the first level
+/// at which a block may stand in for a table.
+#[derive(Clone, Copy)]
+struct LeafSpec {
+    attrs: u64,
+    first_block_level: usize,
+}
+
 fn map_level(
     mem: &mut impl TableMemory,
     table: PhysAddr,
@@ -164,8 +200,9 @@ fn map_level(
     mut va: u64,
     mut pa: u64,
     mut size: u64,
-    attrs: u64,
+    leaf: LeafSpec,
 ) -> Result<(), MapError> {
+    let LeafSpec { attrs, first_block_level } = leaf;
     let shift = level_shift(level);
     let block = 1u64 << shift;
     while size > 0 {
@@ -178,7 +215,7 @@ fn map_level(
             }
             mem.write(table, index, pa | attrs | DESC_VALID | DESC_TABLE_OR_PAGE);
             step = block;
-        } else if level >= 1 && va.is_multiple_of(block) && pa.is_multiple_of(block) && size >= block {
+        } else if level >= first_block_level && va.is_multiple_of(block) && pa.is_multiple_of(block) && size >= block {
             if desc & DESC_VALID != 0 {
                 return Err(MapError::AlreadyMapped(va));
             }
@@ -195,7 +232,7 @@ fn map_level(
                 return Err(MapError::AlreadyMapped(va));
             };
             step = size.min(block - (va % block));
-            map_level(mem, next, level + 1, va, pa, step, attrs)?;
+            map_level(mem, next, level + 1, va, pa, step, leaf)?;
         }
         va += step;
         pa += step;
@@ -281,6 +318,21 @@ mod tests {
         assert_eq!(block & 0b11, 0b01);
         let (_, page) = pt.translate(&mem, start).unwrap();
         assert_eq!(page & 0b11, 0b11);
+    }
+
+    #[test]
+    fn pages_only_when_asked() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        pt.map_with(&mut mem, 0x4000_0000, 0x8000_0000, 2 * MIB2, s1::NORMAL, Leaves::Pages).unwrap();
+        // Root, level 1, level 2 and two level-3 tables: 1024 page descriptors, no block.
+        assert_eq!(mem.tables.len(), 5);
+        for off in [0, 0x1000, MIB2, 2 * MIB2 - 1] {
+            let (pa, desc) = pt.translate(&mem, 0x4000_0000 + off).unwrap();
+            assert_eq!(pa, 0x8000_0000 + off);
+            assert_eq!(desc & 0b11, 0b11, "a page descriptor");
+        }
+        assert!(pt.translate(&mem, 0x4000_0000 + 2 * MIB2).is_none());
     }
 
     #[test]
