@@ -6,6 +6,14 @@
 //! State is SGIs and PPIs per vCPU, SPIs per VM. An interrupt in a list register is owned by
 //! that LR until the vCPU exits and [`State::sync`] folds the LR's state back in; only then
 //! may it be placed again (so it never sits in two LRs).
+//!
+//! The model runs under the VM's vGIC lock on every guest entry that has interrupt work,
+//! so the entry path must be short: each vCPU's private interrupts and the SPIs carry a
+//! "busy" bitmap, a superset of the interrupts that are pending, line-high, active or in a
+//! list register. Every mutation through [`State::irq_mut`] sets the bit, register writes
+//! recompute the maps, and [`State::flush`] looks only at set bits, clearing those of idle
+//! interrupts. (A full scan of 128 INTIDs under the lock made lock holders likely to be
+//! descheduled by the host, and every other pCPU spun meanwhile.)
 #![forbid(unsafe_code)]
 
 use alloc::vec;
@@ -44,6 +52,27 @@ impl Irq {
     fn is_pending(&self) -> bool {
         self.pending || (!self.edge && self.line)
     }
+
+    /// Nothing for anyone to do: not pending, line low, not active, in no list register.
+    fn is_idle(&self) -> bool {
+        !self.pending && !self.line && !self.active && !self.in_lr
+    }
+}
+
+/// Bit i set where `irqs[i]` is not idle.
+fn bitmap(irqs: &[Irq]) -> u128 {
+    irqs.iter().enumerate().filter(|(_, irq)| !irq.is_idle()).fold(0, |map, (i, _)| map | 1 << i)
+}
+
+/// The positions of the set bits of `map`, lowest first.
+fn bits(mut map: u128) -> impl Iterator<Item = u32> {
+    core::iter::from_fn(move || {
+        (map != 0).then(|| {
+            let i = map.trailing_zeros();
+            map &= map - 1;
+            i
+        })
+    })
 }
 
 /// List-register contents (ICH_LR<n>_EL2, IHI 0069 12.4.6).
@@ -69,6 +98,8 @@ impl Lr {
 #[derive(Debug, Clone)]
 pub struct Redistributor {
     pub private: [Irq; 32],
+    /// Bit n set: private interrupt n may be busy (see the module comment).
+    busy: u32,
     /// GICR_WAKER.ProcessorSleep.
     pub sleep: bool,
 }
@@ -82,6 +113,8 @@ pub struct State {
     /// GICD_IROUTER<n> for each SPI, as written (Aff3.Aff2.Aff1.Aff0, IRM in bit 31).
     pub irouter: [u64; SPI_COUNT],
     pub redists: Vec<Redistributor>,
+    /// Bit n set: SPI 32 + n may be busy (see the module comment).
+    spi_busy: u128,
     /// Each vCPU's MPIDR affinity (for routing and GICR_TYPER).
     pub mpidrs: Vec<u64>,
 }
@@ -116,7 +149,7 @@ pub struct Flush {
 
 impl State {
     pub fn new(mpidrs: &[u64]) -> Self {
-        let mut redist = Redistributor { private: [Irq::default(); 32], sleep: true };
+        let mut redist = Redistributor { private: [Irq::default(); 32], busy: 0, sleep: true };
         for (i, irq) in redist.private.iter_mut().enumerate() {
             // SGIs are edge-triggered; PPIs default to level.
             irq.edge = i < 16;
@@ -127,6 +160,7 @@ impl State {
             spis: [Irq::default(); SPI_COUNT],
             irouter: [0; SPI_COUNT],
             redists: vec![redist; mpidrs.len()],
+            spi_busy: 0,
             mpidrs: mpidrs.to_vec(),
         }
     }
@@ -147,11 +181,50 @@ impl State {
         }
     }
 
+    /// The interrupt for changing; marks it busy (every change goes through here or
+    /// through a register write, which recomputes the maps).
     fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut Irq> {
         match intid {
-            0..=31 => self.redists.get_mut(vcpu).map(|r| &mut r.private[intid as usize]),
-            32.. => self.spis.get_mut(intid as usize - 32),
+            0..=31 => self.redists.get_mut(vcpu).map(|r| {
+                r.busy |= 1 << intid;
+                &mut r.private[intid as usize]
+            }),
+            32.. => {
+                let irq = self.spis.get_mut(intid as usize - 32)?;
+                self.spi_busy |= 1 << (intid - 32);
+                Some(irq)
+            }
         }
+    }
+
+    /// Recomputes the busy maps from the interrupt state (after a register write).
+    fn refresh_busy(&mut self) {
+        for r in &mut self.redists {
+            r.busy = bitmap(&r.private) as u32;
+        }
+        self.spi_busy = bitmap(&self.spis);
+    }
+
+    /// The busy interrupts `vcpu` may have to handle, as INTIDs: its private ones, then
+    /// the SPIs routed to it. Clears the bits of interrupts found idle.
+    fn busy_intids(&mut self, vcpu: usize) -> crate::util::FixedVec<u32, INTID_COUNT> {
+        let mut out = crate::util::FixedVec::new();
+        let Some(r) = self.redists.get_mut(vcpu) else { return out };
+        for intid in bits(r.busy as u128) {
+            if r.private[intid as usize].is_idle() {
+                r.busy &= !(1 << intid);
+            } else {
+                let _ = out.push(intid);
+            }
+        }
+        for n in bits(self.spi_busy) {
+            if self.spis[n as usize].is_idle() {
+                self.spi_busy &= !(1 << n);
+            } else if self.spi_target(32 + n) == vcpu {
+                let _ = out.push(32 + n);
+            }
+        }
+        out
     }
 
     /// The vCPU an SPI is routed to (IROUTER with IRM = 0: the named affinity; IRM = 1 or a
@@ -204,34 +277,30 @@ impl State {
     pub fn write_sgi1r(&mut self, sender: usize, value: u64) -> Kicks {
         let intid = ((value >> 24) & 0xf) as u32;
         let mut kicks = Kicks::default();
-        let targets: Vec<usize> = if value & (1 << 40) != 0 {
-            (0..self.vcpu_count()).filter(|&v| v != sender).collect()
-        } else {
-            let aff321 =
-                (((value >> 48) & 0xff) << 32) | (((value >> 32) & 0xff) << 16) | (((value >> 16) & 0xff) << 8);
-            let rs = (value >> 44) & 0xf;
-            self.mpidrs
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| {
-                    let aff0 = **m & 0xff;
-                    (**m & !0xff) == aff321 && aff0 / 16 == rs && value & (1 << (aff0 % 16)) != 0
-                })
-                .map(|(v, _)| v)
-                .collect()
-        };
-        for v in targets {
-            kicks.0 |= self.set_pending(v, intid).0;
+        let aff321 = (((value >> 48) & 0xff) << 32) | (((value >> 32) & 0xff) << 16) | (((value >> 16) & 0xff) << 8);
+        let rs = (value >> 44) & 0xf;
+        for v in 0..self.vcpu_count() {
+            let m = self.mpidrs[v];
+            let aff0 = m & 0xff;
+            let targeted = if value & (1 << 40) != 0 {
+                v != sender
+            } else {
+                (m & !0xff) == aff321 && aff0 / 16 == rs && value & (1 << (aff0 % 16)) != 0
+            };
+            if targeted {
+                kicks.0 |= self.set_pending(v, intid).0;
+            }
         }
         kicks
     }
 
     /// Whether anything is active, or pending and enabled, among `vcpu`'s private
-    /// interrupts or the SPIs (a cheap, read-only over-approximation of "flush would fill
-    /// a list register").
-    pub fn may_have_work(&self, vcpu: usize) -> bool {
-        let busy = |irq: &Irq| irq.active || (irq.is_pending() && irq.enabled);
-        self.redists.get(vcpu).is_some_and(|r| r.private.iter().any(busy)) || self.spis.iter().any(busy)
+    /// interrupts or the SPIs routed to it (a cheap over-approximation of "flush would
+    /// fill a list register"; it only looks at busy interrupts).
+    pub fn may_have_work(&mut self, vcpu: usize) -> bool {
+        self.busy_intids(vcpu)
+            .iter()
+            .any(|&intid| self.irq(vcpu, intid).is_some_and(|irq| irq.active || (irq.is_pending() && irq.enabled)))
     }
 
     /// Chooses what `vcpu`'s `lr_count` list registers hold on entry: every active interrupt
@@ -241,18 +310,16 @@ impl State {
         if vcpu >= self.vcpu_count() {
             return flush;
         }
-        // Fast path (most exits): nothing pending or active anywhere this vCPU could see.
-        if !self.may_have_work(vcpu) {
-            return flush;
-        }
         let grp1 = self.enabled_grp1();
         let mut candidates: crate::util::FixedVec<(bool, u8, u32), INTID_COUNT> = crate::util::FixedVec::new();
-        for intid in 0..INTID_COUNT as u32 {
-            if intid >= 32 && self.spi_target(intid) != vcpu {
-                continue;
-            }
+        for &intid in self.busy_intids(vcpu).iter() {
             let Some(irq) = self.irq(vcpu, intid) else { continue };
             let deliverable = irq.is_pending() && irq.enabled && irq.group1 && grp1;
+            // In another vCPU's list register (an SPI routed here since): not until it
+            // comes back.
+            if irq.in_lr {
+                continue;
+            }
             if irq.active || deliverable {
                 // Active first, then by priority, then by INTID.
                 let _ = candidates.push((!irq.active, irq.priority, intid));
@@ -291,7 +358,9 @@ impl State {
     }
 
     pub fn dist_write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
-        regs::dist_write(self, offset, size, value)
+        let kicks = regs::dist_write(self, offset, size, value);
+        self.refresh_busy();
+        kicks
     }
 
     /// An MMIO read of the redistributor region (`offset` from the first vCPU's frame).
@@ -300,6 +369,8 @@ impl State {
     }
 
     pub fn redist_write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
-        regs::redist_write(self, offset, size, value)
+        let kicks = regs::redist_write(self, offset, size, value);
+        self.refresh_busy();
+        kicks
     }
 }
