@@ -142,3 +142,45 @@ pub unsafe fn zero_range(start: u64, end: u64) {
     // SAFETY: the rest of the caller's range.
     unsafe { core::ptr::write_bytes(a as *mut u8, 0, (end - a) as usize) };
 }
+
+/// Copies `src` to physical address `dst` in 64-byte strides of load/store pairs, then
+/// the tail. (The generic `memcpy` of this softfloat target moves 8 bytes per iteration;
+/// a 32 MiB kernel took 0.25 s under TCG, this takes a fraction of that.)
+///
+/// # Safety
+/// `[dst, dst + src.len())` must be identity-mapped normal memory the caller owns
+/// exclusively, not overlapping `src`.
+pub unsafe fn copy_to(dst: u64, src: &[u8]) {
+    let bulk = src.len() & !63;
+    if bulk > 0 {
+        // SAFETY: reads `bulk` bytes of `src` and writes as many at `dst` (the caller's
+        // range); unaligned pairs are allowed on normal memory.
+        unsafe {
+            asm!(
+                "2:",
+                "ldp {a}, {b}, [{s}]",
+                "ldp {c}, {d}, [{s}, #16]",
+                "stp {a}, {b}, [{t}]",
+                "stp {c}, {d}, [{t}, #16]",
+                "ldp {a}, {b}, [{s}, #32]",
+                "ldp {c}, {d}, [{s}, #48]",
+                "stp {a}, {b}, [{t}, #32]",
+                "stp {c}, {d}, [{t}, #48]",
+                "add {s}, {s}, #64",
+                "add {t}, {t}, #64",
+                "subs {n}, {n}, #64",
+                "b.ne 2b",
+                s = inout(reg) src.as_ptr() => _,
+                t = inout(reg) dst => _,
+                n = inout(reg) bulk => _,
+                a = out(reg) _,
+                b = out(reg) _,
+                c = out(reg) _,
+                d = out(reg) _,
+                options(nostack)
+            )
+        };
+    }
+    // SAFETY: the remaining bytes, inside the same ranges.
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().add(bulk), (dst + bulk as u64) as *mut u8, src.len() - bulk) };
+}

@@ -229,7 +229,7 @@ impl OwnedRam {
         let start = self.range.start + offset;
         // SAFETY: the range came from the free-RAM pool and belongs to this value alone;
         // it is identity-mapped normal memory; the copy stays inside it (checked above).
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), start as *mut u8, bytes.len()) };
+        unsafe { super::cpu::copy_to(start, bytes) };
         super::cpu::dcache_clean(start, start + bytes.len() as u64);
         // SAFETY: instruction cache invalidation has no effect on data.
         unsafe { asm!("ic ialluis", "dsb ish", "isb", options(nostack)) };
