@@ -36,8 +36,8 @@ pub fn handle() -> Events {
         }
         match intid {
             gic::SGI_KICK => {
-                if let Some(this) = crate::percpu::try_this_cpu() {
-                    this.kicks.fetch_add(1, Ordering::Relaxed);
+                crate::percpu::kick_taken();
+                if crate::percpu::try_this_cpu().is_some() {
                     crate::percpu::drain_mailbox();
                 }
             }

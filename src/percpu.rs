@@ -21,12 +21,9 @@ use spin::Once;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CpuId(pub usize);
 
-/// Messages one pCPU sends another.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Messages one pCPU sends another. (Waking a pCPU needs no message: see [`kick`].)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// Nothing to do but take the interrupt (wakes a pCPU from WFI/WFE).
-    #[default]
-    Kick,
     /// Round-trip check: answer with `Pong`.
     Ping {
         from: CpuId,
@@ -34,6 +31,13 @@ pub enum Message {
     Pong {
         from: CpuId,
     },
+}
+
+impl Default for Message {
+    /// Filler for a mailbox's unused slots; never sent.
+    fn default() -> Self {
+        Message::Pong { from: CpuId(usize::MAX) }
+    }
 }
 
 /// Messages a mailbox holds before a sender is told it is full.
@@ -54,6 +58,11 @@ pub struct PerCpu {
     pub online: AtomicBool,
     /// Kick SGIs this pCPU has taken (Relaxed: a statistic).
     pub kicks: AtomicU64,
+    /// A kick SGI is on its way and not yet taken: set (swap, AcqRel) by [`kick`], which
+    /// sends the SGI only if it was clear, and cleared (swap, AcqRel) by this pCPU's IRQ
+    /// handler before it looks for work. So a burst of kicks costs one SGI, and whatever a
+    /// kicker published before its swap is visible to this pCPU after its clear.
+    pub kick_pending: AtomicBool,
     /// Pings received from each pCPU, and pongs received from each (Relaxed counters, read
     /// after the job that produced them completed, which orders them).
     pub pings: [AtomicU32; MAX_CPUS],
@@ -75,6 +84,7 @@ impl PerCpu {
             mailbox: IrqLock::new(FixedVec::new()),
             online: AtomicBool::new(false),
             kicks: AtomicU64::new(0),
+            kick_pending: AtomicBool::new(false),
             pings: [const { AtomicU32::new(0) }; MAX_CPUS],
             pongs: [const { AtomicU32::new(0) }; MAX_CPUS],
             job: IrqLock::new(None),
@@ -131,9 +141,29 @@ pub enum SendError {
 pub fn send(target: CpuId, msg: Message) -> Result<(), SendError> {
     let cpu = get(target).ok_or(SendError::NoSuchCpu)?;
     cpu.mailbox.lock().push(msg).map_err(|_| SendError::MailboxFull)?;
-    // The lock release orders the enqueue; send_sgi adds a dsb before the SGI write.
-    gic::send_sgi(gic::SGI_KICK, cpu.mpidr);
+    kick(target)
+}
+
+/// Makes `target` take an IRQ soon (waking it from WFI, or making its guest exit), unless
+/// a kick SGI is already on its way to it: repeated kicks coalesce, so they never fail
+/// for lack of room. What the caller stored before is visible to `target` when it runs
+/// its IRQ handler.
+pub fn kick(target: CpuId) -> Result<(), SendError> {
+    let cpu = get(target).ok_or(SendError::NoSuchCpu)?;
+    if !cpu.kick_pending.swap(true, Ordering::AcqRel) {
+        // send_sgi has a dsb before the SGI write.
+        gic::send_sgi(gic::SGI_KICK, cpu.mpidr);
+    }
     Ok(())
+}
+
+/// This pCPU took its kick SGI: later kicks must send a new one. Called by the IRQ
+/// handler before it drains the mailbox or returns to look for work.
+pub fn kick_taken() {
+    if let Some(this) = try_this_cpu() {
+        this.kicks.fetch_add(1, Ordering::Relaxed);
+        this.kick_pending.swap(false, Ordering::AcqRel);
+    }
 }
 
 /// Handles everything in this pCPU's mailbox (from the IRQ handler).
@@ -146,7 +176,6 @@ pub fn drain_mailbox() {
         }
         for msg in batch.iter() {
             match *msg {
-                Message::Kick => {}
                 Message::Ping { from } => {
                     if let Some(c) = this.pings.get(from.0) {
                         c.fetch_add(1, Ordering::Relaxed);
@@ -194,7 +223,7 @@ pub fn post(id: CpuId, job: Job) -> u64 {
     let cpu = &all()[id.0];
     let target = cpu.jobs_done.load(Ordering::Acquire) + 1;
     *cpu.job.lock() = Some(job);
-    if let Err(e) = send(id, Message::Kick) {
+    if let Err(e) = kick(id) {
         log::error!("kick for pCPU {}: {e:?}", id.0);
     }
     target

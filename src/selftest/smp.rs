@@ -116,4 +116,26 @@ pub fn run(ctx: &mut Ctx) {
             check!(ctx, a.kicks.load(Ordering::Relaxed) >= 1, "pCPU {} took kick SGIs at its EL2 IRQ vector", a.id.0);
         }
     }
+
+    // Kicks coalesce: 100 kicks while this pCPU has IRQs masked are one SGI, taken once;
+    // none fails, and a kick after that sends a new SGI.
+    let me = percpu::this_cpu();
+    let before = me.kicks.load(Ordering::Relaxed);
+    let masked = cpu::irq_save();
+    let all_ok = (0..100).all(|_| percpu::kick(me.id).is_ok());
+    let pending_while_masked = me.kick_pending.load(Ordering::Acquire);
+    cpu::irq_restore(masked);
+    let taken = |want: u64| {
+        let deadline = cpu::counter() + cpu::ticks_from_us(1_000_000);
+        while me.kicks.load(Ordering::Relaxed) < before + want && cpu::counter() < deadline {
+            core::hint::spin_loop();
+        }
+        me.kicks.load(Ordering::Relaxed) - before
+    };
+    check!(ctx, all_ok, "100 kicks in a burst all succeed");
+    check!(ctx, pending_while_masked, "kick_pending set while the SGI waits");
+    check_eq!(ctx, taken(1), 1, "a burst of 100 kicks is one kick SGI");
+    check!(ctx, !me.kick_pending.load(Ordering::Acquire), "taking the SGI clears kick_pending");
+    let _ = percpu::kick(me.id);
+    check_eq!(ctx, taken(2), 2, "the next kick sends a new SGI");
 }

@@ -376,7 +376,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
 fn kick(vm: &Vm, me: usize, kicks: Kicks) {
     vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
     for v in kicks.iter().filter(|&v| v != me && v < vm.config.vcpu_count) {
-        if let Err(e) = crate::percpu::send(crate::percpu::CpuId(v), crate::percpu::Message::Kick) {
+        if let Err(e) = crate::percpu::kick(crate::percpu::CpuId(v)) {
             log::warn!("VM '{}': kick for vCPU {v}: {e:?}", vm.name);
         }
     }
@@ -487,7 +487,7 @@ fn handle_call(vm: &Vm, vcpu: &mut Vcpu) -> Next {
         Some(Outcome::Suspend) => psci::SUCCESS,
         Some(Outcome::CpuOn { target, .. }) => {
             // The target's pCPU waits in vcpu_loop; the kick wakes it to find OnPending.
-            if let Err(e) = crate::percpu::send(crate::percpu::CpuId(target), crate::percpu::Message::Kick) {
+            if let Err(e) = crate::percpu::kick(crate::percpu::CpuId(target)) {
                 log::error!("VM '{}': waking vCPU {target}: {e:?}", vm.name);
             }
             psci::SUCCESS
@@ -509,7 +509,7 @@ fn end_vm(vm: &Vm, why: VcpuEnd, me: usize) {
     vm.end_reason.lock().get_or_insert(why);
     vm.ended.store(true, Ordering::Release);
     for i in (0..vm.config.vcpu_count).filter(|&i| i != me) {
-        let _ = crate::percpu::send(crate::percpu::CpuId(i), crate::percpu::Message::Kick);
+        let _ = crate::percpu::kick(crate::percpu::CpuId(i));
     }
 }
 
