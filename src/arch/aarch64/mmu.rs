@@ -158,11 +158,27 @@ pub struct FrameTables {
     /// binary search: a 1 GiB guest mapped with pages has over 500 tables), given back
     /// when the VM goes away.
     pub frames: alloc::vec::Vec<PhysAddr>,
+    /// The table last found in `frames` (Relaxed: only the VM's builder and the pCPU
+    /// changing its stage-2 use it, and a stale value is still one of `frames`, which
+    /// never shrink while the tables are in use). Mapping writes 512 entries in a row to
+    /// one table, so this saves nearly every search.
+    last: core::sync::atomic::AtomicU64,
 }
 
 impl FrameTables {
     fn owns(&self, table: PhysAddr, index: usize) -> bool {
-        index < ENTRIES && self.frames.binary_search(&table).is_ok()
+        use core::sync::atomic::Ordering::Relaxed;
+        if index >= ENTRIES {
+            return false;
+        }
+        if table.0 != 0 && self.last.load(Relaxed) == table.0 {
+            return true;
+        }
+        let found = self.frames.binary_search(&table).is_ok();
+        if found {
+            self.last.store(table.0, Relaxed);
+        }
+        found
     }
 }
 
