@@ -9,25 +9,19 @@
 //! other CPU spins until the host schedules it. Measured: 3 pCPUs x 100,000 contended
 //! increments took 50 s with `spin::mutex::TicketMutex` under TCG on 2 cores. A
 //! test-and-set lock goes to whichever CPU is running. It is not FIFO-fair; that is
-//! acceptable because every lock here is a leaf with a short critical section. Every lock is a leaf: no code takes a
-//! second lock while holding one, and none allocates while holding one (the heap and frame
-//! allocators have their own internal spinlocks, also leaves). The locks, from docs/design.md:
+//! acceptable because every critical section is short.
 //!
-//! | lock | protects | taken by |
-//! |---|---|---|
-//! | `console::CONSOLE` | the PL011 transmit path | every log line, the self-test report |
-//! | `PerCpu::mailbox` | one pCPU's inbound message queue | senders, and its owner's IRQ handler |
-//! | `PerCpu::job` | one pCPU's posted job | the primary (post), its owner (take) |
-//! | heap / frame allocator | `buddy_system_allocator` state | `alloc`, `mm::frames` |
-//!
-//! No lock is held across a guest entry (there are no guests yet; the rule stands).
+//! The locks, what each protects and the few allowed nestings (`Vm::uart` and `Vm::virtio`
+//! before `Vm::vgic`; the frame allocator before the heap) are listed in docs/design.md,
+//! under the lock-order table. Every other lock is a leaf. No lock is held across a guest entry, and none
+//! while allocating, except the allocators' own.
 #![forbid(unsafe_code)]
 
 use crate::arch::aarch64::cpu;
 use core::ops::{Deref, DerefMut};
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 
-/// A ticket spinlock that masks IRQs while held.
+/// A test-and-test-and-set spinlock that masks IRQs while held.
 pub struct IrqLock<T> {
     inner: SpinMutex<T>,
 }
