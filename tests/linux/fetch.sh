@@ -11,7 +11,10 @@ cache=${1:?usage: fetch.sh CACHE_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
-if [ -f "$cache/Image" ] && [ -f "$cache/initramfs.cpio.gz" ] && [ "$cache/initramfs.cpio.gz" -nt "$here/init" ]; then
+# The initramfs is rebuilt when /init or its builder changed (by content: a fresh clone's
+# files are all newer than the cache).
+recipe=$(cat "$here/init" "$here/mkinitramfs.py" | sha256sum | cut -d' ' -f1)
+if [ -f "$cache/Image" ] && [ -f "$cache/initramfs.cpio.gz" ] && [ "$(cat "$cache/recipe" 2>/dev/null)" = "$recipe" ]; then
     echo "==> guest: using $cache/Image and $cache/initramfs.cpio.gz (delete them to refetch)"
     exit 0
 fi
@@ -37,4 +40,5 @@ python3 "$here/mkinitramfs.py" "$cache/initramfs.cpio.gz" \
     "$cache/kernel/lib/modules/$version/kernel/drivers/virtio/virtio_mmio.ko" \
     "$cache/kernel/lib/modules/$version/kernel/drivers/block/virtio_blk.ko"
 echo "$version" >"$cache/version"
+echo "$recipe" >"$cache/recipe"
 ls -la "$cache/Image" "$cache/initramfs.cpio.gz"
