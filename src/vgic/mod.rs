@@ -3,20 +3,24 @@
 //! (GIC architecture spec IHI 0069). The arch layer moves [`Lr`] values in and out of
 //! ICH_LR<n>_EL2 and traps ICC_SGI1R_EL1; everything else is decided here and host-tested.
 //!
-//! State is SGIs and PPIs per vCPU, SPIs per VM. An interrupt in a list register is owned by
-//! that LR until the vCPU exits and [`State::sync`] folds the LR's state back in; only then
-//! may it be placed again (so it never sits in two LRs).
+//! State is split the way it is locked: each vCPU's [`Redistributor`] (its SGIs and PPIs,
+//! lock `Vm::redists[n]`) and one [`Dist`] per VM (the SPIs, GICD_CTLR, the routes; lock
+//! `Vm::vgic`, taken after a redistributor's lock when both are needed). A vCPU's entry and
+//! exit, its timer and the SGIs sent to it touch only its own redistributor; the
+//! distributor is needed only while an SPI is busy for that vCPU. (With one lock for the
+//! whole vGIC, every entry of every vCPU took it, and under TCG, where a lock holder's host
+//! thread is often descheduled, one Linux boot spent 0.1-0.8 s spinning on it.)
 //!
-//! The model runs under the VM's vGIC lock on every guest entry that has interrupt work,
-//! so the entry path must be short: each vCPU's private interrupts and the SPIs carry a
-//! "busy" bitmap, a superset of the interrupts that are pending, line-high, active or in a
-//! list register. Every mutation through [`State::irq_mut`] sets the bit, register writes
-//! recompute the maps, and [`State::flush`] looks only at set bits, clearing those of idle
-//! interrupts. (A full scan of 128 INTIDs under the lock made lock holders likely to be
-//! descheduled by the host, and every other pCPU spun meanwhile.)
+//! An interrupt in a list register is owned by that LR until the vCPU exits and [`sync`]
+//! folds the LR's state back in; only then may it be placed again (so it never sits in two
+//! LRs).
+//!
+//! The entry path must be short: the private interrupts and the SPIs each carry a "busy"
+//! bitmap, a superset of the interrupts that are pending, line-high, active or in a list
+//! register. Every change through `irq_mut` sets the bit, register writes recompute the
+//! maps, and [`flush`] looks only at set bits, clearing those of idle interrupts.
 #![forbid(unsafe_code)]
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 mod regs;
@@ -51,6 +55,14 @@ pub struct Irq {
 impl Irq {
     fn is_pending(&self) -> bool {
         self.pending || (!self.edge && self.line)
+    }
+
+    /// The input line goes to `high`; a rising edge latches an edge interrupt's pending.
+    fn drive(&mut self, high: bool) {
+        if self.edge && high && !self.line {
+            self.pending = true;
+        }
+        self.line = high;
     }
 
     /// Nothing for anyone to do: not pending, line low, not active, in no list register.
@@ -94,31 +106,6 @@ impl Lr {
     }
 }
 
-/// A vCPU's redistributor and private interrupts.
-#[derive(Debug, Clone)]
-pub struct Redistributor {
-    pub private: [Irq; 32],
-    /// Bit n set: private interrupt n may be busy (see the module comment).
-    busy: u32,
-    /// GICR_WAKER.ProcessorSleep.
-    pub sleep: bool,
-}
-
-/// One VM's virtual GIC.
-#[derive(Debug, Clone)]
-pub struct State {
-    /// GICD_CTLR: EnableGrp1 (bit 1) and ARE (bit 4, always 1).
-    pub ctlr: u32,
-    pub spis: [Irq; SPI_COUNT],
-    /// GICD_IROUTER<n> for each SPI, as written (Aff3.Aff2.Aff1.Aff0, IRM in bit 31).
-    pub irouter: [u64; SPI_COUNT],
-    pub redists: Vec<Redistributor>,
-    /// Bit n set: SPI 32 + n may be busy (see the module comment).
-    spi_busy: u128,
-    /// Each vCPU's MPIDR affinity (for routing and GICR_TYPER).
-    pub mpidrs: Vec<u64>,
-}
-
 /// Which vCPUs need a kick after a change (bit n = vCPU n).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Kicks(pub u64);
@@ -147,84 +134,130 @@ pub struct Flush {
     pub underflow: bool,
 }
 
-impl State {
-    pub fn new(mpidrs: &[u64]) -> Self {
-        let mut redist = Redistributor { private: [Irq::default(); 32], busy: 0, sleep: true };
-        for (i, irq) in redist.private.iter_mut().enumerate() {
+/// A vCPU's redistributor and private interrupts (SGIs 0-15, PPIs 16-31).
+#[derive(Debug, Clone)]
+pub struct Redistributor {
+    pub private: [Irq; 32],
+    /// Bit n set: private interrupt n may be busy (see the module comment).
+    busy: u32,
+    /// GICR_WAKER.ProcessorSleep.
+    pub sleep: bool,
+}
+
+impl Default for Redistributor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Redistributor {
+    pub fn new() -> Self {
+        let mut private = [Irq::default(); 32];
+        for (i, irq) in private.iter_mut().enumerate() {
             // SGIs are edge-triggered; PPIs default to level.
             irq.edge = i < 16;
-            irq.group1 = false;
         }
+        Self { private, busy: 0, sleep: true }
+    }
+
+    /// Private interrupt `intid` for changing; marks it busy.
+    fn irq_mut(&mut self, intid: u32) -> Option<&mut Irq> {
+        let irq = self.private.get_mut(intid as usize)?;
+        self.busy |= 1 << intid;
+        Some(irq)
+    }
+
+    /// Makes private interrupt `intid` pending (an SGI, or a PPI's software pending).
+    /// `false` if `intid` is not private.
+    pub fn set_pending(&mut self, intid: u32) -> bool {
+        self.irq_mut(intid).map(|irq| irq.pending = true).is_some()
+    }
+
+    /// Drives a private interrupt's input line (a timer PPI).
+    pub fn set_line(&mut self, intid: u32, high: bool) -> bool {
+        self.irq_mut(intid).map(|irq| irq.drive(high)).is_some()
+    }
+
+    /// Whether anything private is active, or pending and enabled (a cheap
+    /// over-approximation of "flush would fill a list register").
+    pub fn may_have_work(&mut self) -> bool {
+        self.busy_intids().iter().any(|&i| {
+            let irq = &self.private[i as usize];
+            irq.active || (irq.is_pending() && irq.enabled)
+        })
+    }
+
+    /// The busy private interrupts; clears the bits of those found idle.
+    fn busy_intids(&mut self) -> crate::util::FixedVec<u32, 32> {
+        let mut out = crate::util::FixedVec::new();
+        for intid in bits(self.busy as u128) {
+            if self.private[intid as usize].is_idle() {
+                self.busy &= !(1 << intid);
+            } else {
+                let _ = out.push(intid);
+            }
+        }
+        out
+    }
+
+    /// An MMIO read of this redistributor's frames (`offset` inside them); `vcpu` and
+    /// `mpidrs` for GICR_TYPER.
+    pub fn read(&self, vcpu: usize, mpidrs: &[u64], offset: u64, size: u8) -> u64 {
+        regs::redist_read(self, vcpu, mpidrs, offset, size)
+    }
+
+    /// An MMIO write; whether the vCPU must look at its list registers again.
+    pub fn write(&mut self, offset: u64, size: u8, value: u64) -> bool {
+        let changed = regs::redist_write(self, offset, size, value);
+        self.busy = bitmap(&self.private) as u32;
+        changed
+    }
+}
+
+/// One VM's distributor: the SPIs and their routes.
+#[derive(Debug, Clone)]
+pub struct Dist {
+    /// GICD_CTLR: EnableGrp1 (bit 1) and ARE (bit 4, always 1).
+    pub ctlr: u32,
+    pub spis: [Irq; SPI_COUNT],
+    /// GICD_IROUTER<n> for each SPI, as written (Aff3.Aff2.Aff1.Aff0, IRM in bit 31).
+    pub irouter: [u64; SPI_COUNT],
+    /// Bit n set: SPI 32 + n may be busy (see the module comment).
+    spi_busy: u128,
+    /// Each vCPU's MPIDR affinity (for routing and GICR_TYPER).
+    pub mpidrs: Vec<u64>,
+}
+
+impl Dist {
+    pub fn new(mpidrs: &[u64]) -> Self {
         Self {
             ctlr: 1 << 4,
             spis: [Irq::default(); SPI_COUNT],
             irouter: [0; SPI_COUNT],
-            redists: vec![redist; mpidrs.len()],
             spi_busy: 0,
             mpidrs: mpidrs.to_vec(),
         }
     }
 
     pub fn vcpu_count(&self) -> usize {
-        self.redists.len()
+        self.mpidrs.len()
     }
 
-    fn enabled_grp1(&self) -> bool {
+    /// GICD_CTLR.EnableGrp1: whether any Group 1 interrupt may be delivered.
+    pub fn enabled_grp1(&self) -> bool {
         self.ctlr & 0b10 != 0
     }
 
-    /// The interrupt `intid` as seen by `vcpu` (private ones are per vCPU).
-    pub fn irq(&self, vcpu: usize, intid: u32) -> Option<&Irq> {
-        match intid {
-            0..=31 => self.redists.get(vcpu).map(|r| &r.private[intid as usize]),
-            32.. => self.spis.get(intid as usize - 32),
-        }
+    /// SPI `intid` for changing; marks it busy.
+    fn irq_mut(&mut self, intid: u32) -> Option<&mut Irq> {
+        let n = intid.checked_sub(32)?;
+        let irq = self.spis.get_mut(n as usize)?;
+        self.spi_busy |= 1 << n;
+        Some(irq)
     }
 
-    /// The interrupt for changing; marks it busy (every change goes through here or
-    /// through a register write, which recomputes the maps).
-    fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut Irq> {
-        match intid {
-            0..=31 => self.redists.get_mut(vcpu).map(|r| {
-                r.busy |= 1 << intid;
-                &mut r.private[intid as usize]
-            }),
-            32.. => {
-                let irq = self.spis.get_mut(intid as usize - 32)?;
-                self.spi_busy |= 1 << (intid - 32);
-                Some(irq)
-            }
-        }
-    }
-
-    /// Recomputes the busy maps from the interrupt state (after a register write).
-    fn refresh_busy(&mut self) {
-        for r in &mut self.redists {
-            r.busy = bitmap(&r.private) as u32;
-        }
-        self.spi_busy = bitmap(&self.spis);
-    }
-
-    /// The busy interrupts `vcpu` may have to handle, as INTIDs: its private ones, then
-    /// the SPIs routed to it. Clears the bits of interrupts found idle.
-    fn busy_intids(&mut self, vcpu: usize) -> crate::util::FixedVec<u32, INTID_COUNT> {
-        let mut out = crate::util::FixedVec::new();
-        let Some(r) = self.redists.get_mut(vcpu) else { return out };
-        for intid in bits(r.busy as u128) {
-            if r.private[intid as usize].is_idle() {
-                r.busy &= !(1 << intid);
-            } else {
-                let _ = out.push(intid);
-            }
-        }
-        for n in bits(self.spi_busy) {
-            if self.spis[n as usize].is_idle() {
-                self.spi_busy &= !(1 << n);
-            } else if self.spi_target(32 + n) == vcpu {
-                let _ = out.push(32 + n);
-            }
-        }
-        out
+    pub fn spi(&self, intid: u32) -> Option<&Irq> {
+        self.spis.get((intid as usize).checked_sub(32)?)
     }
 
     /// The vCPU an SPI is routed to (IROUTER with IRM = 0: the named affinity; IRM = 1 or a
@@ -238,139 +271,153 @@ impl State {
         self.mpidrs.iter().position(|&m| m == aff).unwrap_or(0)
     }
 
-    /// Who must look at its list registers after `intid` changed.
-    fn target_of(&self, vcpu: usize, intid: u32) -> usize {
-        if intid < 32 { vcpu } else { self.spi_target(intid) }
-    }
-
-    /// Makes an edge interrupt pending (or sets a level interrupt's software pending).
-    pub fn set_pending(&mut self, vcpu: usize, intid: u32) -> Kicks {
+    fn kick_target(&self, intid: u32) -> Kicks {
         let mut kicks = Kicks::default();
-        let target = self.target_of(vcpu, intid);
-        if let Some(irq) = self.irq_mut(vcpu, intid) {
-            irq.pending = true;
-            kicks.add(target);
-        }
+        kicks.add(self.spi_target(intid));
         kicks
     }
 
-    /// Drives a level-sensitive line (a device's SPI, a timer PPI).
-    pub fn set_line(&mut self, vcpu: usize, intid: u32, high: bool) -> Kicks {
-        let mut kicks = Kicks::default();
-        let target = self.target_of(vcpu, intid);
-        if let Some(irq) = self.irq_mut(vcpu, intid) {
-            let rose = high && !irq.line;
-            irq.line = high;
-            if irq.edge && rose {
-                irq.pending = true;
-            }
-            if high {
-                kicks.add(target);
-            }
+    /// Makes SPI `intid` pending (edge, or a level SPI's software pending).
+    pub fn set_pending(&mut self, intid: u32) -> Kicks {
+        match self.irq_mut(intid) {
+            Some(irq) => irq.pending = true,
+            None => return Kicks::default(),
         }
-        kicks
+        self.kick_target(intid)
     }
 
-    /// A guest write to ICC_SGI1R_EL1 from `sender` (IHI 0069 12.11.9): SGI INTID [27:24],
-    /// TargetList [15:0] within Aff3.Aff2.Aff1 [55:48].[39:32].[23:16] with RS [47:44], or
-    /// IRM [40] = every vCPU but the sender.
-    pub fn write_sgi1r(&mut self, sender: usize, value: u64) -> Kicks {
-        let intid = ((value >> 24) & 0xf) as u32;
-        let mut kicks = Kicks::default();
-        let aff321 = (((value >> 48) & 0xff) << 32) | (((value >> 32) & 0xff) << 16) | (((value >> 16) & 0xff) << 8);
-        let rs = (value >> 44) & 0xf;
-        for v in 0..self.vcpu_count() {
-            let m = self.mpidrs[v];
-            let aff0 = m & 0xff;
-            let targeted = if value & (1 << 40) != 0 {
-                v != sender
-            } else {
-                (m & !0xff) == aff321 && aff0 / 16 == rs && value & (1 << (aff0 % 16)) != 0
-            };
-            if targeted {
-                kicks.0 |= self.set_pending(v, intid).0;
-            }
+    /// Drives a device's SPI line.
+    pub fn set_line(&mut self, intid: u32, high: bool) -> Kicks {
+        match self.irq_mut(intid) {
+            Some(irq) => irq.drive(high),
+            None => return Kicks::default(),
         }
-        kicks
+        if high { self.kick_target(intid) } else { Kicks::default() }
     }
 
-    /// Whether anything is active, or pending and enabled, among `vcpu`'s private
-    /// interrupts or the SPIs routed to it (a cheap over-approximation of "flush would
-    /// fill a list register"; it only looks at busy interrupts).
-    pub fn may_have_work(&mut self, vcpu: usize) -> bool {
-        self.busy_intids(vcpu)
-            .iter()
-            .any(|&intid| self.irq(vcpu, intid).is_some_and(|irq| irq.active || (irq.is_pending() && irq.enabled)))
+    /// Whether an SPI routed to `vcpu` may be busy (a superset: the vCPU takes this lock in
+    /// its flush only while this holds).
+    pub fn has_work_for(&mut self, vcpu: usize) -> bool {
+        !self.busy_spis(vcpu).is_empty()
     }
 
-    /// Chooses what `vcpu`'s `lr_count` list registers hold on entry: every active interrupt
-    /// it owns (so the guest can deactivate it), then pending, enabled ones by priority.
-    pub fn flush(&mut self, vcpu: usize, lr_count: usize) -> Flush {
-        let mut flush = Flush::default();
-        if vcpu >= self.vcpu_count() {
-            return flush;
-        }
-        let grp1 = self.enabled_grp1();
-        let mut candidates: crate::util::FixedVec<(bool, u8, u32), INTID_COUNT> = crate::util::FixedVec::new();
-        for &intid in self.busy_intids(vcpu).iter() {
-            let Some(irq) = self.irq(vcpu, intid) else { continue };
-            let deliverable = irq.is_pending() && irq.enabled && irq.group1 && grp1;
-            // In another vCPU's list register (an SPI routed here since): not until it
-            // comes back.
-            if irq.in_lr {
-                continue;
-            }
-            if irq.active || deliverable {
-                // Active first, then by priority, then by INTID.
-                let _ = candidates.push((!irq.active, irq.priority, intid));
+    /// The busy SPIs routed to `vcpu`; clears the bits of SPIs found idle.
+    fn busy_spis(&mut self, vcpu: usize) -> crate::util::FixedVec<u32, SPI_COUNT> {
+        let mut out = crate::util::FixedVec::new();
+        for n in bits(self.spi_busy) {
+            if self.spis[n as usize].is_idle() {
+                self.spi_busy &= !(1 << n);
+            } else if self.spi_target(32 + n) == vcpu {
+                let _ = out.push(32 + n);
             }
         }
-        candidates.sort_unstable();
-        flush.underflow = candidates.len() > lr_count;
-        for &(_, _, intid) in candidates.iter().take(lr_count.min(MAX_LRS)) {
-            let Some(irq) = self.irq_mut(vcpu, intid) else { continue };
-            let pending = irq.is_pending() && irq.enabled;
-            let state = (if pending { Lr::STATE_PENDING } else { 0 }) | (if irq.active { Lr::STATE_ACTIVE } else { 0 });
-            irq.in_lr = true;
-            // The LR now holds the pending state; the latch is re-derived on sync.
-            irq.pending = false;
-            let _ = flush.lrs.push(Lr::new(intid, irq.priority, state));
-        }
-        flush
-    }
-
-    /// Folds `vcpu`'s list registers, as read on exit, back into the model.
-    pub fn sync(&mut self, vcpu: usize, lrs: &[Lr]) {
-        for lr in lrs {
-            let Some(irq) = self.irq_mut(vcpu, lr.intid()) else { continue };
-            let state = lr.state();
-            irq.in_lr = false;
-            irq.active = state & Lr::STATE_ACTIVE != 0;
-            if state & Lr::STATE_PENDING != 0 {
-                irq.pending = true;
-            }
-        }
+        out
     }
 
     /// An MMIO read of the distributor.
-    pub fn dist_read(&self, offset: u64, size: u8) -> u64 {
+    pub fn read(&self, offset: u64, size: u8) -> u64 {
         regs::dist_read(self, offset, size)
     }
 
-    pub fn dist_write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
+    /// An MMIO write; the vCPUs that must look at their list registers again.
+    pub fn write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
         let kicks = regs::dist_write(self, offset, size, value);
-        self.refresh_busy();
+        self.spi_busy = bitmap(&self.spis);
         kicks
     }
+}
 
-    /// An MMIO read of the redistributor region (`offset` from the first vCPU's frame).
-    pub fn redist_read(&self, offset: u64, size: u8) -> u64 {
-        regs::redist_read(self, offset, size)
+/// A guest write to ICC_SGI1R_EL1 from `sender` (IHI 0069 12.11.9): SGI INTID [27:24],
+/// TargetList [15:0] within Aff3.Aff2.Aff1 [55:48].[39:32].[23:16] with RS [47:44], or
+/// IRM [40] = every vCPU but the sender. Returns the SGI and the vCPUs it goes to (their
+/// MPIDRs are `mpidrs`); the caller makes it pending in each target's redistributor.
+pub fn sgi_targets(mpidrs: &[u64], sender: usize, value: u64) -> (u32, Kicks) {
+    let intid = ((value >> 24) & 0xf) as u32;
+    let aff321 = (((value >> 48) & 0xff) << 32) | (((value >> 32) & 0xff) << 16) | (((value >> 16) & 0xff) << 8);
+    let rs = (value >> 44) & 0xf;
+    let mut kicks = Kicks::default();
+    for (v, &m) in mpidrs.iter().enumerate() {
+        let aff0 = m & 0xff;
+        let targeted = if value & (1 << 40) != 0 {
+            v != sender
+        } else {
+            (m & !0xff) == aff321 && aff0 / 16 == rs && value & (1 << (aff0 % 16)) != 0
+        };
+        if targeted {
+            kicks.add(v);
+        }
     }
+    (intid, kicks)
+}
 
-    pub fn redist_write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
-        let kicks = regs::redist_write(self, offset, size, value);
-        self.refresh_busy();
-        kicks
+/// Chooses what vCPU `vcpu`'s `lr_count` list registers hold on entry: every active
+/// interrupt it owns (so the guest can deactivate it), then pending, enabled ones by
+/// priority. `dist` is `None` when no SPI is busy for this vCPU (then only its private
+/// interrupts are looked at); `grp1` is GICD_CTLR.EnableGrp1.
+pub fn flush(
+    mut dist: Option<&mut Dist>,
+    redist: &mut Redistributor,
+    vcpu: usize,
+    lr_count: usize,
+    grp1: bool,
+) -> Flush {
+    let mut flush = Flush::default();
+    let mut candidates: crate::util::FixedVec<(bool, u8, u32), INTID_COUNT> = crate::util::FixedVec::new();
+    let mut consider = |intid: u32, irq: &Irq| {
+        let deliverable = irq.is_pending() && irq.enabled && irq.group1 && grp1;
+        // In another vCPU's list register (an SPI routed here since): not until it comes
+        // back.
+        if !irq.in_lr && (irq.active || deliverable) {
+            // Active first, then by priority, then by INTID.
+            let _ = candidates.push((!irq.active, irq.priority, intid));
+        }
+    };
+    for &intid in redist.busy_intids().iter() {
+        consider(intid, &redist.private[intid as usize]);
     }
+    if let Some(d) = dist.as_deref_mut() {
+        for &intid in d.busy_spis(vcpu).iter() {
+            consider(intid, &d.spis[intid as usize - 32]);
+        }
+    }
+    candidates.sort_unstable();
+    flush.underflow = candidates.len() > lr_count;
+    for &(_, _, intid) in candidates.iter().take(lr_count.min(MAX_LRS)) {
+        let irq = if intid < 32 { redist.irq_mut(intid) } else { dist.as_deref_mut().and_then(|d| d.irq_mut(intid)) };
+        let Some(irq) = irq else { continue };
+        let pending = irq.is_pending() && irq.enabled;
+        let state = (if pending { Lr::STATE_PENDING } else { 0 }) | (if irq.active { Lr::STATE_ACTIVE } else { 0 });
+        irq.in_lr = true;
+        // The LR now holds the pending state; the latch is re-derived on sync.
+        irq.pending = false;
+        let _ = flush.lrs.push(Lr::new(intid, irq.priority, state));
+    }
+    flush
+}
+
+/// Folds vCPU `vcpu`'s list registers, as read on exit, back into the model. `dist` must
+/// be given when any of them holds an SPI. Returns the other vCPUs that must look at their
+/// list registers: an SPI still busy that was routed elsewhere while it sat in ours.
+pub fn sync(mut dist: Option<&mut Dist>, redist: &mut Redistributor, vcpu: usize, lrs: &[Lr]) -> Kicks {
+    let mut kicks = Kicks::default();
+    for lr in lrs {
+        let intid = lr.intid();
+        let irq = if intid < 32 { redist.irq_mut(intid) } else { dist.as_deref_mut().and_then(|d| d.irq_mut(intid)) };
+        let Some(irq) = irq else { continue };
+        let state = lr.state();
+        irq.in_lr = false;
+        irq.active = state & Lr::STATE_ACTIVE != 0;
+        if state & Lr::STATE_PENDING != 0 {
+            irq.pending = true;
+        }
+        let idle = irq.is_idle();
+        if let Some(d) = dist.as_deref()
+            && intid >= 32
+            && !idle
+            && d.spi_target(intid) != vcpu
+        {
+            kicks.add(d.spi_target(intid));
+        }
+    }
+    kicks
 }

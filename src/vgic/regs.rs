@@ -2,7 +2,7 @@
 //! Registers we do not implement, and accesses of a width the register does not allow, are
 //! RAZ/WI.
 
-use super::{INTID_COUNT, Irq, Kicks, SPI_COUNT, State};
+use super::{Dist, INTID_COUNT, Irq, Kicks, Redistributor, SPI_COUNT};
 
 /// Size of the distributor frame.
 pub const GICD_SIZE: u64 = 0x1_0000;
@@ -96,7 +96,7 @@ fn write_bits(kind: BitReg, irqs: &mut [Irq], value: u64) {
     }
 }
 
-/// The indices into `State::spis` that distributor register `n` covers, for a register
+/// The indices into `Dist::spis` that distributor register `n` covers, for a register
 /// with `per_reg` interrupts each (32 for bit arrays, 16 for ICFGR). The registers for
 /// INTIDs below 32 are the private range, which the distributor leaves to the
 /// redistributors under affinity routing; past the implemented SPIs there is nothing.
@@ -117,7 +117,7 @@ fn cfg_read(irqs: &[Irq]) -> u64 {
     irqs.iter().enumerate().fold(0, |acc, (i, irq)| acc | if irq.edge { 0b10 << (2 * i) } else { 0 })
 }
 
-pub fn dist_read(s: &State, offset: u64, size: u8) -> u64 {
+pub fn dist_read(s: &Dist, offset: u64, size: u8) -> u64 {
     let word = size == 4 && offset.is_multiple_of(4);
     match offset {
         GICD_CTLR if word => s.ctlr as u64,
@@ -149,7 +149,7 @@ pub fn dist_read(s: &State, offset: u64, size: u8) -> u64 {
     }
 }
 
-pub fn dist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
+pub fn dist_write(s: &mut Dist, offset: u64, size: u8, value: u64) -> Kicks {
     let word = size == 4 && offset.is_multiple_of(4);
     let all = Kicks((1u64 << s.vcpu_count().min(63)) - 1);
     match offset {
@@ -202,18 +202,16 @@ pub fn dist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
     }
 }
 
-pub fn redist_read(s: &State, offset: u64, size: u8) -> u64 {
-    let vcpu = (offset / GICR_FRAME_SIZE) as usize;
-    let off = offset % GICR_FRAME_SIZE;
-    let Some(r) = s.redists.get(vcpu) else { return 0 };
+/// A read of vCPU `vcpu`'s redistributor frames at `off` (inside them).
+pub fn redist_read(r: &Redistributor, vcpu: usize, mpidrs: &[u64], off: u64, size: u8) -> u64 {
     let word = size == 4 && off.is_multiple_of(4);
     match off {
         GICR_CTLR if word => 0,
         GICR_IIDR if word => IIDR,
         GICR_TYPER | 0xc if word || (size == 8 && off == GICR_TYPER) => {
-            let m = s.mpidrs[vcpu];
+            let m = mpidrs.get(vcpu).copied().unwrap_or(0);
             let aff = ((m >> 8) & 0xff00_0000) | (m & 0xff_ffff);
-            let last = if vcpu + 1 == s.vcpu_count() { 1 << 4 } else { 0 };
+            let last = if vcpu + 1 == mpidrs.len() { 1 << 4 } else { 0 };
             let typer = (aff << 32) | ((vcpu as u64) << 8) | last;
             match (size, off) {
                 (8, _) => typer,
@@ -244,11 +242,10 @@ pub fn redist_read(s: &State, offset: u64, size: u8) -> u64 {
     }
 }
 
-pub fn redist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
-    let vcpu = (offset / GICR_FRAME_SIZE) as usize;
-    let off = offset % GICR_FRAME_SIZE;
-    let mut kicks = Kicks::default();
-    let Some(r) = s.redists.get_mut(vcpu) else { return kicks };
+/// A write to a redistributor's frames at `off`; whether its vCPU must look at its list
+/// registers again.
+pub fn redist_write(r: &mut Redistributor, off: u64, size: u8, value: u64) -> bool {
+    let mut changed = false;
     let word = size == 4 && off.is_multiple_of(4);
     match off {
         GICR_WAKER if word => r.sleep = value & 0b10 != 0,
@@ -258,7 +255,7 @@ pub fn redist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
                 0x80..0x400 if word => {
                     if let Some((kind, 0)) = bit_reg(o) {
                         write_bits(kind, &mut r.private, value);
-                        kicks.add(vcpu);
+                        changed = true;
                     }
                 }
                 0x400..0x420 if size == 1 || word => {
@@ -268,7 +265,7 @@ pub fn redist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
                             irq.priority = (value >> (8 * i)) as u8;
                         }
                     }
-                    kicks.add(vcpu);
+                    changed = true;
                 }
                 // ICFGR0 (SGIs) is read-only: always edge. ICFGR1 configures the PPIs.
                 0xc04 if word => {
@@ -281,5 +278,5 @@ pub fn redist_write(s: &mut State, offset: u64, size: u8, value: u64) -> Kicks {
         }
         _ => {}
     }
-    kicks
+    changed
 }

@@ -2,6 +2,88 @@
 
 use super::*;
 
+/// The whole vGIC of one VM as the run loop uses it (there, each part behind its own lock).
+struct State {
+    dist: Dist,
+    redists: Vec<Redistributor>,
+}
+
+impl State {
+    fn new(mpidrs: &[u64]) -> Self {
+        Self { dist: Dist::new(mpidrs), redists: mpidrs.iter().map(|_| Redistributor::new()).collect() }
+    }
+
+    fn irq(&self, vcpu: usize, intid: u32) -> Option<&Irq> {
+        match intid {
+            0..32 => self.redists.get(vcpu).map(|r| &r.private[intid as usize]),
+            _ => self.dist.spi(intid),
+        }
+    }
+
+    fn spi_target(&self, intid: u32) -> usize {
+        self.dist.spi_target(intid)
+    }
+
+    fn enabled_grp1(&self) -> bool {
+        self.dist.enabled_grp1()
+    }
+
+    fn set_pending(&mut self, vcpu: usize, intid: u32) -> Kicks {
+        if intid >= 32 {
+            return self.dist.set_pending(intid);
+        }
+        let ok = self.redists.get_mut(vcpu).is_some_and(|r| r.set_pending(intid));
+        Kicks(if ok { 1 << vcpu } else { 0 })
+    }
+
+    fn set_line(&mut self, vcpu: usize, intid: u32, high: bool) -> Kicks {
+        if intid >= 32 {
+            return self.dist.set_line(intid, high);
+        }
+        let ok = self.redists.get_mut(vcpu).is_some_and(|r| r.set_line(intid, high));
+        Kicks(if ok && high { 1 << vcpu } else { 0 })
+    }
+
+    fn write_sgi1r(&mut self, sender: usize, value: u64) -> Kicks {
+        let (intid, targets) = sgi_targets(&self.dist.mpidrs, sender, value);
+        for v in targets.iter() {
+            self.redists[v].set_pending(intid);
+        }
+        targets
+    }
+
+    /// As the run loop does: the distributor only while an SPI is busy for `vcpu`.
+    fn flush(&mut self, vcpu: usize, lr_count: usize) -> Flush {
+        let grp1 = self.dist.enabled_grp1();
+        let Some(r) = self.redists.get_mut(vcpu) else { return Flush::default() };
+        let dist = if self.dist.has_work_for(vcpu) { Some(&mut self.dist) } else { None };
+        flush(dist, r, vcpu, lr_count, grp1)
+    }
+
+    fn sync(&mut self, vcpu: usize, lrs: &[Lr]) -> Kicks {
+        let Some(r) = self.redists.get_mut(vcpu) else { return Kicks::default() };
+        sync(Some(&mut self.dist), r, vcpu, lrs)
+    }
+
+    fn dist_read(&self, offset: u64, size: u8) -> u64 {
+        self.dist.read(offset, size)
+    }
+
+    fn dist_write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
+        self.dist.write(offset, size, value)
+    }
+
+    fn redist_read(&self, offset: u64, size: u8) -> u64 {
+        let v = (offset / GICR_FRAME_SIZE) as usize;
+        self.redists.get(v).map_or(0, |r| r.read(v, &self.dist.mpidrs, offset % GICR_FRAME_SIZE, size))
+    }
+
+    fn redist_write(&mut self, offset: u64, size: u8, value: u64) -> bool {
+        let v = (offset / GICR_FRAME_SIZE) as usize;
+        self.redists.get_mut(v).is_some_and(|r| r.write(offset % GICR_FRAME_SIZE, size, value))
+    }
+}
+
 fn gic(n: usize) -> State {
     let mpidrs: Vec<u64> = (0..n as u64).collect();
     let mut s = State::new(&mpidrs);
@@ -161,7 +243,7 @@ fn priority_byte_and_word_access_and_routing_halves() {
     // ICFGR: SPI 33 edge.
     s.dist_write(0xc08, 4, 0b1000);
     assert_eq!(s.dist_read(0xc08, 4), 0b1000);
-    assert!(s.spis[1].edge);
+    assert!(s.dist.spis[1].edge);
     // SGIs are always edge; ICFGR0 is read-only.
     s.redist_write(0x1_0c00, 4, 0);
     assert_eq!(s.redist_read(0x1_0c00, 4), 0xaaaa_aaaa);
@@ -192,6 +274,10 @@ fn every_offset_and_width_is_harmless() {
     let _ = s.flush(7, 4);
     s.sync(7, &[Lr(u64::MAX)]);
     s.sync(0, &[Lr(u64::MAX)]);
+    // A list register naming an SPI, synced without the distributor, changes nothing.
+    let before = s.dist.spis;
+    sync(None, &mut s.redists[0], 0, &[Lr::new(40, 0, Lr::STATE_ACTIVE)]);
+    assert_eq!(s.dist.spis, before);
 }
 
 /// The list registers a full scan of every INTID would choose: what `flush` did before it
@@ -270,4 +356,37 @@ fn busy_maps_choose_what_a_full_scan_chooses() {
         }
     }
     assert!(flushes_with_work > 1000, "the mix exercised the list registers ({flushes_with_work})");
+}
+
+#[test]
+fn spi_rerouted_while_in_a_list_register_goes_to_its_new_vcpu() {
+    let mut s = gic(3);
+    enable_spi(&mut s, 40, 0x20, 0);
+    s.set_line(0, 40, true);
+    assert_eq!(s.flush(0, 4).lrs.len(), 1);
+    // The guest moves the SPI to vCPU 2 while vCPU 0 has it (acknowledged, active).
+    s.dist_write(0x6100 + 8 * 8, 8, 2);
+    assert!(s.flush(2, 4).lrs.is_empty(), "still in vCPU 0's list register");
+    let kicks = s.sync(0, &[Lr::new(40, 0x20, Lr::STATE_ACTIVE)]);
+    assert_eq!(kicks, Kicks(1 << 2), "vCPU 2 is told");
+    assert_eq!(&*s.flush(2, 4).lrs, &[Lr::new(40, 0x20, Lr::STATE_PENDING | Lr::STATE_ACTIVE)]);
+    assert!(s.flush(0, 4).lrs.is_empty());
+}
+
+#[test]
+fn private_interrupts_need_no_distributor() {
+    // What a vCPU with no busy SPI does on entry: its redistributor alone.
+    let mut s = gic(2);
+    enable_private(&mut s, 1, 27, 0x40);
+    s.set_line(1, 27, true);
+    assert!(!s.dist.has_work_for(1));
+    let f = flush(None, &mut s.redists[1], 1, 4, true);
+    assert_eq!(&*f.lrs, &[Lr::new(27, 0x40, Lr::STATE_PENDING)]);
+    // EnableGrp1 off (as the VM's atomic copy says): nothing pending is delivered.
+    let mut r = Redistributor::new();
+    r.write(0x1_0080, 4, 1 << 5);
+    r.write(0x1_0100, 4, 1 << 5);
+    r.set_pending(5);
+    assert!(flush(None, &mut r, 0, 4, false).lrs.is_empty());
+    assert_eq!(flush(None, &mut r, 0, 4, true).lrs.len(), 1);
 }

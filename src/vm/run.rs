@@ -17,7 +17,8 @@ use crate::sync::IrqLock;
 use crate::util::FixedVec;
 use crate::vgic::{self, Kicks};
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 /// VMIDs handed out so far (VMID 0 is never used for a guest).
 static NEXT_VMID: AtomicU8 = AtomicU8::new(1);
@@ -46,14 +47,26 @@ pub struct Vm {
     pub power: IrqLock<FixedVec<PowerState, MAX_VCPUS>>,
     /// Test-ABI reports (lock `Vm::reports`, a leaf).
     pub reports: IrqLock<FixedVec<(u64, u64), 64>>,
-    /// The virtual GIC (lock `Vm::vgic`: taken on guest entry and exit when there is
-    /// something to inject, never with another lock held).
-    pub vgic: IrqLock<vgic::State>,
+    /// The virtual distributor: SPIs and their routes (lock `Vm::vgic`; taken after
+    /// `Vm::uart`, `Vm::virtio` or a `Vm::redists` lock, never before them).
+    pub vgic: IrqLock<vgic::Dist>,
+    /// Each vCPU's virtual redistributor: its SGIs and PPIs (lock `Vm::redists[n]`, taken
+    /// by vCPU n on entry and exit, and by whoever sends it an SGI or writes its frames;
+    /// never two of them at once).
+    pub redists: Vec<IrqLock<vgic::Redistributor>>,
     /// Bit n set: vCPU n may have an interrupt to inject or in its list registers. Set
     /// (Release) by whoever changes the vGIC state, before kicking; a vCPU that reads it
-    /// clear (Acquire) on entry skips the vGIC lock. A change racing with that read is
+    /// clear (Acquire) on entry skips the vGIC locks. A change racing with that read is
     /// followed by a kick, so the next entry sees it.
-    pub vgic_work: core::sync::atomic::AtomicU64,
+    pub vgic_work: AtomicU64,
+    /// Bit n set: an SPI may be busy for vCPU n, so its flush takes `Vm::vgic` too. Set
+    /// (Release, before `vgic_work` and the kick) after a distributor change that returned
+    /// vCPU n among its kicks; cleared by vCPU n, holding `Vm::vgic`, when its flush finds
+    /// no busy SPI routed to it (so a clear never hides a change made under the lock).
+    pub spi_work: AtomicU64,
+    /// GICD_CTLR.EnableGrp1, for flushes without `Vm::vgic` (stored under that lock,
+    /// Release, before the kick that every GICD_CTLR write sends; read with Acquire).
+    pub grp1: AtomicBool,
     /// Guest-physical MMIO regions; fixed at creation.
     pub regions: FixedVec<MmioRegion, 6>,
     /// The guest's UART (lock `Vm::uart`; taken before `Vm::vgic`, never after).
@@ -142,8 +155,11 @@ impl Vm {
             mpidrs,
             power: IrqLock::new(power),
             reports: IrqLock::new(FixedVec::new()),
-            vgic: IrqLock::new(vgic::State::new(&mpidrs)),
-            vgic_work: core::sync::atomic::AtomicU64::new(u64::MAX),
+            vgic: IrqLock::new(vgic::Dist::new(&mpidrs)),
+            redists: (0..config.vcpu_count).map(|_| IrqLock::new(vgic::Redistributor::new())).collect(),
+            vgic_work: AtomicU64::new(u64::MAX),
+            spi_work: AtomicU64::new(u64::MAX),
+            grp1: AtomicBool::new(false),
             regions,
             testdev: IrqLock::new(TestDevice::default()),
             uart: IrqLock::new(Pl011::new()),
@@ -242,7 +258,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         let work = vm.vgic_work.load(Ordering::Acquire) & me != 0;
         let mut used = 0;
         if work {
-            let flush = vm.vgic.lock().flush(vcpu.index, lr_count);
+            let flush = flush_vgic(vm, vcpu.index, lr_count);
             vgic_hw::load(&flush.lrs, lr_count, flush.underflow);
             used = flush.lrs.len();
             if used == 0 {
@@ -250,7 +266,8 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 // has just become) pending or active, which keeps the bit set. Anyone who
                 // makes an interrupt deliverable after this also kicks us.
                 let _ = vm.vgic_work.fetch_and(!me, Ordering::AcqRel);
-                if vm.vgic.lock().may_have_work(vcpu.index) {
+                let spis = vm.spi_work.load(Ordering::Acquire) & me != 0;
+                if spis || vm.redists[vcpu.index].lock().may_have_work() {
                     vm.vgic_work.fetch_or(me, Ordering::AcqRel);
                 }
             }
@@ -260,20 +277,27 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         let s = vcpu::enter(&mut vcpu.regs);
         if used > 0 {
             let lrs = vgic_hw::save(used);
-            vm.vgic.lock().sync(vcpu.index, &lrs);
+            let mut redist = vm.redists[vcpu.index].lock();
+            if lrs.iter().any(|lr| lr.intid() >= 32) {
+                let mut dist = vm.vgic.lock();
+                let kicks = vgic::sync(Some(&mut dist), &mut redist, vcpu.index, &lrs);
+                vm.spi_work.fetch_or(kicks.0, Ordering::Release);
+                drop(dist);
+                drop(redist);
+                kick(vm, vcpu.index, kicks);
+            } else {
+                vgic::sync(None, &mut redist, vcpu.index, &lrs);
+            }
         }
         let next = match exit::decode(s.vector, s.esr, s.far, s.hpfar) {
             Exit::Irq => {
                 let events = crate::irq::handle();
                 // Timer PPIs belong to the vCPU on this pCPU.
                 let [vtimer, _, ptimer] = crate::start::guest_ppis();
-                if events.virtual_timer {
-                    let kicks = vm.vgic.lock().set_pending(vcpu.index, vtimer);
-                    kick(vm, vcpu.index, kicks);
-                }
-                if events.physical_timer {
-                    let kicks = vm.vgic.lock().set_pending(vcpu.index, ptimer);
-                    kick(vm, vcpu.index, kicks);
+                for (fired, ppi) in [(events.virtual_timer, vtimer), (events.physical_timer, ptimer)] {
+                    if fired && vm.redists[vcpu.index].lock().set_pending(ppi) {
+                        kick(vm, vcpu.index, Kicks(me));
+                    }
                 }
                 if vm.ended.load(Ordering::Acquire) {
                     Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
@@ -306,8 +330,11 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             Exit::SysReg { op0: 3, op1: 0 | 1, crn: 12, crm: 11, op2: 5 | 6, reg, read: false } => {
                 // ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 (one security state: the same thing).
                 let value = if reg == 31 { 0 } else { vcpu.regs.x[reg as usize] };
-                let kicks = vm.vgic.lock().write_sgi1r(vcpu.index, value);
-                kick(vm, vcpu.index, kicks);
+                let (sgi, targets) = vgic::sgi_targets(&vm.mpidrs, vcpu.index, value);
+                for t in targets.iter() {
+                    vm.redists[t].lock().set_pending(sgi);
+                }
+                kick(vm, vcpu.index, targets);
                 vcpu.regs.pc += 4;
                 Next::Resume
             }
@@ -371,6 +398,35 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     end
 }
 
+/// Chooses vCPU `index`'s list registers: its own redistributor, and the distributor too
+/// while an SPI may be busy for it (see `Vm::spi_work`).
+fn flush_vgic(vm: &Vm, index: usize, lr_count: usize) -> vgic::Flush {
+    let me = 1u64 << index.min(63);
+    let mut redist = vm.redists[index].lock();
+    if vm.spi_work.load(Ordering::Acquire) & me == 0 {
+        return vgic::flush(None, &mut redist, index, lr_count, vm.grp1.load(Ordering::Acquire));
+    }
+    let mut dist = vm.vgic.lock();
+    let grp1 = dist.enabled_grp1();
+    let flush = vgic::flush(Some(&mut dist), &mut redist, index, lr_count, grp1);
+    if !dist.has_work_for(index) {
+        vm.spi_work.fetch_and(!me, Ordering::AcqRel);
+    }
+    flush
+}
+
+/// Drives a device's SPI: its line to `Some(level)`, or an edge with `None`. Returns the
+/// vCPUs to kick, already marked in `Vm::spi_work`.
+fn spi_line(vm: &Vm, intid: u32, level: Option<bool>) -> Kicks {
+    let mut dist = vm.vgic.lock();
+    let kicks = match level {
+        Some(high) => dist.set_line(intid, high),
+        None => dist.set_pending(intid),
+    };
+    vm.spi_work.fetch_or(kicks.0, Ordering::Release);
+    kicks
+}
+
 /// Marks the vCPUs in `kicks` as having vGIC work and kicks their pCPUs (other than `me`)
 /// so they refill their list registers.
 fn kick(vm: &Vm, me: usize, kicks: Kicks) {
@@ -409,13 +465,24 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
     let mut kicks = Kicks::default();
     let mut raw = 0;
     match (region.device, write) {
-        (Device::GicDistributor, false) => raw = vm.vgic.lock().dist_read(offset, a.size),
+        (Device::GicDistributor, false) => raw = vm.vgic.lock().read(offset, a.size),
         (Device::GicDistributor, true) => {
-            kicks = vm.vgic.lock().dist_write(offset, a.size, devices::store_value(a, reg_value))
+            let mut dist = vm.vgic.lock();
+            kicks = dist.write(offset, a.size, devices::store_value(a, reg_value));
+            vm.grp1.store(dist.enabled_grp1(), Ordering::Release);
+            vm.spi_work.fetch_or(kicks.0, Ordering::Release);
         }
-        (Device::GicRedistributors, false) => raw = vm.vgic.lock().redist_read(offset, a.size),
-        (Device::GicRedistributors, true) => {
-            kicks = vm.vgic.lock().redist_write(offset, a.size, devices::store_value(a, reg_value))
+        (Device::GicRedistributors, _) => {
+            let n = (offset / vgic::GICR_FRAME_SIZE) as usize;
+            let Some(redist) = vm.redists.get(n) else { return };
+            let off = offset % vgic::GICR_FRAME_SIZE;
+            if write {
+                if redist.lock().write(off, a.size, devices::store_value(a, reg_value)) {
+                    kicks = Kicks(1 << n.min(63));
+                }
+            } else {
+                raw = redist.lock().read(n, &vm.mpidrs, off, a.size);
+            }
         }
         (Device::Pl011, _) => {
             let mut uart = vm.uart.lock();
@@ -426,7 +493,7 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
                 Default::default()
             };
             if let Some(line) = uart.line_change() {
-                kicks = vm.vgic.lock().set_line(vcpu.index, memory_map::UART_INTID, line);
+                kicks = spi_line(vm, memory_map::UART_INTID, Some(line));
             }
             drop(uart);
             if let Some(byte) = effect.tx {
@@ -441,7 +508,7 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
                 let mut mem = VmMemory(vm);
                 let effect = dev.write(offset, a.size, devices::store_value(a, reg_value), &mut mem);
                 if effect.interrupt {
-                    kicks = vm.vgic.lock().set_pending(vcpu.index, memory_map::VIRTIO_BLK_INTID);
+                    kicks = spi_line(vm, memory_map::VIRTIO_BLK_INTID, None);
                 }
             } else {
                 raw = dev.read(offset, a.size);
@@ -451,7 +518,7 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
         (Device::Test, true) => {
             let level = vm.testdev.lock().write(offset, a.size, devices::store_value(a, reg_value));
             if let Some(high) = level {
-                kicks = vm.vgic.lock().set_line(vcpu.index, testdev::SPI, high);
+                kicks = spi_line(vm, testdev::SPI, Some(high));
             }
         }
     }
@@ -604,7 +671,7 @@ pub fn console_input(bytes: &[u8]) {
             uart.receive(b);
         }
         match uart.line_change() {
-            Some(line) => vm.vgic.lock().set_line(0, memory_map::UART_INTID, line),
+            Some(line) => spi_line(&vm, memory_map::UART_INTID, Some(line)),
             None => Kicks::default(),
         }
     };
