@@ -473,15 +473,15 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
             vm.spi_work.fetch_or(kicks.0, Ordering::Release);
         }
         (Device::GicRedistributors, _) => {
+            // The region holds one frame pair per vCPU, so `n` names one (else RAZ/WI).
             let n = (offset / vgic::GICR_FRAME_SIZE) as usize;
-            let Some(redist) = vm.redists.get(n) else { return };
             let off = offset % vgic::GICR_FRAME_SIZE;
-            if write {
-                if redist.lock().write(off, a.size, devices::store_value(a, reg_value)) {
+            if let Some(redist) = vm.redists.get(n) {
+                if !write {
+                    raw = redist.lock().read(n, &vm.mpidrs, off, a.size);
+                } else if redist.lock().write(off, a.size, devices::store_value(a, reg_value)) {
                     kicks = Kicks(1 << n.min(63));
                 }
-            } else {
-                raw = redist.lock().read(n, &vm.mpidrs, off, a.size);
             }
         }
         (Device::Pl011, _) => {
