@@ -41,6 +41,13 @@ def boot_time(cmd, log_path):
             proc.wait()
 
 
+def host_steal():
+    """CPU time the host took from this machine so far (clock ticks, all CPUs)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[8]) if len(fields) > 8 else 0
+
+
 def main():
     hv, image, initrd = sys.argv[1:4]
     runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
@@ -54,18 +61,30 @@ def main():
     fair_cpu = "max,pauth=off,sve=off,sme=off"
     direct, plain, under = [], [], []
     log = ""
+
+    def measure(kind, i):
+        nonlocal log
+        steal = host_steal()
+        if kind == "hv":
+            t, log = boot_time(qemu + [hv, image, initrd], f"build/logs/bench-hv-{i}.log")
+            under.append(t)
+            label = "under armvisor"
+        else:
+            os.environ["DIRECT_CPU"] = fair_cpu if kind == "direct" else "max"
+            t, _ = boot_time(qemu + ["--direct", hv, image, initrd], f"build/logs/bench-{kind}-{i}.log")
+            (direct if kind == "direct" else plain).append(t)
+            label = f"QEMU directly ({os.environ['DIRECT_CPU']})"
+        stolen = (host_steal() - steal) / os.sysconf("SC_CLK_TCK")
+        print(f"run {i + 1}/{runs}: {label:45} {t:6.1f} s   (host steal {stolen:.2f} s)", flush=True)
+
+    # The compared pair alternates which goes first, and the long plain -cpu max boots
+    # come after them all: a run that always follows another, or the 7-10 s of four busy
+    # threads, starts on a host that is still paying for it.
     for i in range(runs):
-        os.environ["DIRECT_CPU"] = fair_cpu
-        t, _ = boot_time(qemu + ["--direct", hv, image, initrd], f"build/logs/bench-direct-{i}.log")
-        direct.append(t)
-        print(f"run {i + 1}/{runs}: QEMU directly ({fair_cpu}) {t:6.1f} s", flush=True)
-        os.environ["DIRECT_CPU"] = "max"
-        t, _ = boot_time(qemu + ["--direct", hv, image, initrd], f"build/logs/bench-plain-{i}.log")
-        plain.append(t)
-        print(f"run {i + 1}/{runs}: QEMU directly (max) {t:6.1f} s", flush=True)
-        t, log = boot_time(qemu + [hv, image, initrd], f"build/logs/bench-hv-{i}.log")
-        under.append(t)
-        print(f"run {i + 1}/{runs}: under armvisor {t:6.1f} s", flush=True)
+        for kind in ("direct", "hv") if i % 2 == 0 else ("hv", "direct"):
+            measure(kind, i)
+    for i in range(runs):
+        measure("plain", i)
     d, p, h = statistics.median(direct), statistics.median(plain), statistics.median(under)
     runs_of = lambda xs: ", ".join(f"{x:.1f}" for x in xs)
     print()
