@@ -253,13 +253,14 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     vcpu::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index], vm.cntvoff);
     let lr_count = vgic_hw::lr_count();
     vgic_hw::reset(lr_count);
+    let mut loaded = vgic_hw::Loaded::default();
     let me = 1u64 << vcpu.index.min(63);
     let end = loop {
         let work = vm.vgic_work.load(Ordering::Acquire) & me != 0;
         let mut used = 0;
         if work {
             let flush = flush_vgic(vm, vcpu.index, lr_count);
-            vgic_hw::load(&flush.lrs, lr_count, flush.underflow);
+            vgic_hw::load(&flush.lrs, lr_count, flush.underflow, &mut loaded);
             used = flush.lrs.len();
             if used == 0 {
                 // Nothing to inject: stop flushing on every entry, unless something is (or

@@ -108,12 +108,28 @@ pub fn clear_underflow() {
     write_hcr(hcr & !ICH_HCR_UIE);
 }
 
-/// Loads the list registers for entry; unused ones are cleared.
-pub fn load(lrs: &[Lr], lr_count: usize, underflow: bool) {
-    for i in 0..lr_count {
+/// What the list registers and ICH_HCR_EL2 hold since the last [`load`] on this pCPU, so
+/// the next one writes only what changes (each ICH_* access is a trip into QEMU's GIC
+/// model under TCG, and there are several per exit with interrupt work).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Loaded {
+    /// List registers 0..lrs may be non-zero; the rest are zero.
+    lrs: usize,
+    /// UIE may be set in ICH_HCR_EL2.
+    underflow: bool,
+}
+
+/// Loads the list registers for entry: `lrs` into the first ones, zero into those the last
+/// load used beyond them; ICH_HCR_EL2 only when UIE changes. (A guest cannot write list
+/// registers, and one the hardware did not fill stays zero.)
+pub fn load(lrs: &[Lr], lr_count: usize, underflow: bool, last: &mut Loaded) {
+    for i in 0..lrs.len().max(last.lrs).min(lr_count) {
         write_lr(i, lrs.get(i).map_or(0, |l| l.0));
     }
-    write_hcr(ICH_HCR_EN | if underflow { ICH_HCR_UIE } else { 0 });
+    if underflow || last.underflow {
+        write_hcr(ICH_HCR_EN | if underflow { ICH_HCR_UIE } else { 0 });
+    }
+    *last = Loaded { lrs: lrs.len(), underflow };
 }
 
 /// Reads back the first `count` list registers after an exit.
