@@ -24,10 +24,11 @@ pub fn handle() -> Events {
             return events;
         }
         if intid == maintenance {
-            // Level-sensitive and still asserted: drop the underflow request first, or the
-            // interrupt is pending again the moment it is EOId. The exit it caused is the
-            // point; the vCPU loop refills the list registers on the way back in.
-            crate::arch::aarch64::vgic::clear_underflow();
+            // Level-sensitive and still asserted: remove its causes first (the underflow
+            // request, EOId list registers that asked for an exit), or the interrupt is
+            // pending again the moment it is EOId. The exit it caused is the point; the
+            // vCPU loop refills the list registers on the way back in.
+            crate::arch::aarch64::vgic::answer_maintenance();
         }
         gic::eoi(intid);
         if crate::start::PANICKING.load(Ordering::Acquire) {

@@ -95,8 +95,15 @@ impl Lr {
     pub const STATE_PENDING: u64 = 1;
     pub const STATE_ACTIVE: u64 = 2;
 
+    /// EOI [41] (with HW = 0): a maintenance interrupt when the guest deactivates it.
+    pub const EOI_MAINTENANCE: u64 = 1 << 41;
+
     pub fn new(intid: u32, priority: u8, state: u64) -> Self {
         Lr((state << 62) | (1 << 60) | (((priority & PRIORITY_MASK) as u64) << 48) | intid as u64)
+    }
+    /// The same, and the guest's EOI makes the vCPU exit.
+    pub fn with_eoi_exit(self) -> Self {
+        Lr(self.0 | Self::EOI_MAINTENANCE)
     }
     pub fn intid(self) -> u32 {
         self.0 as u32
@@ -390,7 +397,15 @@ pub fn flush(
         irq.in_lr = true;
         // The LR now holds the pending state; the latch is re-derived on sync.
         irq.pending = false;
-        let _ = flush.lrs.push(Lr::new(intid, irq.priority, state));
+        let mut lr = Lr::new(intid, irq.priority, state);
+        if !irq.edge && irq.line {
+            // A level interrupt whose line is high: if it is still high when the guest
+            // EOIs, it must be pending again at once, as on a real GIC. Ask for an exit on
+            // that EOI (the sync then sees the line), or the guest could sleep in WFI with
+            // its device still asserting (the PL011's TX interrupt stalled tty output).
+            lr = lr.with_eoi_exit();
+        }
+        let _ = flush.lrs.push(lr);
     }
     flush
 }

@@ -139,7 +139,8 @@ fn spi_routed_to_another_vcpu() {
     assert_eq!(kicks, Kicks(1 << 2));
     assert!(s.flush(0, 4).lrs.is_empty());
     let f = s.flush(2, 4);
-    assert_eq!(&*f.lrs, &[Lr::new(40, 0xa0, Lr::STATE_PENDING)]);
+    // Level and asserted: the guest's EOI will make the vCPU exit so the line is looked at.
+    assert_eq!(&*f.lrs, &[Lr::new(40, 0xa0, Lr::STATE_PENDING).with_eoi_exit()]);
     assert!(!f.underflow);
     // The guest acknowledges (LR becomes active), exits, then EOIs with the line low.
     s.sync(2, &[Lr::new(40, 0xa0, Lr::STATE_ACTIVE)]);
@@ -302,7 +303,8 @@ fn reference_flush(s: &State, vcpu: usize, lr_count: usize) -> Vec<Lr> {
             let irq = s.irq(vcpu, intid).unwrap();
             let pending = irq.is_pending() && irq.enabled;
             let state = (if pending { Lr::STATE_PENDING } else { 0 }) | (if irq.active { Lr::STATE_ACTIVE } else { 0 });
-            Lr::new(intid, irq.priority, state)
+            let lr = Lr::new(intid, irq.priority, state);
+            if !irq.edge && irq.line { lr.with_eoi_exit() } else { lr }
         })
         .collect()
 }
@@ -369,7 +371,7 @@ fn spi_rerouted_while_in_a_list_register_goes_to_its_new_vcpu() {
     assert!(s.flush(2, 4).lrs.is_empty(), "still in vCPU 0's list register");
     let kicks = s.sync(0, &[Lr::new(40, 0x20, Lr::STATE_ACTIVE)]);
     assert_eq!(kicks, Kicks(1 << 2), "vCPU 2 is told");
-    assert_eq!(&*s.flush(2, 4).lrs, &[Lr::new(40, 0x20, Lr::STATE_PENDING | Lr::STATE_ACTIVE)]);
+    assert_eq!(&*s.flush(2, 4).lrs, &[Lr::new(40, 0x20, Lr::STATE_PENDING | Lr::STATE_ACTIVE).with_eoi_exit()]);
     assert!(s.flush(0, 4).lrs.is_empty());
 }
 
@@ -381,7 +383,7 @@ fn private_interrupts_need_no_distributor() {
     s.set_line(1, 27, true);
     assert!(!s.dist.has_work_for(1));
     let f = flush(None, &mut s.redists[1], 1, 4, true);
-    assert_eq!(&*f.lrs, &[Lr::new(27, 0x40, Lr::STATE_PENDING)]);
+    assert_eq!(&*f.lrs, &[Lr::new(27, 0x40, Lr::STATE_PENDING).with_eoi_exit()]);
     // EnableGrp1 off (as the VM's atomic copy says): nothing pending is delivered.
     let mut r = Redistributor::new();
     r.write(0x1_0080, 4, 1 << 5);
@@ -389,4 +391,25 @@ fn private_interrupts_need_no_distributor() {
     r.set_pending(5);
     assert!(flush(None, &mut r, 0, 4, false).lrs.is_empty());
     assert_eq!(flush(None, &mut r, 0, 4, true).lrs.len(), 1);
+}
+
+#[test]
+fn only_an_asserted_level_interrupt_asks_for_an_exit_on_eoi() {
+    let mut s = gic(1);
+    enable_spi(&mut s, 33, 0x10, 0);
+    enable_spi(&mut s, 34, 0x20, 0);
+    s.dist_write(0xc08, 4, 0b10 << 4); // SPI 34 edge-triggered
+    enable_private(&mut s, 0, 27, 0x30);
+    s.set_line(0, 33, true); // a device holding its level line high (the PL011's TX)
+    s.set_line(0, 34, true); // an edge
+    s.set_pending(0, 27); // the timer: latched when it fired, its source masked
+    let f = s.flush(0, 4);
+    let eoi = |intid: u32| f.lrs.iter().find(|l| l.intid() == intid).unwrap().0 & Lr::EOI_MAINTENANCE != 0;
+    assert!(eoi(33));
+    assert!(!eoi(34));
+    assert!(!eoi(27));
+    // The guest EOIs 33 without exiting; the maintenance exit syncs it back: still
+    // asserted, so it is pending again on the next entry.
+    s.sync(0, &[Lr::new(33, 0x10, 0), Lr::new(34, 0x20, 0), Lr::new(27, 0x30, 0)]);
+    assert_eq!(&*s.flush(0, 4).lrs, &[Lr::new(33, 0x10, Lr::STATE_PENDING).with_eoi_exit()]);
 }

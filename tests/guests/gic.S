@@ -7,13 +7,16 @@
 //   B. arms its virtual timer 100 times, 2000 ticks ahead, and checks each interrupt
 //      arrives after the deadline it set (and not absurdly late).
 // Then vCPU 0 alone:
-//   C. raises the self-test device's SPI 40, which the distributor routes (IROUTER) to the
-//      last vCPU, on another pCPU, and waits until that vCPU took it;
+//   C. raises the self-test device's SPI 40 (level), which the distributor routes (IROUTER)
+//      to the last vCPU, on another pCPU, and waits until that vCPU took it twice: its
+//      handler EOIs the first one with the line still high, which a GIC delivers again at
+//      once (nothing else makes that vCPU exit meanwhile), and lowers the line the second
+//      time;
 //   D. with IRQs masked, makes SGIs 1-6 pending on itself at six different priorities (more
 //      than the four list registers QEMU has), unmasks, and logs the order they arrive.
 // Report ids: 1 SGI pairs not received exactly once, 2 vCPUs that did not receive the
 // broadcast exactly once (vCPU 0: not at all), 3 timer interrupts taken, 4 timer interrupts early or more than 1 s late,
-// 5 SPI 40 count on the last vCPU, 6 SPI 40 count on all others, 7 the arrival order of
+// 5 SPI 40 deliveries on the last vCPU (2), 6 SPI 40 count on all others, 7 the arrival order of
 // SGIs 1-6 as nibbles (first in the low nibble), 8 the vCPU count.
 
 .equ GICD, 0x08000000
@@ -128,7 +131,7 @@ guest_gic_start:
     REPORT  3, x24
     REPORT  4, x25
 
-    // C: raise SPI 40 and wait (bounded) for the last vCPU to take it.
+    // C: raise SPI 40 and wait (bounded) for the last vCPU to take it twice.
     ADDR    x1, TESTDEV
     mov     w2, #1
     str     w2, [x1, #0x100]
@@ -136,7 +139,8 @@ guest_gic_start:
     add     x3, x21, x3, lsl #3
     movz    x4, #0x100, lsl #16
 11: ldr     x5, [x3, #D_SPI]
-    cbnz    x5, 12f
+    cmp     x5, #2
+    b.hs    12f
     subs    x4, x4, #1
     b.ne    11b
 12: ldr     x24, [x3, #D_SPI]
@@ -372,6 +376,8 @@ gic_irq:
     ldr     x6, [x5, #D_SPI]
     add     x6, x6, #1
     str     x6, [x5, #D_SPI]
+    cmp     x6, #2
+    b.lo    48f                         // first time: EOI with the line still high
     ADDR    x3, TESTDEV
     str     wzr, [x3, #0x100]           // lower the line
 48: msr     icc_eoir1_el1, x0

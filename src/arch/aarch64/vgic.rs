@@ -100,12 +100,21 @@ pub fn disable(lr_count: usize) {
     write_hcr(0);
 }
 
-/// Withdraws the underflow maintenance request (from the maintenance interrupt's handler).
-pub fn clear_underflow() {
+/// Answers the maintenance interrupt (from its handler, after the vCPU loop has read the
+/// list registers back): withdraws the underflow request and empties the list registers
+/// that asked for an exit on EOI and were EOId. Both conditions keep the level-sensitive
+/// maintenance interrupt asserted, and it would be pending again the moment it is EOId.
+pub fn answer_maintenance() {
     let hcr: u64;
     // SAFETY: a read-modify-write of this pCPU's ICH_HCR_EL2, clearing only UIE.
     unsafe { asm!("mrs {}, ich_hcr_el2", out(reg) hcr, options(nostack)) };
     write_hcr(hcr & !ICH_HCR_UIE);
+    for i in 0..lr_count() {
+        let lr = Lr(read_lr(i));
+        if lr.state() == 0 && lr.0 & Lr::EOI_MAINTENANCE != 0 {
+            write_lr(i, 0);
+        }
+    }
 }
 
 /// What the list registers and ICH_HCR_EL2 hold since the last [`load`] on this pCPU, so
