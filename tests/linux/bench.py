@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: boot-to-prompt wall time of the same kernel and initramfs, booted by QEMU
-directly and under the hypervisor with 4 vCPUs on 4 pCPUs, RUNS times each, side by side
-with the ratio; plus the hypervisor's image size and RAM footprint (from its boot log).
+directly and under the hypervisor with 4 vCPUs on 4 pCPUs, RUNS times each in back-to-back
+pairs, side by side with the ratio (the median of the pairs' ratios, and the ratio of the
+medians); plus the hypervisor's image size and RAM footprint (from its boot log).
 
 usage: bench.py HYPERVISOR_BIN IMAGE INITRD [RUNS]
 """
@@ -80,6 +81,12 @@ def main():
     # The compared pair alternates which goes first, and the long plain -cpu max boots
     # come after them all: a run that always follows another, or the 7-10 s of four busy
     # threads, starts on a host that is still paying for it.
+    # One uncounted boot of each first: the first QEMU start after a build or a while idle
+    # pays for cold caches (it was the slowest run of its kind more often than not).
+    print("warming up: one uncounted boot each", flush=True)
+    os.environ["DIRECT_CPU"] = fair_cpu
+    boot_time(qemu + ["--direct", hv, image, initrd], "build/logs/bench-warmup-direct.log")
+    boot_time(qemu + [hv, image, initrd], "build/logs/bench-warmup-hv.log")
     for i in range(runs):
         for kind in ("direct", "hv") if i % 2 == 0 else ("hv", "direct"):
             measure(kind, i)
@@ -92,7 +99,14 @@ def main():
     print(f"  QEMU directly, -cpu {fair_cpu:28} {d:6.1f} s   ({runs_of(direct)})")
     print(f"  QEMU directly, -cpu max{'':25} {p:6.1f} s   ({runs_of(plain)})")
     print(f"  under armvisor, -cpu max (guest sees no PAuth/SVE/SME) {h:6.1f} s   ({runs_of(under)})")
-    print(f"  ratio (armvisor / direct with the same CPU features)  {h / d:6.2f}")
+    # Each round's two boots run back to back, so they see the same host; the host's speed
+    # drifts by up to a third over minutes (eight baseline boots in a row: 1.95-2.86 s),
+    # which a ratio of medians taken across rounds mixes in.
+    pairs = [u / x for u, x in zip(under, direct)]
+    paired = f"median of the back-to-back pairs ({', '.join(f'{r:.2f}' for r in pairs)})"
+    print("  ratio armvisor / direct with the same CPU features:")
+    print(f"    {paired:52} {statistics.median(pairs):6.2f}")
+    print(f"    {'ratio of the medians':52} {h / d:6.2f}")
     size = os.path.getsize(hv)
     m = re.search(r"footprint (\d+) KiB", log)
     print(f"hypervisor image {size // 1024} KiB; RAM footprint {m.group(1) if m else '?'} KiB")
