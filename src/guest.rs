@@ -19,7 +19,14 @@ const GUEST_RAM_MAX: u64 = 1 << 30;
 const DEFAULT_BOOTARGS: &str = "console=ttyAMA0 earlycon=pl011,0x9000000";
 
 pub fn run() -> ! {
-    match build_and_run() {
+    // Dropping the VM scrubs its RAM for whoever runs next (1 GiB took 3.7 s under TCG).
+    // Before a power-off there is nobody, so the VM stays alive through that call; a
+    // reset keeps RAM, so the scrub comes first there.
+    let (end, mut vm) = match build_and_run() {
+        Ok((end, vm)) => (Ok(end), Some(vm)),
+        Err(e) => (Err(e), None),
+    };
+    match end {
         Ok(VcpuEnd::SystemOff) => {
             info!("guest powered off; powering off");
             if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
@@ -28,6 +35,7 @@ pub fn run() -> ! {
         }
         Ok(VcpuEnd::SystemReset) => {
             info!("guest asked for a reset; resetting");
+            drop(vm.take());
             if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
                 psci::call(p.conduit, psci::SYSTEM_RESET, 0, 0, 0);
             }
@@ -35,11 +43,12 @@ pub fn run() -> ! {
         Ok(end) => error!("guest stopped: {end:?}"),
         Err(e) => error!("{e}"),
     }
+    drop(vm);
     info!("nothing left to run; pCPUs parked");
     crate::percpu::park_loop()
 }
 
-fn build_and_run() -> Result<VcpuEnd, alloc::string::String> {
+fn build_and_run() -> Result<(VcpuEnd, Arc<Vm>), alloc::string::String> {
     use alloc::format;
     let b = crate::start::boot_info();
     let p = &b.platform;
@@ -115,5 +124,5 @@ fn build_and_run() -> Result<VcpuEnd, alloc::string::String> {
     );
     let vm = Arc::new(vm);
     set_console_vm(&vm);
-    Ok(run_vm(vm))
+    Ok((run_vm(vm.clone()), vm))
 }
