@@ -112,3 +112,4 @@ guest_basic_end:
 // Macros are per assembly unit: leave none behind for the next guest.
 .purgem REPORT
 .purgem SYSTEM_OFF
+.purgem ICC_ON

@@ -93,11 +93,7 @@ guest_cpu_start:
     str     w2, [x1, #0x80]             // IGROUPR0
     mov     w2, #(1 << 30)
     str     w2, [x1, #0x100]            // ISENABLER0: PPI 30
-    mov     x2, #0xff
-    msr     icc_pmr_el1, x2
-    mov     x2, #1
-    msr     icc_igrpen1_el1, x2
-    isb
+    ICC_ON
     msr     daifclr, #2
     mov     x22, #0                     // interrupts taken (the handler increments)
     mrs     x3, cntpct_el0
@@ -176,3 +172,4 @@ guest_cpu_end:
 
 .purgem REPORT
 .purgem SYSTEM_OFF
+.purgem ICC_ON

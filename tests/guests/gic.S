@@ -245,11 +245,7 @@ percpu_init:
     movz    w2, #0xffff
     movk    w2, #(1 << (27 - 16)), lsl #16
     str     w2, [x1, #0x100]            // GICR_ISENABLER0: SGIs 0-15 and PPI 27
-    mov     x2, #0xff
-    msr     icc_pmr_el1, x2
-    mov     x2, #1
-    msr     icc_igrpen1_el1, x2
-    isb
+    ICC_ON
     msr     daifclr, #2
     ret
 
@@ -414,4 +410,5 @@ guest_gic_end:
 
 .purgem REPORT
 .purgem SYSTEM_OFF
+.purgem ICC_ON
 .purgem ADDR

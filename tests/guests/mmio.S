@@ -67,3 +67,4 @@ guest_mmio_end:
 
 .purgem REPORT
 .purgem SYSTEM_OFF
+.purgem ICC_ON

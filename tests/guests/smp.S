@@ -138,4 +138,5 @@ guest_smp_end:
 // Macros are per assembly unit: leave none behind for the next guest.
 .purgem REPORT
 .purgem SYSTEM_OFF
+.purgem ICC_ON
 .purgem CPU_ON

@@ -26,11 +26,7 @@ guest_uart_start:
     str     xzr, [x1, #0x6108]          // IROUTER33: vCPU 0
     movz    x1, #0x080a, lsl #16
     str     wzr, [x1, #0x14]            // GICR_WAKER
-    mov     x2, #0xff
-    msr     icc_pmr_el1, x2
-    mov     x2, #1
-    msr     icc_igrpen1_el1, x2
-    isb
+    ICC_ON
 
     ldr     w2, [x20, #0xfe0]           // peripheral ID
     ldr     w3, [x20, #0xfe4]
@@ -111,3 +107,4 @@ guest_uart_end:
 
 .purgem REPORT
 .purgem SYSTEM_OFF
+.purgem ICC_ON
