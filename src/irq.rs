@@ -36,12 +36,7 @@ pub fn handle() -> Events {
             boot::halt();
         }
         match intid {
-            gic::SGI_KICK => {
-                crate::percpu::kick_taken();
-                if crate::percpu::try_this_cpu().is_some() {
-                    crate::percpu::drain_mailbox();
-                }
-            }
+            gic::SGI_KICK => crate::percpu::kick_taken(),
             t if t == timer => {
                 // Level-sensitive: mask the source until the guest re-arms its timer, or the
                 // interrupt would fire again as soon as it is EOId.

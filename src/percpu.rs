@@ -157,18 +157,18 @@ pub fn kick(target: CpuId) -> Result<(), SendError> {
     Ok(())
 }
 
-/// This pCPU took its kick SGI: later kicks must send a new one. Called by the IRQ
-/// handler before it drains the mailbox or returns to look for work.
+/// This pCPU took its kick SGI (from the IRQ handler): later kicks must send a new one,
+/// so `kick_pending` is cleared before the mailbox is drained and before the caller
+/// returns to look for work.
 pub fn kick_taken() {
-    if let Some(this) = try_this_cpu() {
-        this.kicks.fetch_add(1, Ordering::Relaxed);
-        this.kick_pending.swap(false, Ordering::AcqRel);
-    }
+    let Some(this) = try_this_cpu() else { return };
+    this.kicks.fetch_add(1, Ordering::Relaxed);
+    this.kick_pending.swap(false, Ordering::AcqRel);
+    drain_mailbox(this);
 }
 
-/// Handles everything in this pCPU's mailbox (from the IRQ handler).
-pub fn drain_mailbox() {
-    let this = this_cpu();
+/// Handles everything in `this` pCPU's mailbox.
+fn drain_mailbox(this: &PerCpu) {
     loop {
         let batch = core::mem::take(&mut *this.mailbox.lock());
         if batch.is_empty() {
