@@ -22,28 +22,23 @@ pub fn run() -> ! {
     // Dropping the VM scrubs its RAM for whoever runs next (1 GiB took 3.7 s under TCG).
     // Before a power-off there is nobody, so the VM stays alive through that call; a
     // reset keeps RAM, so the scrub comes first there.
-    let (end, mut vm) = match build_and_run() {
-        Ok((end, vm)) => (Ok(end), Some(vm)),
-        Err(e) => (Err(e), None),
-    };
-    match end {
-        Ok(VcpuEnd::SystemOff) => {
+    match build_and_run() {
+        Ok((VcpuEnd::SystemOff, _vm)) => {
             info!("guest powered off; powering off");
             if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
                 psci::system_off(&p);
             }
         }
-        Ok(VcpuEnd::SystemReset) => {
+        Ok((VcpuEnd::SystemReset, vm)) => {
             info!("guest asked for a reset; resetting");
-            drop(vm.take());
+            drop(vm);
             if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
                 psci::call(p.conduit, psci::SYSTEM_RESET, 0, 0, 0);
             }
         }
-        Ok(end) => error!("guest stopped: {end:?}"),
+        Ok((end, _)) => error!("guest stopped: {end:?}"),
         Err(e) => error!("{e}"),
     }
-    drop(vm);
     info!("nothing left to run; pCPUs parked");
     crate::percpu::park_loop()
 }
