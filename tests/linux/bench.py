@@ -63,30 +63,34 @@ def main():
     direct, plain, under = [], [], []
     log = ""
 
+    def boot(kind, log_path):
+        """Boots `kind` ("hv", "direct" or "plain") once: (seconds to the prompt, console)."""
+        if kind == "hv":
+            return boot_time(qemu + [hv, image, initrd], log_path)
+        os.environ["DIRECT_CPU"] = fair_cpu if kind == "direct" else "max"
+        return boot_time(qemu + ["--direct", hv, image, initrd], log_path)
+
     def measure(kind, i):
         nonlocal log
         steal = host_steal()
+        t, out = boot(kind, f"build/logs/bench-{kind}-{i}.log")
+        {"hv": under, "direct": direct, "plain": plain}[kind].append(t)
         if kind == "hv":
-            t, log = boot_time(qemu + [hv, image, initrd], f"build/logs/bench-hv-{i}.log")
-            under.append(t)
+            log = out
             label = "under armvisor"
         else:
-            os.environ["DIRECT_CPU"] = fair_cpu if kind == "direct" else "max"
-            t, _ = boot_time(qemu + ["--direct", hv, image, initrd], f"build/logs/bench-{kind}-{i}.log")
-            (direct if kind == "direct" else plain).append(t)
             label = f"QEMU directly ({os.environ['DIRECT_CPU']})"
         stolen = (host_steal() - steal) / os.sysconf("SC_CLK_TCK")
         print(f"run {i + 1}/{runs}: {label:45} {t:6.1f} s   (host steal {stolen:.2f} s)", flush=True)
 
-    # The compared pair alternates which goes first, and the long plain -cpu max boots
-    # come after them all: a run that always follows another, or the 7-10 s of four busy
-    # threads, starts on a host that is still paying for it.
     # One uncounted boot of each first: the first QEMU start after a build or a while idle
     # pays for cold caches (it was the slowest run of its kind more often than not).
     print("warming up: one uncounted boot each", flush=True)
-    os.environ["DIRECT_CPU"] = fair_cpu
-    boot_time(qemu + ["--direct", hv, image, initrd], "build/logs/bench-warmup-direct.log")
-    boot_time(qemu + [hv, image, initrd], "build/logs/bench-warmup-hv.log")
+    for kind in ("direct", "hv"):
+        boot(kind, f"build/logs/bench-warmup-{kind}.log")
+    # The compared pair alternates which goes first, and the long plain -cpu max boots
+    # come after them all: a run that always follows another, or the 7-10 s of four busy
+    # threads, starts on a host that is still paying for it.
     for i in range(runs):
         for kind in ("direct", "hv") if i % 2 == 0 else ("hv", "direct"):
             measure(kind, i)
