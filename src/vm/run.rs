@@ -317,10 +317,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 vcpu.regs.pc += 4;
                 Next::Resume
             }
-            Exit::DataAbort(DataAbort { ipa, access: Some(a), write, .. })
-                if devices::lookup(&vm.regions, ipa.0, a.size).is_some() =>
-            {
-                mmio(vm, vcpu, ipa.0, &a, write);
+            Exit::DataAbort(DataAbort { ipa, access: Some(a), write, .. }) if mmio(vm, vcpu, ipa.0, &a, write) => {
                 vcpu.regs.pc += 4;
                 Next::Resume
             }
@@ -447,10 +444,9 @@ fn decode_and_emulate(vm: &Vm, vcpu: &mut Vcpu, ipa: u64) -> bool {
         return false;
     };
     let Some(d) = super::decode::decode(insn) else { return false };
-    if devices::lookup(&vm.regions, ipa, d.access.size).is_none() {
+    if !mmio(vm, vcpu, ipa, &d.access, d.write) {
         return false;
     }
-    mmio(vm, vcpu, ipa, &d.access, d.write);
     vm.decoded_accesses.fetch_add(1, Ordering::Relaxed);
     if let Some((rn, offset)) = d.writeback {
         let r = &mut vcpu.regs.x[rn as usize];
@@ -459,9 +455,10 @@ fn decode_and_emulate(vm: &Vm, vcpu: &mut Vcpu, ipa: u64) -> bool {
     true
 }
 
-/// One emulated load or store described by the syndrome.
-fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
-    let Some((region, offset)) = devices::lookup(&vm.regions, ipa, a.size) else { return };
+/// One emulated load or store described by the syndrome; `false`, with nothing done, when
+/// no device of the VM covers it.
+fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) -> bool {
+    let Some((region, offset)) = devices::lookup(&vm.regions, ipa, a.size) else { return false };
     let reg_value = if a.reg == 31 { 0 } else { vcpu.regs.x[a.reg as usize] };
     let mut kicks = Kicks::default();
     let mut raw = 0;
@@ -503,7 +500,7 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
             }
         }
         (Device::VirtioBlk, _) => {
-            let Some(dev) = vm.virtio.as_ref() else { return };
+            let Some(dev) = vm.virtio.as_ref() else { return true };
             let mut dev = dev.lock();
             if write {
                 let mut mem = VmMemory(vm);
@@ -527,6 +524,7 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) {
         vcpu.regs.x[a.reg as usize] = devices::load_value(a, raw);
     }
     kick(vm, vcpu.index, kicks);
+    true
 }
 
 fn rate_limited_warn(vm: &Vm, what: &str, addr: u64) {
