@@ -364,17 +364,13 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 // Outside guest RAM and every device, or an access the syndrome does not
                 // describe (ISV = 0): a bus error for the guest.
                 rate_limited_warn(vm, "data abort", d.ipa.0);
-                let from_el0 = vcpu.regs.pstate & 0b1111 == 0;
-                let ec = if from_el0 { 0x24 } else { vcpu::EC_DATA_ABORT_SAME_EL };
                 let wnr = if d.write { 1 << 6 } else { 0 };
-                vcpu::inject_sync(&mut vcpu.regs, (ec << 26) | ESR_IL | wnr | FSC_SEA, Some(d.va));
+                inject_external_abort(vcpu, vcpu::EC_DATA_ABORT_SAME_EL, wnr, d.va);
                 Next::Resume
             }
             Exit::InstructionAbort { ipa, va } => {
                 rate_limited_warn(vm, "instruction abort", ipa.0);
-                let from_el0 = vcpu.regs.pstate & 0b1111 == 0;
-                let ec = if from_el0 { 0x20 } else { vcpu::EC_INSN_ABORT_SAME_EL };
-                vcpu::inject_sync(&mut vcpu.regs, (ec << 26) | ESR_IL | FSC_SEA, Some(va));
+                inject_external_abort(vcpu, vcpu::EC_INSN_ABORT_SAME_EL, 0, va);
                 Next::Resume
             }
             Exit::SysReg { .. } | Exit::Other { .. } => {
@@ -394,6 +390,15 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     vgic_hw::disable(lr_count);
     vcpu::unload_guest_config();
     end
+}
+
+/// Injects a synchronous external abort at `va` into the guest: exception class
+/// `ec_same_el` if it was at EL1, the lower-EL class (one less: 0x24 for 0x25, 0x20 for
+/// 0x21) if at EL0; `iss` adds to the fault status (WnR for data).
+fn inject_external_abort(vcpu: &mut Vcpu, ec_same_el: u64, iss: u64, va: u64) {
+    let from_el0 = vcpu.regs.pstate & 0b1111 == 0;
+    let ec = if from_el0 { ec_same_el - 1 } else { ec_same_el };
+    vcpu::inject_sync(&mut vcpu.regs, (ec << 26) | ESR_IL | iss | FSC_SEA, Some(va));
 }
 
 /// Chooses vCPU `index`'s list registers: its own redistributor, and the distributor too
