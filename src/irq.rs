@@ -23,23 +23,17 @@ pub fn handle() -> Events {
         if intid >= gic::INTID_SPURIOUS - 3 {
             return events;
         }
-        if intid == maintenance {
-            // Level-sensitive and still asserted: remove its causes first (the underflow
-            // request, EOId list registers that asked for an exit), or the interrupt is
-            // pending again the moment it is EOId. The exit it caused is the point; the
-            // vCPU loop refills the list registers on the way back in.
-            crate::arch::aarch64::vgic::answer_maintenance();
-        }
-        gic::eoi(intid);
         if crate::start::PANICKING.load(Ordering::Acquire) {
             // Another pCPU panicked and asked everyone to stop.
+            gic::eoi(intid);
             boot::halt();
         }
+        // The source is quieted before the EOI: the timers and the maintenance interrupt are
+        // level-sensitive and would be pending again the moment they are EOId.
         match intid {
             gic::SGI_KICK => crate::percpu::kick_taken(),
             t if t == timer => {
-                // Level-sensitive: mask the source until the guest re-arms its timer, or the
-                // interrupt would fire again as soon as it is EOId.
+                // Masked until the guest re-arms its timer.
                 crate::arch::aarch64::cpu::mask_virtual_timer();
                 events.virtual_timer = true;
             }
@@ -47,7 +41,12 @@ pub fn handle() -> Events {
                 crate::arch::aarch64::cpu::mask_physical_timer();
                 events.physical_timer = true;
             }
-            m if m == maintenance => {}
+            m if m == maintenance => {
+                // Withdraw its causes (the underflow request, EOId list registers that asked
+                // for an exit). The exit it caused is the point; the vCPU loop refills the
+                // list registers on the way back in.
+                crate::arch::aarch64::vgic::answer_maintenance();
+            }
             u if Some(u) == uart => {
                 // Console input goes to the VM that owns the console.
                 let mut buf = [0u8; 32];
@@ -61,5 +60,6 @@ pub fn handle() -> Events {
             }
             other => log::warn!("unexpected interrupt {other}"),
         }
+        gic::eoi(intid);
     }
 }
