@@ -238,8 +238,13 @@ pub fn run_on_all(job: Job) {
     }
     job();
     for c in all().iter().filter(|c| c.id != me && c.online.load(Ordering::Acquire)) {
-        while c.jobs_done.load(Ordering::Acquire) < waits[c.id.0] {
-            core::hint::spin_loop();
-        }
+        wait_for_jobs(c, waits[c.id.0]);
+    }
+}
+
+/// Waits until `cpu` has completed `count` jobs (the value [`post`] returned).
+pub fn wait_for_jobs(cpu: &PerCpu, count: u64) {
+    while cpu.jobs_done.load(Ordering::Acquire) < count {
+        core::hint::spin_loop();
     }
 }

@@ -639,9 +639,7 @@ pub fn run_vm(vm: Arc<Vm>) -> VcpuEnd {
     vcpu_loop(&vm, 0);
     for (i, wait) in waits.iter().enumerate().take(n).skip(1) {
         if let Some(cpu) = crate::percpu::get(crate::percpu::CpuId(i)) {
-            while cpu.jobs_done.load(Ordering::Acquire) < *wait {
-                core::hint::spin_loop();
-            }
+            crate::percpu::wait_for_jobs(cpu, *wait);
         }
     }
     let why = *vm.end_reason.lock();
