@@ -24,6 +24,20 @@ const MIS: u64 = 0x40;
 const ICR: u64 = 0x44;
 const DMACR: u64 = 0x48;
 
+/// Offsets of the registers whose values change, DR to DMACR, in order ([`Pl011::registers`];
+/// the peripheral IDs after them never change).
+pub const REGISTERS: [u64; 19] = {
+    let mut r = [0; 19];
+    let mut i = 0;
+    while i < r.len() {
+        r[i] = i as u64 * 4;
+        i += 1;
+    }
+    r
+};
+/// Offset and values of the peripheral and cell ID registers.
+pub const ID_REGISTERS: (u64, [u32; 8]) = (0xfe0, ID);
+
 /// FR bits: receive FIFO empty, transmit FIFO empty.
 const FR_RXFE: u32 = 1 << 4;
 const FR_TXFE: u32 = 1 << 7;
@@ -117,18 +131,22 @@ impl Pl011 {
         if size != 4 && !(size == 1 || size == 2) {
             return 0;
         }
-        let v = match offset {
-            DR => {
-                if self.rx.is_empty() {
-                    0
-                } else {
-                    let byte = self.rx.remove(0);
-                    if let Some(next) = self.backlog.pop_front() {
-                        let _ = self.rx.push(next);
-                    }
-                    byte as u32
-                }
+        if offset == DR && !self.rx.is_empty() {
+            let byte = self.rx.remove(0);
+            if let Some(next) = self.backlog.pop_front() {
+                let _ = self.rx.push(next);
             }
+            return byte as u64;
+        }
+        self.peek(offset) as u64
+    }
+
+    /// The 32-bit register at `offset` as a read would return it, without the read's side
+    /// effect (only a DR read has one, taking a received byte). 0 for offsets that are not
+    /// registers.
+    pub fn peek(&self, offset: u64) -> u32 {
+        match offset {
+            DR => self.rx.first().map_or(0, |&b| b as u32),
             RSR => 0,
             FR => FR_TXFE | if self.rx.is_empty() { FR_RXFE } else { 0 },
             ILPR => 0,
@@ -143,8 +161,19 @@ impl Pl011 {
             DMACR => self.dmacr,
             0xfe0..=0xffc if offset.is_multiple_of(4) => ID[((offset - 0xfe0) / 4) as usize],
             _ => 0,
-        };
-        v as u64
+        }
+    }
+
+    /// Whether some read changes the UART (DR while received bytes wait). While it does
+    /// not, every read is [`peek`](Self::peek), and the VM lets the guest read a page of
+    /// register values instead of trapping each read (see [`REGISTERS`]).
+    pub fn reads_have_effects(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
+    /// The values of the registers in [`REGISTERS`] (DR to DMACR), for the register page.
+    pub fn registers(&self) -> [u32; REGISTERS.len()] {
+        core::array::from_fn(|i| self.peek(REGISTERS[i]))
     }
 
     pub fn write(&mut self, offset: u64, size: u8, value: u64) -> Effect {
@@ -227,6 +256,38 @@ mod tests {
             assert_eq!(u.read(DR, 4), (i as u8) as u64, "byte {i}");
         }
         assert_eq!(u.read(FR, 4) as u32 & FR_RXFE, FR_RXFE);
+    }
+
+    /// The register page the guest reads instead of trapping must say exactly what reads
+    /// would, and may stand in only while no read has an effect.
+    #[test]
+    fn peek_and_the_register_image_match_reads() {
+        let mut u = Pl011::new();
+        u.write(IMSC, 4, (INT_RX | INT_TX) as u64);
+        u.write(IBRD, 4, 13);
+        let check = |u: &mut Pl011| {
+            assert!(!u.reads_have_effects());
+            let image = u.registers();
+            for off in (0..SIZE).step_by(4) {
+                let peeked = u.peek(off);
+                assert_eq!(u.read(off, 4) as u32, peeked, "offset {off:#x}");
+                match REGISTERS.iter().position(|&r| r == off) {
+                    Some(i) => assert_eq!(image[i], peeked, "offset {off:#x} in the image"),
+                    None if (ID_REGISTERS.0..SIZE).contains(&off) => {
+                        assert_eq!(ID_REGISTERS.1[((off - ID_REGISTERS.0) / 4) as usize], peeked)
+                    }
+                    None => assert_eq!(peeked, 0, "offset {off:#x} outside the image reads 0"),
+                }
+            }
+        };
+        check(&mut u);
+        assert!(u.receive(b'x'));
+        assert!(u.reads_have_effects(), "a DR read would take the byte");
+        assert_eq!(u.peek(DR), b'x' as u32);
+        assert_eq!(u.peek(FR) & FR_RXFE, 0);
+        assert_eq!(u.read(DR, 4), b'x' as u64, "peek left it there");
+        check(&mut u);
+        assert_eq!(u.registers()[(MIS / 4) as usize], INT_TX, "RX cleared, TX still unmasked");
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub mod s2 {
     const AF: u64 = 1 << 10;
     /// Guest RAM: normal memory, read-write, executable at EL1 and EL0.
     pub const RAM: u64 = MEMATTR_NORMAL_WB | S2AP_RW | SH_INNER | AF;
+    /// S2AP = 0b01: read-only (a write is a stage-2 permission fault).
+    const S2AP_RO: u64 = 0b01 << 6;
+    /// XN[1:0] = 0b10: not executable at EL1 or EL0.
+    const XN: u64 = 0b10 << 53;
+    /// A page of device register values the guest may read but not write or execute
+    /// (writes exit as permission faults and are emulated).
+    pub const REGISTER_PAGE: u64 = MEMATTR_NORMAL_WB | S2AP_RO | SH_INNER | AF | XN;
 
     /// VTCR_EL2 for `ipa_bits` of guest physical address space (40 to 48; level 0 start)
     /// and the PS encoding of the machine's PARange. `None` outside that range.
@@ -178,6 +185,27 @@ impl PageTable {
                 }
                 let offset = va & ((1u64 << shift) - 1);
                 return Some(((desc & OA_MASK & !((1u64 << shift) - 1)) | offset, desc));
+            }
+            table = PhysAddr(desc & OA_MASK);
+        }
+        None
+    }
+}
+
+impl PageTable {
+    /// Where the page descriptor for `va` lives: its level-3 table and index, if `va` is
+    /// mapped by a 4 KiB page (not a block). Tables are never freed while the tree lives,
+    /// so the spot stays valid and a caller may later change just that descriptor.
+    pub fn page_entry(&self, mem: &impl TableMemory, va: u64) -> Option<(PhysAddr, usize)> {
+        let mut table = self.root;
+        for level in 0..4 {
+            let index = ((va >> level_shift(level)) as usize) % ENTRIES;
+            let desc = mem.read(table, index);
+            if desc & DESC_VALID == 0 || desc & DESC_TABLE_OR_PAGE == 0 {
+                return None;
+            }
+            if level == 3 {
+                return Some((table, index));
             }
             table = PhysAddr(desc & OA_MASK);
         }
@@ -333,6 +361,25 @@ mod tests {
             assert_eq!(desc & 0b11, 0b11, "a page descriptor");
         }
         assert!(pt.translate(&mem, 0x4000_0000 + 2 * MIB2).is_none());
+    }
+
+    /// The register page's descriptor can be found once and then switched off and on.
+    #[test]
+    fn page_entry_finds_one_descriptor() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new(&mut mem).unwrap();
+        pt.map(&mut mem, 0x4000_0000, 0x8000_0000, MIB2, s1::NORMAL).unwrap();
+        pt.map_with(&mut mem, 0x0900_0000, 0x7000_0000, 0x1000, s2::REGISTER_PAGE, Leaves::Pages).unwrap();
+        assert_eq!(pt.page_entry(&mem, 0x4000_0000), None, "inside a block");
+        assert_eq!(pt.page_entry(&mem, 0x0900_1000), None, "not mapped");
+        let (table, index) = pt.page_entry(&mem, 0x0900_0fff).unwrap();
+        let desc = mem.read(table, index);
+        assert_eq!(desc & OA_MASK, 0x7000_0000);
+        assert_eq!(desc & s2::REGISTER_PAGE, s2::REGISTER_PAGE);
+        mem.write(table, index, 0);
+        assert!(pt.translate(&mem, 0x0900_0000).is_none(), "switched off");
+        mem.write(table, index, desc);
+        assert_eq!(pt.translate(&mem, 0x0900_0010).map(|t| t.0), Some(0x7000_0010), "and on again");
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub enum Exit {
     },
 }
 
+/// Whether a data or instruction fault status code is a permission fault (any level).
+pub fn is_permission_fault(fsc: u8) -> bool {
+    fsc & 0b11_1100 == 0b00_1100
+}
+
 fn ipa(far: u64, hpfar: u64) -> GuestPhysAddr {
     // HPFAR_EL2.FIPA [43:4] holds IPA[55:12]; the page offset comes from FAR.
     GuestPhysAddr(((hpfar & 0x0fff_ffff_ffff_fff0) << 8) | (far & 0xfff))
@@ -153,6 +158,14 @@ mod tests {
         assert_eq!(decode(VECTOR_LOWER_FIQ, 0, 0, 0), Exit::Fiq);
         assert_eq!(decode(VECTOR_LOWER_SERROR, 0xbe00_0000, 0, 0), Exit::SError { esr: 0xbe00_0000 });
         assert_eq!(decode(13, 0, 0, 0), Exit::Irq, "AArch32 lower-EL IRQ vector");
+    }
+
+    #[test]
+    fn permission_faults() {
+        // DFSC 0b0011LL: permission fault at level LL; translation (0b0001LL) and access flag
+        // (0b0010LL) faults are not.
+        assert!((0x0c..=0x0f).all(is_permission_fault));
+        assert!(!(0x00..0x0c).chain(0x10..0x40).any(is_permission_fault));
     }
 
     #[test]

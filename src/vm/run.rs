@@ -3,15 +3,16 @@
 
 use super::exit::{self, Access, DataAbort, Exit};
 use super::{MAX_VCPUS, VmConfig, memory_map};
-use crate::arch::aarch64::mmu::{self, FrameTables, OwnedRam};
+use crate::arch::aarch64::mmu::{self, FrameTables, OwnedRam, RegisterPage};
 use crate::arch::aarch64::vcpu::{self, GuestRegs};
 use crate::arch::aarch64::vgic as vgic_hw;
-use crate::devices::pl011::Pl011;
+use crate::devices::pl011::{self, Pl011};
 use crate::devices::testdev::{self, TestDevice};
 use crate::devices::virtio_blk::{self, GuestMemory, OutOfGuestRam, VirtioBlk};
 use crate::devices::{self, Device, MmioRegion};
-use crate::mm::pagetable::{Leaves, MapError, PageTable, s2};
+use crate::mm::pagetable::{Leaves, MapError, PageTable, TableMemory, s2};
 use crate::mm::range::Range;
+use crate::mm::{GuestPhysAddr, PAGE_SIZE, PhysAddr};
 use crate::psci::{self, Outcome, PowerState};
 use crate::sync::IrqLock;
 use crate::util::FixedVec;
@@ -71,6 +72,13 @@ pub struct Vm {
     pub regions: FixedVec<MmioRegion, 6>,
     /// The guest's UART (lock `Vm::uart`; taken before `Vm::vgic`, never after).
     pub uart: IrqLock<Pl011>,
+    /// Exits each vCPU took, stored when it stops (for tests and statistics).
+    pub exits: [AtomicU64; MAX_VCPUS],
+    /// The page the guest reads its UART's registers from without an exit, and where its
+    /// stage-2 descriptor lives (switched under `Vm::uart`; see [`uart_changed`]).
+    uart_page: RegisterPage,
+    uart_entry: (PhysAddr, usize),
+    uart_desc: u64,
     /// The first bytes the guest transmitted (lock `Vm::console_log`, a leaf), for tests.
     pub console_log: IrqLock<FixedVec<u8, 256>>,
     /// The virtio-blk device, if the VM has a disk (lock `Vm::virtio`; taken before
@@ -114,6 +122,19 @@ impl Vm {
         stage2
             .map_with(&mut tables, config.ram_base.0, r.start, r.size(), s2::RAM, Leaves::Pages)
             .map_err(VmError::Stage2)?;
+        // The guest's UART window maps, read-only, a page of its register values: polling FR
+        // and reading status cost no exit (Linux reads FR once or twice per character it
+        // prints). Writes fault and are emulated; see `uart_changed`.
+        let uart_page = RegisterPage::new().ok_or(VmError::Stage2(MapError::OutOfTables))?;
+        let page = uart_page.frame().0;
+        stage2
+            .map_with(&mut tables, memory_map::UART, page, PAGE_SIZE, s2::REGISTER_PAGE, Leaves::Pages)
+            .map_err(VmError::Stage2)?;
+        let uart_entry = stage2.page_entry(&tables, memory_map::UART).ok_or(VmError::Stage2(MapError::OutOfTables))?;
+        let uart_desc = tables.read(uart_entry.0, uart_entry.1);
+        let uart = Pl011::new();
+        uart_page.write(0, &uart.registers());
+        uart_page.write(pl011::ID_REGISTERS.0, &pl011::ID_REGISTERS.1);
         let mut mpidrs = FixedVec::new();
         let mut power = FixedVec::new();
         for i in 0..config.vcpu_count {
@@ -162,7 +183,11 @@ impl Vm {
             grp1: AtomicBool::new(false),
             regions,
             testdev: IrqLock::new(TestDevice::default()),
-            uart: IrqLock::new(Pl011::new()),
+            uart: IrqLock::new(uart),
+            exits: [const { AtomicU64::new(0) }; MAX_VCPUS],
+            uart_page,
+            uart_entry,
+            uart_desc,
             virtio: None,
             console_log: IrqLock::new(FixedVec::new()),
             decoded_accesses: core::sync::atomic::AtomicU32::new(0),
@@ -255,6 +280,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     vgic_hw::reset(lr_count);
     let mut loaded = vgic_hw::Loaded::default();
     let me = 1u64 << vcpu.index.min(63);
+    let mut exits = 0u64;
     let end = loop {
         let work = vm.vgic_work.load(Ordering::Acquire) & me != 0;
         let mut used = 0;
@@ -276,6 +302,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         // With our bit clear the list registers are empty: they were loaded empty when the
         // bit was cleared, and only this vCPU clears it.
         let s = vcpu::enter(&mut vcpu.regs);
+        exits += 1;
         if used > 0 {
             let lrs = vgic_hw::save(used);
             let mut redist = vm.redists[vcpu.index].lock();
@@ -290,7 +317,19 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 vgic::sync(None, &mut redist, vcpu.index, &lrs);
             }
         }
-        let next = match exit::decode(s.vector, s.esr, s.far, s.hpfar) {
+        let mut exit = exit::decode(s.vector, s.esr, s.far, s.hpfar);
+        if let Exit::DataAbort(d) = &mut exit
+            && exit::is_permission_fault(d.dfsc)
+        {
+            // A write to the UART's read-only register page. HPFAR_EL2 need not hold the
+            // address of a stage-2 permission fault; the guest's stage 1 gives it. If that
+            // fails the guest has just changed its mapping: it retries the access.
+            match vcpu::guest_va_to_ipa(d.va) {
+                Some(ipa) => d.ipa = GuestPhysAddr(ipa),
+                None => continue,
+            }
+        }
+        let next = match exit {
             Exit::Irq => {
                 let events = crate::irq::handle();
                 // Timer PPIs belong to the vCPU on this pCPU.
@@ -387,6 +426,9 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             break end;
         }
     };
+    if let Some(count) = vm.exits.get(vcpu.index) {
+        count.store(exits, Ordering::Relaxed);
+    }
     vgic_hw::disable(lr_count);
     vcpu::unload_guest_config();
     end
@@ -498,6 +540,7 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) -> bool {
             if let Some(line) = uart.line_change() {
                 kicks = spi_line(vm, memory_map::UART_INTID, Some(line));
             }
+            uart_changed(vm, &uart);
             drop(uart);
             if let Some(byte) = effect.tx {
                 crate::console::write_bytes(&[byte]);
@@ -643,6 +686,11 @@ pub fn run_vm(vm: Arc<Vm>) -> VcpuEnd {
         }
     }
     let why = *vm.end_reason.lock();
+    let mut exits = FixedVec::<u64, MAX_VCPUS>::new();
+    for e in vm.exits.iter().take(n) {
+        let _ = exits.push(e.load(Ordering::Relaxed));
+    }
+    log::info!("VM '{}' stopped; exits per vCPU: {:?}", vm.name, exits);
     why.unwrap_or(VcpuEnd::SystemOff)
 }
 
@@ -672,12 +720,35 @@ pub fn console_input(bytes: &[u8]) {
         for &b in bytes {
             uart.receive(b);
         }
+        uart_changed(&vm, &uart);
         match uart.line_change() {
             Some(line) => spi_line(&vm, memory_map::UART_INTID, Some(line)),
             None => Kicks::default(),
         }
     };
     kick(&vm, usize::MAX, kicks);
+}
+
+/// Brings the guest's UART register page in line with `uart` (whose `Vm::uart` lock the
+/// caller holds, which serializes these changes). While no read has an effect the page is
+/// mapped and holds every register's value; while received bytes wait (a DR read takes
+/// one) it is unmapped, and every access traps to the emulation. The TLBs are invalidated
+/// before the caller releases the lock, so no vCPU reads the page after that.
+fn uart_changed(vm: &Vm, uart: &Pl011) {
+    let (table, index) = vm.uart_entry;
+    let mapped = vm.tables.read(table, index) != 0;
+    if uart.reads_have_effects() {
+        if mapped {
+            vm.tables.set_entry(table, index, 0);
+            mmu::invalidate_ipa(vm.vttbr(), memory_map::UART);
+        }
+    } else {
+        vm.uart_page.write(0, &uart.registers());
+        if !mapped {
+            // From invalid to valid: no TLB holds the translation fault.
+            vm.tables.set_entry(table, index, vm.uart_desc);
+        }
+    }
 }
 
 /// A VM's RAM as the virtio device sees it (guest-physical addresses, bounds-checked).

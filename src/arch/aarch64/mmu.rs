@@ -205,6 +205,95 @@ impl TableMemory for FrameTables {
     }
 }
 
+impl FrameTables {
+    /// Replaces the descriptor at `index` of `table` while the tables are in use (the VM is
+    /// shared, so this takes `&self`), then makes the store visible to table walks in the
+    /// inner shareable domain. The caller serializes changes to one descriptor and
+    /// invalidates TLBs when it removes or weakens a mapping ([`invalidate_ipa`]).
+    pub fn set_entry(&self, table: PhysAddr, index: usize, desc: u64) {
+        assert!(self.owns(table, index), "not one of this VM's tables");
+        // SAFETY: an entry of a table frame this VM owns (checked); table walks read it
+        // concurrently, which an aligned 64-bit store keeps single-copy atomic. No Rust
+        // reference to table memory exists (every access is volatile through here).
+        unsafe {
+            core::ptr::write_volatile((table.0 as *mut u64).add(index), desc);
+            asm!("dsb ishst", options(nostack, preserves_flags));
+        }
+    }
+}
+
+/// Drops TLB entries that may translate guest-physical page `ipa` for the VM whose
+/// VTTBR_EL2 value is `vttbr`, on every pCPU: its stage-2 entry, then the combined
+/// stage-1+2 entries (which are tagged by virtual address, so all of the VM's go). Runs
+/// with this pCPU's VTTBR_EL2 switched to the VM's for the TLBIs, which name a VMID only
+/// through it; the caller has IRQs masked, so no guest entry on this pCPU sees the switch.
+pub fn invalidate_ipa(vttbr: u64, ipa: u64) {
+    // SAFETY: VTTBR_EL2 is put back before returning; TLB invalidation only makes later
+    // walks read the tables again.
+    unsafe {
+        asm!(
+            "mrs {saved}, vttbr_el2",
+            "msr vttbr_el2, {vttbr}",
+            "isb",
+            "tlbi ipas2e1is, {page}",
+            "dsb ish",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "msr vttbr_el2, {saved}",
+            "isb",
+            saved = out(reg) _,
+            vttbr = in(reg) vttbr,
+            page = in(reg) (ipa >> 12) & ((1 << 40) - 1),
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// One 4 KiB frame of device register values that a guest reads through a read-only
+/// stage-2 mapping ([`crate::mm::pagetable::s2::REGISTER_PAGE`]): written here, cleaned to
+/// the point of coherency after each change (the guest reads it with its own device
+/// attributes, which bypass the caches), given back on drop.
+pub struct RegisterPage {
+    frame: PhysAddr,
+}
+
+impl RegisterPage {
+    /// A zeroed frame (every register the page does not name reads as 0).
+    pub fn new() -> Option<Self> {
+        let frame = crate::mm::heap::alloc_frames(1)?;
+        // SAFETY: a frame just taken from the frame allocator: ours alone, mapped as RAM.
+        unsafe { core::ptr::write_bytes(frame.0 as *mut u8, 0, PAGE_SIZE as usize) };
+        super::cpu::dcache_clean(frame.0, frame.0 + PAGE_SIZE);
+        Some(Self { frame })
+    }
+
+    pub fn frame(&self) -> PhysAddr {
+        self.frame
+    }
+
+    /// Stores `words` at byte `offset` (4-byte aligned; words past the page are dropped)
+    /// and cleans them to the point of coherency.
+    pub fn write(&self, offset: u64, words: &[u32]) {
+        let offset = offset & !3;
+        let room = (PAGE_SIZE.saturating_sub(offset) / 4) as usize;
+        let words = &words[..words.len().min(room)];
+        for (i, &w) in words.iter().enumerate() {
+            // SAFETY: inside this frame (bounded above), which only this value writes; the
+            // guest reads it concurrently, and each aligned 32-bit store is single-copy
+            // atomic, as a register read is.
+            unsafe { core::ptr::write_volatile((self.frame.0 + offset + 4 * i as u64) as *mut u32, w) };
+        }
+        let start = self.frame.0 + offset;
+        super::cpu::dcache_clean(start, start + 4 * words.len() as u64);
+    }
+}
+
+impl Drop for RegisterPage {
+    fn drop(&mut self) {
+        crate::mm::heap::free_frames(self.frame, 1);
+    }
+}
+
 impl Drop for FrameTables {
     fn drop(&mut self) {
         for f in self.frames.drain(..) {

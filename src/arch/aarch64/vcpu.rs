@@ -300,6 +300,22 @@ pub fn inject_sync(regs: &mut GuestRegs, esr: u64, far: Option<u64>) {
     regs.pstate = 0x3c5;
 }
 
+/// Translates a guest virtual address through the guest's stage 1 only (AT S1E1R): the
+/// guest-physical address, or `None` if stage 1 faults. For stage-2 permission faults,
+/// where HPFAR_EL2 need not hold the address; stage 1 already allowed the access, so the
+/// EL1 read translation finds the same page for EL0 and for writes (as KVM does).
+pub fn guest_va_to_ipa(va: u64) -> Option<u64> {
+    let par: u64;
+    // SAFETY: as for guest_va_to_pa.
+    unsafe {
+        asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
+    };
+    if par & 1 != 0 {
+        return None;
+    }
+    Some((par & 0x0000_ffff_ffff_f000) | (va & 0xfff))
+}
+
 /// Translates a guest virtual address through the guest's stage 1 and its stage 2 (AT
 /// S12E1R, with the VM's registers loaded on this pCPU). `None` if either stage faults.
 pub fn guest_va_to_pa(va: u64) -> Option<u64> {
