@@ -21,13 +21,21 @@ def boot_time(cmd, log_path):
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = bytearray()
     try:
-        while PROMPT not in out:
+        while True:
             chunk = os.read(proc.stdout.fileno(), 65536)
             if not chunk:
                 raise RuntimeError(f"QEMU exited before the prompt; see {log_path}")
+            seen = max(0, len(out) - len(PROMPT))
             out += chunk
+            if out.find(PROMPT, seen) >= 0:
+                break
             if time.monotonic() - start > 600:
                 raise RuntimeError(f"no prompt within 600 s; see {log_path}")
+            # QEMU writes the console a byte at a time; reading as it came woke this
+            # process ~8,600 times a boot (0.05 s of CPU, 0.01 s now, on a 2-core host
+            # where QEMU's threads want both cores). Waiting 2 ms between reads costs at
+            # most 2 ms of the measured time, in both modes alike.
+            time.sleep(0.002)
         elapsed = time.monotonic() - start
         proc.stdin.write(b"poweroff -f\r")
         proc.stdin.flush()
