@@ -540,7 +540,10 @@ fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) -> bool {
             if let Some(line) = uart.line_change() {
                 kicks = spi_line(vm, memory_map::UART_INTID, Some(line));
             }
-            uart_changed(vm, &uart);
+            // A transmitted byte changes no register (most of the UART's exits).
+            if effect.tx.is_none() {
+                uart_changed(vm, &uart);
+            }
             drop(uart);
             if let Some(byte) = effect.tx {
                 crate::console::write_bytes(&[byte]);
