@@ -61,5 +61,9 @@ pub fn handle() -> Events {
             other => log::warn!("unexpected interrupt {other}"),
         }
         gic::eoi(intid);
+        // Usually that was the only one: skip the acknowledge that would say so.
+        if !gic::irq_pending() {
+            return events;
+        }
     }
 }
