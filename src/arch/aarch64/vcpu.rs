@@ -310,10 +310,7 @@ pub fn guest_va_to_ipa(va: u64) -> Option<u64> {
     unsafe {
         asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
     };
-    if par & 1 != 0 {
-        return None;
-    }
-    Some((par & 0x0000_ffff_ffff_f000) | (va & 0xfff))
+    translated(par, va)
 }
 
 /// Translates a guest virtual address through the guest's stage 1 and its stage 2 (AT
@@ -326,6 +323,11 @@ pub fn guest_va_to_pa(va: u64) -> Option<u64> {
     unsafe {
         asm!("at s12e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
     };
+    translated(par, va)
+}
+
+/// The address an AT instruction found for `va`, from PAR_EL1 (F, bit 0: it faulted).
+fn translated(par: u64, va: u64) -> Option<u64> {
     if par & 1 != 0 {
         return None;
     }
