@@ -42,8 +42,8 @@ pub mod s1 {
     pub const DEVICE: u64 = (MAIR_DEVICE_IDX << ATTR_INDX_SHIFT) | AF | XN;
 }
 
-/// Stage-2 leaf attributes and the VTCR_EL2 value for tables from [`PageTable`] (four
-/// levels from level 0, 4 KiB granule).
+/// Stage-2 leaf attributes and the VTCR_EL2 value for tables from [`PageTable`] (4 KiB
+/// granule; three levels from level 1 for a 39-bit IPA space, else four from level 0).
 pub mod s2 {
     /// MemAttr[3:0] = 0b1111: Normal, inner and outer write-back cacheable (Arm ARM D8.5.5);
     /// combined with the guest's own stage-1 attributes, the stricter wins.
@@ -62,17 +62,25 @@ pub mod s2 {
     /// (writes exit as permission faults and are emulated).
     pub const REGISTER_PAGE: u64 = MEMATTR_NORMAL_WB | S2AP_RO | SH_INNER | AF | XN;
 
-    /// VTCR_EL2 for `ipa_bits` of guest physical address space (40 to 48; level 0 start)
-    /// and the PS encoding of the machine's PARange. `None` outside that range.
+    /// The level stage-2 walks start at for `ipa_bits` of guest-physical address space:
+    /// 1 for 39 bits (three levels, one descriptor fewer per walk than four), else 0.
+    pub fn start_level(ipa_bits: u32) -> usize {
+        if ipa_bits == 39 { 1 } else { 0 }
+    }
+
+    /// VTCR_EL2 for `ipa_bits` of guest physical address space (39, starting at level 1,
+    /// or 40 to 48, starting at level 0) and the PS encoding of the machine's PARange.
+    /// `None` outside that range.
     pub fn vtcr(ipa_bits: u32, ps: u64) -> Option<u64> {
-        if !(40..=48).contains(&ipa_bits) {
+        if !(39..=48).contains(&ipa_bits) {
             return None;
         }
-        // T0SZ, SL0 = 2 (start at level 0 with 4 KiB granules), inner/outer write-back
-        // walks, inner shareable, TG0 = 4 KiB, PS, RES1 bit 31.
+        // T0SZ, SL0 (with 4 KiB granules 2 starts at level 0, 1 at level 1), inner/outer
+        // write-back walks, inner shareable, TG0 = 4 KiB, PS, RES1 bit 31.
+        let sl0 = 2 - start_level(ipa_bits) as u64;
         Some(
             (64 - ipa_bits as u64)
-                | (2 << 6)
+                | (sl0 << 6)
                 | (0b01 << 8)
                 | (0b01 << 10)
                 | (0b11 << 12)
@@ -115,20 +123,32 @@ pub enum Leaves {
     Pages,
 }
 
-/// A tree of translation tables starting at level 0.
+/// A tree of translation tables starting at level 0 (48-bit input addresses) or, for
+/// stage 2, at level 1 (39-bit input addresses: one table fewer on every walk).
 #[derive(Debug, Clone, Copy)]
 pub struct PageTable {
     root: PhysAddr,
+    start: usize,
 }
 
 impl PageTable {
     pub fn new(mem: &mut impl TableMemory) -> Result<Self, MapError> {
-        Ok(Self { root: mem.alloc_table().ok_or(MapError::OutOfTables)? })
+        Self::new_at(mem, 0)
+    }
+
+    /// A tree whose root is a level-`start` table (0 or 1).
+    pub fn new_at(mem: &mut impl TableMemory, start: usize) -> Result<Self, MapError> {
+        Ok(Self { root: mem.alloc_table().ok_or(MapError::OutOfTables)?, start: start.min(1) })
     }
 
     /// The tree rooted at an existing level-0 table.
     pub fn from_root(root: PhysAddr) -> Self {
-        Self { root }
+        Self { root, start: 0 }
+    }
+
+    /// One past the highest input address the tree can map.
+    fn input_limit(&self) -> u64 {
+        1 << (level_shift(self.start) + 9)
     }
 
     /// The value for TTBR0_EL2 / VTTBR_EL2's base address field.
@@ -158,7 +178,7 @@ impl PageTable {
         }
         let va_end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
         let pa_end = pa.checked_add(size).ok_or(MapError::OutOfRange)?;
-        if va_end > 1 << 48 || pa_end > 1 << 48 {
+        if va_end > self.input_limit() || pa_end > 1 << 48 {
             return Err(MapError::OutOfRange);
         }
         let first_block_level = match leaves {
@@ -166,13 +186,16 @@ impl PageTable {
             Leaves::Pages => 3,
         };
         let leaf = LeafSpec { attrs: attrs & !OA_MASK & !0b11, first_block_level };
-        map_level(mem, self.root, 0, va, pa, size, leaf)
+        map_level(mem, self.root, self.start, va, pa, size, leaf)
     }
 
     /// Walks the tables for `va`: the output address and the leaf descriptor, if mapped.
     pub fn translate(&self, mem: &impl TableMemory, va: u64) -> Option<(u64, u64)> {
+        if va >= self.input_limit() {
+            return None;
+        }
         let mut table = self.root;
-        for level in 0..4 {
+        for level in self.start..4 {
             let shift = level_shift(level);
             let desc = mem.read(table, ((va >> shift) as usize) % ENTRIES);
             if desc & DESC_VALID == 0 {
@@ -197,8 +220,11 @@ impl PageTable {
     /// mapped by a 4 KiB page (not a block). Tables are never freed while the tree lives,
     /// so the spot stays valid and a caller may later change just that descriptor.
     pub fn page_entry(&self, mem: &impl TableMemory, va: u64) -> Option<(PhysAddr, usize)> {
+        if va >= self.input_limit() {
+            return None;
+        }
         let mut table = self.root;
-        for level in 0..4 {
+        for level in self.start..4 {
             let index = ((va >> level_shift(level)) as usize) % ENTRIES;
             let desc = mem.read(table, index);
             if desc & DESC_VALID == 0 || desc & DESC_TABLE_OR_PAGE == 0 {
@@ -363,6 +389,33 @@ mod tests {
         assert!(pt.translate(&mem, 0x4000_0000 + 2 * MIB2).is_none());
     }
 
+    /// A stage-2 tree starting at level 1 covers 512 GiB with three levels of tables.
+    #[test]
+    fn three_levels_from_level_one() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new_at(&mut mem, 1).unwrap();
+        pt.map_with(&mut mem, 0x4000_0000, 0x8000_0000, 2 * MIB2, s2::RAM, Leaves::Pages).unwrap();
+        // Root (level 1), one level-2 table, two level-3 tables: no level 0.
+        assert_eq!(mem.tables.len(), 4);
+        let (pa, desc) = pt.translate(&mem, 0x4000_0000 + MIB2 + 0x123).unwrap();
+        assert_eq!(pa, 0x8000_0000 + MIB2 + 0x123);
+        assert_eq!(desc & 0b11, 0b11, "a page descriptor");
+        assert!(pt.page_entry(&mem, 0x4000_1000).is_some());
+        // The last page below 512 GiB can be mapped; the next address is out of range.
+        let top = (1u64 << 39) - 0x1000;
+        pt.map_with(&mut mem, top, 0x1000, 0x1000, s2::RAM, Leaves::Pages).unwrap();
+        assert_eq!(pt.translate(&mem, top).map(|t| t.0), Some(0x1000));
+        assert_eq!(pt.map(&mut mem, 1 << 39, 0, 0x1000, s2::RAM), Err(MapError::OutOfRange));
+        assert!(pt.translate(&mem, 1 << 39).is_none(), "not aliased onto index 0");
+        assert!(pt.page_entry(&mem, (1 << 39) + 0x4000_1000).is_none());
+        // A 1 GiB block is a level-1 descriptor here, in the root itself.
+        let mut mem = FakeMemory::new(4);
+        let mut pt = PageTable::new_at(&mut mem, 1).unwrap();
+        pt.map(&mut mem, GIB, 2 * GIB, GIB, s2::RAM).unwrap();
+        assert_eq!(mem.tables.len(), 1);
+        assert_eq!(pt.translate(&mem, GIB + 5).map(|t| t.0), Some(2 * GIB + 5));
+    }
+
     /// The register page's descriptor can be found once and then switched off and on.
     #[test]
     fn page_entry_finds_one_descriptor() {
@@ -405,7 +458,11 @@ mod tests {
     fn stage2_vtcr_and_attributes() {
         assert_eq!(s2::vtcr(48, 5), Some(0x8005_3590));
         assert_eq!(s2::vtcr(40, 2).map(|v| v & 0x3f), Some(24));
-        assert_eq!(s2::vtcr(39, 2), None);
+        // 39 bits: T0SZ 25, SL0 1 (three levels from level 1).
+        assert_eq!(s2::vtcr(39, 2).map(|v| (v & 0x3f, (v >> 6) & 3)), Some((25, 1)));
+        assert_eq!(s2::start_level(39), 1);
+        assert_eq!(s2::start_level(40), 0);
+        assert_eq!(s2::vtcr(38, 2), None);
         assert_eq!(s2::vtcr(52, 6), None);
         let mut mem = FakeMemory::new(8);
         let mut pt = PageTable::new(&mut mem).unwrap();

@@ -110,10 +110,16 @@ impl Vm {
         let mut ram = OwnedRam::take(config.ram_size).ok_or(VmError::NoRam)?;
         ram.load(0, config.image).ok_or(VmError::ImageTooLarge)?;
         let (pa_bits, ps) = mmu::pa_range();
-        let ipa_bits = pa_bits.min(48);
+        // 39 bits of guest-physical space (512 GiB) need three levels of stage-2 tables,
+        // not four: one descriptor fewer on every stage-2 walk. Machines whose physical
+        // addresses are narrower than 40 bits are refused, as before.
+        if pa_bits < 40 {
+            return Err(VmError::PaRangeTooSmall(pa_bits));
+        }
+        let ipa_bits = 39;
         let vtcr = s2::vtcr(ipa_bits, ps).ok_or(VmError::PaRangeTooSmall(pa_bits))?;
         let mut tables = FrameTables::default();
-        let mut stage2 = PageTable::new(&mut tables).map_err(VmError::Stage2)?;
+        let mut stage2 = PageTable::new_at(&mut tables, s2::start_level(ipa_bits)).map_err(VmError::Stage2)?;
         let r = ram.range();
         // 4 KiB pages, not blocks: QEMU's TCG records a TLB entry from a stage-2 block as a
         // large page and then turns every guest TLBI by address into a flush of the whole
