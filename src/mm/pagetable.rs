@@ -191,35 +191,23 @@ impl PageTable {
 
     /// Walks the tables for `va`: the output address and the leaf descriptor, if mapped.
     pub fn translate(&self, mem: &impl TableMemory, va: u64) -> Option<(u64, u64)> {
-        if va >= self.input_limit() {
-            return None;
-        }
-        let mut table = self.root;
-        for level in self.start..4 {
-            let shift = level_shift(level);
-            let desc = mem.read(table, ((va >> shift) as usize) % ENTRIES);
-            if desc & DESC_VALID == 0 {
-                return None;
-            }
-            let is_table = desc & DESC_TABLE_OR_PAGE != 0 && level < 3;
-            if !is_table {
-                if level == 0 {
-                    return None;
-                }
-                let offset = va & ((1u64 << shift) - 1);
-                return Some(((desc & OA_MASK & !((1u64 << shift) - 1)) | offset, desc));
-            }
-            table = PhysAddr(desc & OA_MASK);
-        }
-        None
+        let leaf = self.leaf(mem, va)?;
+        let span = (1u64 << level_shift(leaf.level)) - 1;
+        Some(((leaf.desc & OA_MASK & !span) | (va & span), leaf.desc))
     }
-}
 
-impl PageTable {
     /// Where the page descriptor for `va` lives: its level-3 table and index, if `va` is
     /// mapped by a 4 KiB page (not a block). Tables are never freed while the tree lives,
     /// so the spot stays valid and a caller may later change just that descriptor.
     pub fn page_entry(&self, mem: &impl TableMemory, va: u64) -> Option<(PhysAddr, usize)> {
+        let leaf = self.leaf(mem, va)?;
+        (leaf.level == 3 && leaf.desc & DESC_TABLE_OR_PAGE != 0).then_some((leaf.table, leaf.index))
+    }
+
+    /// The valid block or page descriptor that maps `va`, and where it lives; `None` when
+    /// `va` is past the tree's reach, a walk meets an invalid descriptor, or level 0 holds
+    /// something other than a table.
+    fn leaf(&self, mem: &impl TableMemory, va: u64) -> Option<Leaf> {
         if va >= self.input_limit() {
             return None;
         }
@@ -227,16 +215,24 @@ impl PageTable {
         for level in self.start..4 {
             let index = ((va >> level_shift(level)) as usize) % ENTRIES;
             let desc = mem.read(table, index);
-            if desc & DESC_VALID == 0 || desc & DESC_TABLE_OR_PAGE == 0 {
+            if desc & DESC_VALID == 0 {
                 return None;
             }
-            if level == 3 {
-                return Some((table, index));
+            if desc & DESC_TABLE_OR_PAGE == 0 || level == 3 {
+                return (level > 0).then_some(Leaf { level, table, index, desc });
             }
             table = PhysAddr(desc & OA_MASK);
         }
         None
     }
+}
+
+/// A leaf descriptor found by [`PageTable::leaf`]: its level, table, index and value.
+struct Leaf {
+    level: usize,
+    table: PhysAddr,
+    index: usize,
+    desc: u64,
 }
 
 /// What leaf descriptors [`map_level`] writes: their attribute bits, and the first level
