@@ -3,7 +3,7 @@
 //! every secondary).
 
 use crate::mm::layout::Mapping;
-use crate::mm::pagetable::{ENTRIES, MapError, PageTable, TableMemory, s1};
+use crate::mm::pagetable::{DESC_VALID, ENTRIES, MapError, PageTable, TableMemory, s1};
 use crate::mm::range::Range;
 use crate::mm::{PAGE_SIZE, PhysAddr};
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable};
@@ -202,6 +202,27 @@ impl TableMemory for FrameTables {
         assert!(self.owns(table, index), "not one of this VM's tables");
         // SAFETY: as for read.
         unsafe { core::ptr::write_volatile((table.0 as *mut u64).add(index), desc) };
+    }
+
+    /// One ownership check for the run, then a plain loop (a 1 GiB guest's 262,144 page
+    /// descriptors took 30 ms under TCG entry by entry).
+    fn write_pages(&mut self, table: PhysAddr, index: usize, count: usize, first: u64) -> Result<(), usize> {
+        let last = index.checked_add(count).and_then(|end| end.checked_sub(1));
+        assert!(
+            last.is_none_or(|last| self.owns(table, index) && self.owns(table, last)),
+            "not one of this VM's tables"
+        );
+        let entries = table.0 as *mut u64;
+        for i in 0..count {
+            // SAFETY: entries index..index + count of a table frame this VM owns (checked).
+            unsafe {
+                if core::ptr::read_volatile(entries.add(index + i)) & DESC_VALID != 0 {
+                    return Err(i);
+                }
+                core::ptr::write_volatile(entries.add(index + i), first + i as u64 * PAGE_SIZE);
+            }
+        }
+        Ok(())
     }
 }
 
