@@ -106,6 +106,22 @@ fn usable_ram(p: &Platform<'_>) -> Result<RangeSet<MAX_FREE_RANGES>, LayoutError
     Ok(free)
 }
 
+/// The pages module `index` occupies, if they hold nothing else, so that they can be
+/// handed to a guest whole: the module starts on a page boundary and no other module, the
+/// DTB, a reserved region or the hypervisor image shares a page with it. (Module ranges are
+/// checked not to overlap at boot, but two may still share the page where one ends.)
+pub fn module_pages(p: &Platform<'_>, image: Range, index: usize) -> Option<Range> {
+    let pages = |r: Range| Range { start: r.start & !(PAGE_SIZE - 1), end: r.end.next_multiple_of(PAGE_SIZE) };
+    let module = p.modules.get(index)?.region.range();
+    if !module.start.is_multiple_of(PAGE_SIZE) || module.is_empty() {
+        return None;
+    }
+    let own = pages(module);
+    let others = p.modules.iter().enumerate().filter(|&(i, _)| i != index).map(|(_, m)| m.region.range());
+    let mut others = others.chain(p.reserved.iter().map(|r| r.region.range())).chain([p.dtb.range(), image]);
+    (!others.any(|r| !r.is_empty() && pages(r).overlaps(&own))).then_some(own)
+}
+
 /// Modules come from the board's bootloader script: check each is somewhere we can read it
 /// and nothing else claims.
 fn check_modules(p: &Platform<'_>, image: &Image) -> Result<(), LayoutError> {
@@ -291,6 +307,36 @@ mod tests {
         assert_eq!(with(Region { base: 0x4800_0010, size: 0x10 }), Err("overlaps the device tree"));
         assert_eq!(with(Region { base: 0x4021_0000, size: 0x10 }), Err("overlaps the hypervisor image"));
         assert_eq!(with(Region { base: 0x4fff_f000, size: 0x2000 }), Err("overlaps another module"));
+    }
+
+    #[test]
+    fn module_pages_only_when_nothing_shares_them() {
+        use crate::platform::{Module, ModuleKind, Region};
+        let blob = fixture("virt-gicv3-smp4-512m");
+        let base = discover(&blob, 0x4800_0000).unwrap();
+        let image = image_at(0x4020_0000).whole;
+        let with = |kernel: Region, other: Region| {
+            let mut p = base;
+            for (kind, region) in [(ModuleKind::Kernel, kernel), (ModuleKind::Ramdisk, other)] {
+                p.modules.push(Module { kind, region, bootargs: None }).unwrap();
+            }
+            module_pages(&p, image, 0)
+        };
+        let far = Region { base: 0x5400_0000, size: 0x1000 };
+        // A module whose end is not page aligned owns the rest of its last page.
+        assert_eq!(
+            with(Region { base: 0x5000_0000, size: 0x1f6_dfc0 }, far),
+            Some(Range { start: 0x5000_0000, end: 0x51f6_e000 })
+        );
+        assert_eq!(with(Region { base: 0x5000_0800, size: 0x1000 }, far), None, "start not page aligned");
+        assert_eq!(
+            with(Region { base: 0x5000_0000, size: 0x1800 }, Region { base: 0x5000_1c00, size: 0x100 }),
+            None,
+            "another module in its last page"
+        );
+        assert_eq!(with(Region { base: 0x4800_1000, size: 0x1000 }, far), None, "the DTB's page");
+        assert_eq!(with(Region { base: 0x4025_f000, size: 0x2000 }, far), None, "the image's page");
+        assert_eq!(module_pages(&base, image, 0), None, "no such module");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! frame allocator and heap over the RAM the hypervisor reserves for itself.
 
 pub mod addr;
+pub mod guest_ram;
 pub mod layout;
 pub mod pagetable;
 pub mod range;

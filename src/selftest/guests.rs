@@ -3,6 +3,7 @@
 
 use super::{Ctx, check, check_eq};
 use crate::mm::GuestPhysAddr;
+use crate::mm::range::Range;
 use crate::vm::VmConfig;
 use crate::vm::run::{Vcpu, VcpuEnd, Vm, run_vcpu};
 
@@ -308,4 +309,66 @@ pub fn run_uart(ctx: &mut Ctx) {
     // exits; 1000 FR reads that trapped would take 1000 more.
     let exits = vm.exits[0].load(core::sync::atomic::Ordering::Relaxed);
     check!(ctx, exits < 300, "FR polls read the register page, not exits: {exits} exits");
+}
+
+/// The kernel module's pages as guest RAM, as the Linux guest runs its kernel in place: the
+/// test module (`ARMVISOR-TEST-MODULE`, 20 bytes at a page boundary) is taken once, the
+/// rest of its page is cleared, stage 2 maps it where the VM's RAM would be, the basic guest
+/// still runs around it, and dropping the VM scrubs it.
+pub fn run_in_place(ctx: &mut Ctx) {
+    use crate::arch::aarch64::mmu;
+    let b = crate::start::boot_info();
+    let p = &b.platform;
+    // Machine shapes started without the test module have nothing to hand over.
+    let Some(at) = super::expectations().module else { return };
+    let Some(index) = p.modules.iter().position(|m| m.region.base == at) else {
+        return check!(ctx, false, "test module at {at:#x}");
+    };
+    let module = p.modules[index].region.range();
+    let pages = crate::mm::layout::module_pages(p, b.layout.image.whole, index);
+    check_eq!(
+        ctx,
+        pages,
+        Some(Range { start: module.start, end: module.start + 0x1000 }),
+        "the module's page is its own"
+    );
+    let Some(pages) = pages else { return };
+    let Some(taken) = mmu::take_kernel_pages(p, pages, module) else {
+        check!(ctx, false, "module pages taken");
+        return;
+    };
+    check!(ctx, mmu::take_kernel_pages(p, pages, module).is_none(), "module pages are handed out once");
+    let config = VmConfig {
+        name: "in-place",
+        ram_base: GuestPhysAddr(GUEST_RAM_IPA),
+        ram_size: 2 << 20,
+        vcpu_count: 1,
+        image: basic_image(),
+        entry: GuestPhysAddr(GUEST_RAM_IPA),
+        arg: b.layout.image.whole.start,
+    };
+    let window = GUEST_RAM_IPA + (1 << 20);
+    let vm = match Vm::new_in_place(config, Some((GuestPhysAddr(window), taken))) {
+        Ok(vm) => vm,
+        Err(e) => return check!(ctx, false, "VM with the module's pages: {e:?}"),
+    };
+    check_eq!(ctx, vm.translate(window + 8), Some(module.start + 8), "stage 2 maps the window to the module");
+    check_eq!(
+        ctx,
+        vm.translate(window + 0x1000),
+        Some(vm.translate(GUEST_RAM_IPA).unwrap() + 0x10_1000),
+        "and RAM after it"
+    );
+    check_eq!(
+        ctx,
+        vm.read_guest_u64(window),
+        Some(u64::from_le_bytes(*b"ARMVISOR")),
+        "the module's bytes, as guest RAM"
+    );
+    check_eq!(ctx, vm.read_guest_u64(window + 24), Some(0), "the rest of its page cleared");
+    let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, b.layout.image.whole.start);
+    check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "the basic guest runs in the split RAM");
+    drop(vm);
+    let scrubbed = mmu::ram_bytes(p, pages).is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
+    check!(ctx, scrubbed, "dropping the VM scrubs the module's pages");
 }

@@ -3,7 +3,7 @@
 
 use super::exit::{self, Access, DataAbort, Exit};
 use super::{MAX_VCPUS, VmConfig, memory_map};
-use crate::arch::aarch64::mmu::{self, FrameTables, OwnedRam, RegisterPage};
+use crate::arch::aarch64::mmu::{self, FrameTables, ModulePages, OwnedRam, RegisterPage};
 use crate::arch::aarch64::vcpu::{self, GuestRegs};
 use crate::arch::aarch64::vgic as vgic_hw;
 use crate::devices::pl011::{self, Pl011};
@@ -100,6 +100,12 @@ pub struct Vm {
 
 impl Vm {
     pub fn new(config: VmConfig) -> Result<Self, VmError> {
+        Self::new_in_place(config, None)
+    }
+
+    /// As [`Vm::new`], with the pages of a kernel module serving the guest RAM at the
+    /// guest-physical address given: the kernel runs where the bootloader put it.
+    pub fn new_in_place(config: VmConfig, kernel: Option<(GuestPhysAddr, ModulePages)>) -> Result<Self, VmError> {
         // vCPU n runs on pCPU n.
         if config.vcpu_count == 0 || config.vcpu_count > crate::percpu::all().len() {
             return Err(VmError::BadConfig("more vCPUs than pCPUs"));
@@ -109,6 +115,10 @@ impl Vm {
         }
         let mut ram = OwnedRam::take(config.ram_size).ok_or(VmError::NoRam)?;
         ram.load(0, config.image).ok_or(VmError::ImageTooLarge)?;
+        if let Some((ipa, pages)) = kernel {
+            let at = ipa.0.checked_sub(config.ram_base.0).ok_or(VmError::BadConfig("kernel pages below guest RAM"))?;
+            ram.adopt(at, pages).map_err(|_| VmError::BadConfig("kernel pages do not fit in guest RAM"))?;
+        }
         let (pa_bits, ps) = mmu::pa_range();
         // 39 bits of guest-physical space (512 GiB) need three levels of stage-2 tables,
         // not four: one descriptor fewer on every stage-2 walk. Machines whose physical
@@ -120,14 +130,15 @@ impl Vm {
         let vtcr = s2::vtcr(ipa_bits, ps).ok_or(VmError::PaRangeTooSmall(pa_bits))?;
         let mut tables = FrameTables::default();
         let mut stage2 = PageTable::new_at(&mut tables, s2::start_level(ipa_bits)).map_err(VmError::Stage2)?;
-        let r = ram.range();
         // 4 KiB pages, not blocks: QEMU's TCG records a TLB entry from a stage-2 block as a
         // large page and then turns every guest TLBI by address into a flush of the whole
         // TLB (ftrace's boot-time patching alone took 0.8 s instead of 0.3 s). On hardware
         // pages cost more TLB walks than blocks; docs/design.md has the numbers.
-        stage2
-            .map_with(&mut tables, config.ram_base.0, r.start, r.size(), s2::RAM, Leaves::Pages)
-            .map_err(VmError::Stage2)?;
+        for piece in ram.map().pieces() {
+            stage2
+                .map_with(&mut tables, config.ram_base.0 + piece.offset, piece.pa, piece.len, s2::RAM, Leaves::Pages)
+                .map_err(VmError::Stage2)?;
+        }
         // The guest's UART window maps, read-only, a page of its register values: polling FR
         // and reading status cost no exit (Linux reads FR once or twice per character it
         // prints). Writes fault and are emulated; see `uart_changed`.
@@ -164,12 +175,12 @@ impl Vm {
             return Err(VmError::BadConfig("guest RAM overlaps the device regions"));
         }
         log::info!(
-            "VM '{}' (VMID {vmid}): {} vCPUs, RAM {:#x}+{:#x} at PA {:?}",
+            "VM '{}' (VMID {vmid}): {} vCPUs, RAM {:#x}+{:#x} at PA {}",
             config.name,
             config.vcpu_count,
             config.ram_base.0,
             config.ram_size,
-            r
+            ram.map()
         );
         Ok(Self {
             name: config.name,

@@ -90,6 +90,13 @@ pub fn dcache_clean(start: u64, end: u64) {
     dcache_lines(start, end, |a| unsafe { asm!("dc cvac, {}", in(reg) a, options(nostack, preserves_flags)) });
 }
 
+/// Cleans and invalidates `[start, end)` to the point of coherency: memory holds the data
+/// and no cache line is left that a later cacheable read could take instead.
+pub fn dcache_clean_invalidate(start: u64, end: u64) {
+    // SAFETY: a clean and invalidate writes back dirty lines first, so no data is lost.
+    dcache_lines(start, end, |a| unsafe { asm!("dc civac, {}", in(reg) a, options(nostack, preserves_flags)) });
+}
+
 /// Invalidates `[start, end)` from the data caches. Only called with the MMU off on memory
 /// that was written with the MMU off (so no cache line holds newer data).
 pub fn dcache_invalidate(start: u64, end: u64) {

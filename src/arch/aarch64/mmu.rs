@@ -2,6 +2,7 @@
 //! values that turn translation and caches on (for the primary and, via SecondaryBoot, for
 //! every secondary).
 
+use crate::mm::guest_ram::RamMap;
 use crate::mm::layout::Mapping;
 use crate::mm::pagetable::{DESC_VALID, ENTRIES, MapError, PageTable, TableMemory, s1};
 use crate::mm::range::Range;
@@ -323,10 +324,13 @@ impl Drop for FrameTables {
     }
 }
 
-/// RAM the hypervisor took from the free pool for one VM: written through here (bounds
-/// checked), given back on drop.
+/// RAM the hypervisor took from the free pool for one VM, and at most one module's pages
+/// serving part of it ([`RamMap`]): written through here (bounds checked), scrubbed and
+/// given back on drop.
 pub struct OwnedRam {
     range: Range,
+    map: RamMap,
+    inset: Option<ModulePages>,
 }
 
 impl OwnedRam {
@@ -338,25 +342,37 @@ impl OwnedRam {
     /// TCG for memory that is already clean.)
     pub fn take(size: u64) -> Option<Self> {
         let range = crate::mm::heap::take_guest_ram(size)?;
-        Some(Self { range })
+        Some(Self { range, map: RamMap::new(range), inset: None })
     }
 
-    pub fn range(&self) -> Range {
-        self.range
+    /// Serves offsets `[at, at + pages.size())` from `pages` from now on (before the VM
+    /// runs); hands `pages` back if they do not fit (see [`RamMap::with_inset`]).
+    pub fn adopt(&mut self, at: u64, pages: ModulePages) -> Result<(), ModulePages> {
+        match self.map.with_inset(at, pages.range) {
+            Some(map) => {
+                self.map = map;
+                self.inset = Some(pages);
+                Ok(())
+            }
+            None => Err(pages),
+        }
+    }
+
+    /// Where each part of the RAM is, for the stage-2 tables.
+    pub fn map(&self) -> &RamMap {
+        &self.map
     }
 
     /// Copies `bytes` to `offset`, cleans them to the point of coherency and invalidates
     /// the instruction caches. `None` if they do not fit.
     pub fn load(&mut self, offset: u64, bytes: &[u8]) -> Option<()> {
-        let end = offset.checked_add(bytes.len() as u64)?;
-        if end > self.range.size() {
-            return None;
+        for p in self.map.locate(offset, bytes.len() as u64)? {
+            let from = (p.offset - offset) as usize;
+            // SAFETY: a piece of this VM's RAM (pool RAM or adopted module pages, both
+            // this value's alone), identity-mapped normal memory; the copy stays inside it.
+            unsafe { super::cpu::copy_to(p.pa, &bytes[from..from + p.len as usize]) };
+            super::cpu::dcache_clean(p.pa, p.pa + p.len);
         }
-        let start = self.range.start + offset;
-        // SAFETY: the range came from the free-RAM pool and belongs to this value alone;
-        // it is identity-mapped normal memory; the copy stays inside it (checked above).
-        unsafe { super::cpu::copy_to(start, bytes) };
-        super::cpu::dcache_clean(start, start + bytes.len() as u64);
         // SAFETY: instruction cache invalidation has no effect on data.
         unsafe { asm!("ic ialluis", "dsb ish", "isb", options(nostack)) };
         Some(())
@@ -365,53 +381,101 @@ impl OwnedRam {
     /// The 32-bit word at physical address `pa`, if it lies in this RAM (a guest
     /// instruction to decode).
     pub fn read_u32_at(&self, pa: u64) -> Option<u32> {
-        if !pa.is_multiple_of(4) || !self.range.contains(pa) {
+        // Pieces are page aligned, so an aligned word lies wholly in one.
+        if !pa.is_multiple_of(4) || self.map.offset_of(pa).is_none() {
             return None;
         }
-        // SAFETY: inside the owned range (checked), aligned, identity-mapped RAM.
+        // SAFETY: inside this VM's RAM (checked), aligned, identity-mapped normal memory.
         Some(unsafe { core::ptr::read_volatile(pa as *const u32) })
     }
 
     /// Copies guest RAM at `offset` into `buf` (device DMA); false if out of range.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> bool {
-        if offset.checked_add(buf.len() as u64).is_none_or(|e| e > self.range.size()) {
-            return false;
+        let Some(pieces) = self.map.locate(offset, buf.len() as u64) else { return false };
+        for p in pieces {
+            let to = &mut buf[(p.offset - offset) as usize..][..p.len as usize];
+            // SAFETY: a piece of this VM's RAM (checked by `locate`); guest RAM is plain
+            // memory the guest may change concurrently, as with real DMA, which a byte copy
+            // tolerates.
+            unsafe { core::ptr::copy_nonoverlapping(p.pa as *const u8, to.as_mut_ptr(), to.len()) };
         }
-        // SAFETY: inside the owned range (checked); guest RAM is plain memory the guest may
-        // change concurrently, as with real DMA, which a byte copy tolerates.
-        unsafe {
-            core::ptr::copy_nonoverlapping((self.range.start + offset) as *const u8, buf.as_mut_ptr(), buf.len())
-        };
         true
     }
 
     /// Copies `data` into guest RAM at `offset` (device DMA); false if out of range.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> bool {
-        if offset.checked_add(data.len() as u64).is_none_or(|e| e > self.range.size()) {
-            return false;
+        let Some(pieces) = self.map.locate(offset, data.len() as u64) else { return false };
+        for p in pieces {
+            let from = &data[(p.offset - offset) as usize..][..p.len as usize];
+            // SAFETY: as for read_at; no Rust reference into guest RAM exists.
+            unsafe { core::ptr::copy_nonoverlapping(from.as_ptr(), p.pa as *mut u8, from.len()) };
         }
-        // SAFETY: as for read_at; no Rust reference into guest RAM exists.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.range.start + offset) as *mut u8, data.len()) };
         true
     }
 
     /// Reads a 64-bit word at `offset` (for tests inspecting guest memory).
     pub fn read_u64(&self, offset: u64) -> Option<u64> {
-        if !offset.is_multiple_of(8) || offset.checked_add(8)? > self.range.size() {
+        if !offset.is_multiple_of(8) {
             return None;
         }
-        // SAFETY: inside the owned range (checked), aligned, identity-mapped RAM.
-        Some(unsafe { core::ptr::read_volatile((self.range.start + offset) as *const u64) })
+        let p = self.map.locate(offset, 8)?.next()?;
+        // SAFETY: inside this VM's RAM (checked), aligned (pieces are page aligned), RAM.
+        Some(unsafe { core::ptr::read_volatile(p.pa as *const u64) })
     }
 }
 
 impl Drop for OwnedRam {
     /// Scrubs the RAM (zeroes, cleaned to the point of coherency) before it goes back to
-    /// the pool, so the next VM gets nothing of this one.
+    /// the pool, so the next VM gets nothing of this one. Adopted pages scrub themselves.
     fn drop(&mut self) {
-        // SAFETY: the range is this value's alone until it is given back below.
-        unsafe { super::cpu::zero_range(self.range.start, self.range.end) };
-        super::cpu::dcache_clean(self.range.start, self.range.end);
+        scrub(self.range);
         crate::mm::heap::give_back_guest_ram(self.range);
     }
+}
+
+/// Zeroes `range` and cleans it to the point of coherency.
+fn scrub(range: Range) {
+    // SAFETY: callers own the range exclusively until they give it away.
+    unsafe { super::cpu::zero_range(range.start, range.end) };
+    super::cpu::dcache_clean(range.start, range.end);
+}
+
+/// The pages of the kernel module, handed to a VM as part of its RAM so that the guest's
+/// kernel runs where the bootloader put it instead of from a copy. Taken once; scrubbed
+/// on drop and never given to a pool (modules are no pool's memory).
+pub struct ModulePages {
+    range: Range,
+}
+
+impl ModulePages {
+    pub fn range(&self) -> Range {
+        self.range
+    }
+}
+
+impl Drop for ModulePages {
+    fn drop(&mut self) {
+        scrub(self.range);
+    }
+}
+
+/// The kernel module's pages, writable and exclusively ours: `pages` as
+/// [`crate::mm::layout::module_pages`] found them (holding nothing but `module`). The rest
+/// of the last page is zeroed, and the whole range cleaned and invalidated to the point of
+/// coherency (the guest starts with its MMU off, and a line left from our reads must not
+/// later stand in for what it writes). `None` if the range is not plain RAM or was taken.
+pub fn take_kernel_pages(p: &crate::platform::Platform<'_>, pages: Range, module: Range) -> Option<ModulePages> {
+    static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    ram_bytes(p, pages)?;
+    if !pages.contains_range(&module) || TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: the pages are RAM in our map, excluded from every free pool (the layout
+    // removes modules' pages) and shared with nothing else (`module_pages`); TAKEN makes
+    // this the only hand-out. The tail past the module is ours to clear.
+    unsafe { super::cpu::zero_range(module.end, pages.end) };
+    super::cpu::dcache_clean_invalidate(pages.start, pages.end);
+    // SAFETY: instruction cache invalidation has no effect on data.
+    unsafe { asm!("ic ialluis", "dsb ish", "isb", options(nostack)) };
+    Some(ModulePages { range: pages })
 }
