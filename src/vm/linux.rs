@@ -81,6 +81,18 @@ pub fn place(
     Ok(Placement { kernel, initrd, dtb })
 }
 
+/// Where a kernel module's pages (`pages` bytes: the Image, page-rounded) can serve guest
+/// RAM so that the kernel runs where the bootloader put it: the kernel's offset in RAM, if
+/// that is page aligned and the pages end at or below the initramfs and the device tree
+/// (which are loaded into RAM and must not land in the module). `None`: copy the kernel.
+pub fn in_place_offset(ram_base: u64, place: &Placement, pages: u64) -> Option<u64> {
+    let end = place.kernel.checked_add(pages)?;
+    let limit = place.initrd.map_or(place.dtb, |(start, _)| start.min(place.dtb));
+    (place.kernel.is_multiple_of(crate::mm::PAGE_SIZE) && pages > 0 && end <= limit)
+        .then(|| place.kernel.checked_sub(ram_base))
+        .flatten()
+}
+
 /// The device tree gets the last 2 MiB of guest RAM, whatever its size, so it can be built
 /// after [`place`] (it names the initramfs the placement chose) and checked here.
 pub fn check_dtb(len: usize) -> Result<(), LinuxError> {
@@ -124,5 +136,31 @@ mod tests {
         assert_eq!(check_dtb(4 << 20), Err(LinuxError::TooBig("device tree")));
         assert_eq!(check_dtb(2 << 20), Ok(()));
         assert_eq!(place(0x4000_0000, 1 << 30, &h, Some(u64::MAX)), Err(LinuxError::TooBig("initramfs")));
+    }
+
+    #[test]
+    fn kernel_in_place_only_where_nothing_else_lands() {
+        let base = 0x4000_0000;
+        let h = ImageHeader { text_offset: 0, image_size: 0x1f6_e000 };
+        let p = place(base, 64 << 20, &h, Some(0x10_0000)).unwrap();
+        // The page-rounded module ends at or below the initramfs: served from the module.
+        assert_eq!(in_place_offset(base, &p, 0x1f6_e000), Some(0));
+        // Pages reaching into the initramfs or the device tree: copy instead.
+        let initrd = p.initrd.unwrap().0;
+        assert_eq!(in_place_offset(base, &p, initrd - base), Some(0));
+        assert_eq!(in_place_offset(base, &p, initrd - base + 0x1000), None);
+        let no_initrd = place(base, 64 << 20, &h, None).unwrap();
+        assert_eq!(in_place_offset(base, &no_initrd, no_initrd.dtb - base), Some(0));
+        assert_eq!(in_place_offset(base, &no_initrd, no_initrd.dtb - base + 0x1000), None);
+        // A text_offset that is not page aligned puts the kernel off a page boundary.
+        let odd = place(base, 64 << 20, &ImageHeader { text_offset: 0x800, ..h }, None).unwrap();
+        assert_eq!(odd.kernel, base + 0x800);
+        assert_eq!(in_place_offset(base, &odd, 0x1000), None);
+        let text = place(base, 64 << 20, &ImageHeader { text_offset: 0x8_0000, ..h }, None).unwrap();
+        assert_eq!(in_place_offset(base, &text, 0x1000), Some(0x8_0000));
+        // Empty, overflowing, or below the RAM base.
+        assert_eq!(in_place_offset(base, &p, 0), None);
+        assert_eq!(in_place_offset(base, &p, u64::MAX), None);
+        assert_eq!(in_place_offset(base + 0x1000, &p, 0x1000), None);
     }
 }

@@ -114,11 +114,11 @@ impl Vm {
             return Err(VmError::BadConfig("RAM base must be 2 MiB aligned and RAM non-empty"));
         }
         let mut ram = OwnedRam::take(config.ram_size).ok_or(VmError::NoRam)?;
-        ram.load(0, config.image).ok_or(VmError::ImageTooLarge)?;
         if let Some((ipa, pages)) = kernel {
             let at = ipa.0.checked_sub(config.ram_base.0).ok_or(VmError::BadConfig("kernel pages below guest RAM"))?;
             ram.adopt(at, pages).map_err(|_| VmError::BadConfig("kernel pages do not fit in guest RAM"))?;
         }
+        ram.load(0, config.image).ok_or(VmError::ImageTooLarge)?;
         let (pa_bits, ps) = mmu::pa_range();
         // 39 bits of guest-physical space (512 GiB) need three levels of stage-2 tables,
         // not four: one descriptor fewer on every stage-2 walk. Machines whose physical

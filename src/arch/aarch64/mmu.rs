@@ -210,7 +210,7 @@ impl TableMemory for FrameTables {
     fn write_pages(&mut self, table: PhysAddr, index: usize, count: usize, first: u64) -> Result<(), usize> {
         let last = index.checked_add(count).and_then(|end| end.checked_sub(1));
         assert!(
-            last.is_none_or(|last| self.owns(table, index) && self.owns(table, last)),
+            count == 0 || last.is_some_and(|last| self.owns(table, index) && self.owns(table, last)),
             "not one of this VM's tables"
         );
         let entries = table.0 as *mut u64;
