@@ -22,6 +22,10 @@ core::arch::global_asm!(concat!(
     include_str!("../../tests/guests/common.S"),
     include_str!("../../tests/guests/uart.S")
 ));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/walk.S")
+));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
@@ -36,6 +40,8 @@ unsafe extern "C" {
     static guest_cpu_end: u8;
     static guest_uart_start: u8;
     static guest_uart_end: u8;
+    static guest_walk_start: u8;
+    static guest_walk_end: u8;
 }
 
 fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
@@ -309,6 +315,29 @@ pub fn run_uart(ctx: &mut Ctx) {
     // exits; 1000 FR reads that trapped would take 1000 more.
     let exits = vm.exits[0].load(core::sync::atomic::Ordering::Relaxed);
     check!(ctx, exits < 300, "FR polls read the register page, not exits: {exits} exits");
+}
+
+/// The "walk" guest, with its stage-1 MMU on: a UART write through an alias VA lands on
+/// the right register (a stage-2 permission fault's address comes from the page offset
+/// alone), and a load whose stage-1 walk leaves guest RAM (S1PTW) is an external abort,
+/// not an access to the device where the guest put its tables.
+pub fn run_walk(ctx: &mut Ctx) {
+    let image = blob(&raw const guest_walk_start, &raw const guest_walk_end);
+    let Some(vm) = new_vm(ctx, "walk", image, 1, 0).map(alloc::sync::Arc::new) else { return };
+    crate::vm::run::set_console_vm(&vm);
+    crate::println!("");
+    let end = crate::vm::run::run_vm(vm.clone());
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "walk guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    check_eq!(ctx, get(1), Some(0x301), "CR written through the alias VA reads back at the UART");
+    let log = *vm.console_log.lock();
+    check_eq!(ctx, &*log, b"walk\n", "DR written through the alias VA reached the console");
+    let sea = |e: u64| (e >> 26, e & 0x3f);
+    check_eq!(ctx, get(2).map(sea), Some((EC_DABT_SAME_EL, FSC_SEA)), "table walk outside RAM -> external abort");
+    check_eq!(ctx, get(3), Some(0xffff_ff80_0000_0000), "FAR of that abort: the address loaded");
+    check_eq!(ctx, get(4), Some(0x55), "the load did not complete (no GICD register read into it)");
+    check_eq!(ctx, get(5), Some(1), "one abort taken");
 }
 
 /// The kernel module's pages as guest RAM, as the Linux guest runs its kernel in place: the

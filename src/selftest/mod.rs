@@ -137,6 +137,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "guest-sgi", run: guests::run_gic },
     Suite { name: "guest-fp", run: guests::run_cpu },
     Suite { name: "guest-uart", run: guests::run_uart },
+    Suite { name: "guest-stage1", run: guests::run_walk },
     Suite { name: "kernel-in-place", run: guests::run_in_place },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },

@@ -32,6 +32,23 @@ pub struct DataAbort {
     pub access: Option<Access>,
     /// Data fault status code (ESR ISS[5:0]).
     pub dfsc: u8,
+    /// The fault was on the guest's stage-1 table walk (S1PTW), not on the access: the
+    /// guest put its page tables outside its RAM, and nothing is emulated.
+    pub s1ptw: bool,
+}
+
+impl DataAbort {
+    /// A stage-2 permission fault's address. HPFAR_EL2 need not hold it (only S1PTW faults
+    /// and translation and access flag faults set it reliably; KVM translates FAR with AT
+    /// instead), but a VM whose stage 2 maps exactly one page read-only, `read_only_page`,
+    /// knows where such a fault was; the page offset is FAR's under any granule. Other
+    /// aborts keep the address HPFAR gave.
+    pub fn with_permission_fault_at(self, read_only_page: u64) -> Self {
+        if self.s1ptw || !is_permission_fault(self.dfsc) {
+            return self;
+        }
+        Self { ipa: GuestPhysAddr(read_only_page | (self.va & 0xfff)), ..self }
+    }
 }
 
 /// A load or store of one register, from the syndrome (ISS: SAS, SSE, SRT, SF, AR).
@@ -137,6 +154,7 @@ pub fn decode(vector: u64, esr: u64, far: u64, hpfar: u64) -> Exit {
                 write: iss & (1 << 6) != 0,
                 access,
                 dfsc: (iss & 0x3f) as u8,
+                s1ptw: iss & (1 << 7) != 0,
             })
         }
         ec::INSN_ABORT_LOWER => Exit::InstructionAbort { ipa: ipa(far, hpfar), va: far },
@@ -219,6 +237,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn permission_faults_are_on_the_read_only_page() {
+        // A byte store (ISV, SAS=0, WnR) to the UART's DR through a kernel VA; DFSC 0x0f
+        // (permission, level 3); HPFAR holds garbage, as it may for a permission fault.
+        let store = esr(0x24, (1 << 24) | (1 << 6) | 0x0f);
+        let Exit::DataAbort(d) = decode(8, store, 0xffff_7dff_bfe0_0000, 0xdead_0000) else { panic!() };
+        assert!(!d.s1ptw);
+        assert_eq!(d.with_permission_fault_at(0x0900_0000).ipa, GuestPhysAddr(0x0900_0000));
+        let Exit::DataAbort(d) = decode(8, store, 0xffff_0000_0000_0f2c, 0) else { panic!() };
+        assert_eq!(d.with_permission_fault_at(0x0900_0000).ipa, GuestPhysAddr(0x0900_0f2c));
+        // Translation faults keep HPFAR's address.
+        let Exit::DataAbort(d) = decode(8, esr(0x24, (1 << 24) | 0x07), 0x10, 0x0800_0000 >> 8) else { panic!() };
+        assert_eq!(d.with_permission_fault_at(0x0900_0000).ipa, GuestPhysAddr(0x0800_0010));
+        // A fault on the stage-1 walk (S1PTW): HPFAR is valid and names the table, which
+        // is left for the caller to refuse.
+        let Exit::DataAbort(d) = decode(8, esr(0x24, (1 << 7) | 0x0f), 0x10, 0x0900_0000 >> 8) else { panic!() };
+        assert!(d.s1ptw);
+        assert_eq!(d.with_permission_fault_at(0x0900_0000).ipa, GuestPhysAddr(0x0900_0010));
     }
 
     #[test]

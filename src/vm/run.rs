@@ -141,7 +141,8 @@ impl Vm {
         }
         // The guest's UART window maps, read-only, a page of its register values: polling FR
         // and reading status cost no exit (Linux reads FR once or twice per character it
-        // prints). Writes fault and are emulated; see `uart_changed`.
+        // prints). Writes fault and are emulated; see `uart_changed`. It is the only
+        // read-only page, which `run_vcpu` relies on to place permission faults.
         let uart_page = RegisterPage::new().ok_or(VmError::Stage2(MapError::OutOfTables))?;
         let page = uart_page.frame().0;
         stage2
@@ -335,16 +336,11 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             }
         }
         let mut exit = exit::decode(s.vector, s.esr, s.far, s.hpfar);
-        if let Exit::DataAbort(d) = &mut exit
-            && exit::is_permission_fault(d.dfsc)
-        {
-            // A write to the UART's read-only register page. HPFAR_EL2 need not hold the
-            // address of a stage-2 permission fault; the guest's stage 1 gives it. If that
-            // fails the guest has just changed its mapping: it retries the access.
-            match vcpu::guest_va_to_ipa(d.va) {
-                Some(ipa) => d.ipa = GuestPhysAddr(ipa),
-                None => continue,
-            }
+        if let Exit::DataAbort(d) = &mut exit {
+            // Stage 2 maps one page read-only, the UART's register page (`new_in_place`):
+            // a permission fault is a write there, most of them to DR. Knowing that saves
+            // translating the guest's address again (AT) on every byte the guest prints.
+            *d = d.with_permission_fault_at(memory_map::UART);
         }
         let next = match exit {
             Exit::Irq => {
@@ -373,11 +369,15 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 vcpu.regs.pc += 4;
                 Next::Resume
             }
-            Exit::DataAbort(DataAbort { ipa, access: Some(a), write, .. }) if mmio(vm, vcpu, ipa.0, &a, write) => {
+            Exit::DataAbort(DataAbort { ipa, access: Some(a), write, s1ptw: false, .. })
+                if mmio(vm, vcpu, ipa.0, &a, write) =>
+            {
                 vcpu.regs.pc += 4;
                 Next::Resume
             }
-            Exit::DataAbort(DataAbort { ipa, access: None, .. }) if decode_and_emulate(vm, vcpu, ipa.0) => {
+            Exit::DataAbort(DataAbort { ipa, access: None, s1ptw: false, .. })
+                if decode_and_emulate(vm, vcpu, ipa.0) =>
+            {
                 vcpu.regs.pc += 4;
                 Next::Resume
             }
@@ -417,8 +417,9 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 Next::Resume
             }
             Exit::DataAbort(d) => {
-                // Outside guest RAM and every device, or an access the syndrome does not
-                // describe (ISV = 0): a bus error for the guest.
+                // Outside guest RAM and every device, an access neither the syndrome nor
+                // the instruction describes, or the guest's page tables outside its RAM
+                // (S1PTW): a bus error for the guest.
                 rate_limited_warn(vm, "data abort", d.ipa.0);
                 let wnr = if d.write { 1 << 6 } else { 0 };
                 inject_external_abort(vcpu, vcpu::EC_DATA_ABORT_SAME_EL, wnr, d.va);

@@ -300,28 +300,24 @@ pub fn inject_sync(regs: &mut GuestRegs, esr: u64, far: Option<u64>) {
     regs.pstate = 0x3c5;
 }
 
-/// Translates a guest virtual address through the guest's stage 1 only (AT S1E1R): the
-/// guest-physical address, or `None` if stage 1 faults. For stage-2 permission faults,
-/// where HPFAR_EL2 need not hold the address; stage 1 already allowed the access, so the
-/// EL1 read translation finds the same page for EL0 and for writes (as KVM does).
-pub fn guest_va_to_ipa(va: u64) -> Option<u64> {
-    let par: u64;
-    // SAFETY: as for guest_va_to_pa.
-    unsafe {
-        asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
-    };
-    translated(par, va)
-}
-
 /// Translates a guest virtual address through the guest's stage 1 and its stage 2 (AT
 /// S12E1R, with the VM's registers loaded on this pCPU). `None` if either stage faults.
 pub fn guest_va_to_pa(va: u64) -> Option<u64> {
     let par: u64;
-    // SAFETY: an address translation instruction; it only writes PAR_EL1, which the
-    // hypervisor owns between exits (the guest's PAR_EL1 is not preserved across this, as
-    // with KVM: PAR_EL1 is not guaranteed across exceptions the guest did not cause).
+    // SAFETY: an address translation instruction; it only writes PAR_EL1, whose guest value
+    // is put back (as KVM does), so a guest reading PAR_EL1 after its own AT sees its own.
     unsafe {
-        asm!("at s12e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
+        asm!(
+            "mrs {saved}, par_el1",
+            "at s12e1r, {va}",
+            "isb",
+            "mrs {par}, par_el1",
+            "msr par_el1, {saved}",
+            va = in(reg) va,
+            par = out(reg) par,
+            saved = out(reg) _,
+            options(nostack)
+        )
     };
     translated(par, va)
 }
