@@ -22,7 +22,9 @@ CARGO        ?= cargo
 SYSROOT       = $(shell rustc --print sysroot)
 LLVM_BIN      = $(SYSROOT)/lib/rustlib/x86_64-unknown-linux-gnu/bin
 SOURCES      := $(shell find src arch tests/guests -type f) Cargo.toml Cargo.lock build.rs .cargo/config.toml
-QEMU_MACHINE := -machine virt,virtualization=on,gic-version=3 -cpu max
+# -nic none: without it the virt machine adds a virtio-net PCI card whose boot ROM
+# (efi-virtio.rom, package ipxe-qemu) QEMU must find; nothing here uses a network.
+QEMU_MACHINE := -machine virt,virtualization=on,gic-version=3 -cpu max -nic none
 # A small module handed over as a multiboot module, so discovery is checked end to end.
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000

@@ -70,7 +70,7 @@ refuses_with() { # refuses_with PATTERN... -- qemu-args...
     done
     shift
     out=$(mktemp)
-    timeout --foreground 60 qemu-system-aarch64 -cpu max -m 512M -nographic -no-reboot -semihosting "$@" >"$out" 2>&1 || status=$?
+    timeout --foreground 60 qemu-system-aarch64 -cpu max -m 512M -nographic -nic none -no-reboot -semihosting "$@" >"$out" 2>&1 || status=$?
     cat "$out"
     echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
     [ "$status" -ne 0 ] && [ "$status" -ne 124 ] || return 1
@@ -86,7 +86,7 @@ uboot_boots_it() {
         --expect "Hit any key to stop autoboot" --send "" \
         --expect "=>" --send "setenv bootargs '$args'; booti 0x50000000 - \${fdtcontroladdr}" \
         -- qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3 -cpu max -smp 4 -m 512M \
-        -nographic -no-reboot -semihosting -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
+        -nographic -nic none -no-reboot -semihosting -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
         -device loader,file=build/armvisor-selftest.bin,addr=0x50000000,force-raw=on \
         -device guest-loader,addr=0x4c000000,kernel=build/test-module.bin,bootargs=test-module
     local status=$?

@@ -11,7 +11,7 @@ dump() {
     local name=$1 gic=$2 smp=$3 mem=$4
     shift 4
     qemu-system-aarch64 -machine "virt,virtualization=on,gic-version=$gic,dumpdtb=$name.dtb" \
-        -cpu max -smp "$smp" -m "$mem" -nographic "$@" >/dev/null 2>&1
+        -cpu max -smp "$smp" -m "$mem" -nographic -nic none "$@" >/dev/null 2>&1
     # QEMU pads the blob to 1 MiB; dtc re-encodes the same tree compactly.
     dtc -q -I dtb -O dtb -o "$name.dtb" "$name.dtb"
     echo "wrote tests/dtb/$name.dtb"

@@ -25,13 +25,14 @@ qemu=${QEMU:-qemu-system-aarch64}
 for f in "$image" "$initrd"; do
     [ -f "$f" ] || { echo "error: $f not found (run 'make guest', or set LINUX_IMAGE / INITRD)" >&2; exit 1; }
 done
+# Both modes run with -nic none: neither guest gets a network card (see the Makefile).
 if [ $direct = 1 ]; then
-    exec "$qemu" -machine virt,gic-version=3 -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -no-reboot \
+    exec "$qemu" -machine virt,gic-version=3 -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -nic none -no-reboot \
         -kernel "$image" -initrd "$initrd" -append "$args" "$@"
 fi
 # guest-loader's own option syntax: a comma inside a value is written twice.
 machine=virt,virtualization=on,gic-version=3
-common=(-cpu max -smp "$smp" -m "$mem" -nographic -no-reboot -kernel "$hv"
+common=(-cpu max -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -kernel "$hv"
     -device "guest-loader,addr=0x50000000,kernel=$image,bootargs=${args//,/,,}"
     -device "guest-loader,addr=0x54000000,initrd=$initrd")
 if [ -z "${DISK:-}" ]; then
@@ -40,7 +41,11 @@ fi
 disk_addr=${DISK_ADDR:-0x58000000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$qemu" -machine "$machine,dumpdtb=$tmp/qemu.dtb" "${common[@]}" >/dev/null 2>&1
+if ! "$qemu" -machine "$machine,dumpdtb=$tmp/qemu.dtb" "${common[@]}" >"$tmp/dump.log" 2>&1; then
+    echo "error: QEMU could not dump its device tree:" >&2
+    cat "$tmp/dump.log" >&2
+    exit 1
+fi
 dtc -q -I dtb -O dts -o "$tmp/machine.dts" "$tmp/qemu.dtb"
 size=$(stat -c %s "$DISK")
 cat >>"$tmp/machine.dts" <<DTS
