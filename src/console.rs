@@ -24,6 +24,10 @@ register_bitfields! {u32,
     LCR_H [
         /// FIFOs enabled (else each is one byte deep).
         FEN OFFSET(4) NUMBITS(1) []
+    ],
+    CR [
+        /// UART enabled.
+        UARTEN OFFSET(0) NUMBITS(1) []
     ]
 }
 
@@ -35,7 +39,8 @@ register_structs! {
         (0x18 => fr: ReadOnly<u32, FR::Register>),
         (0x1c => _reserved1),
         (0x2c => lcr_h: ReadWrite<u32, LCR_H::Register>),
-        (0x30 => _reserved2),
+        (0x30 => cr: ReadWrite<u32, CR::Register>),
+        (0x34 => _reserved2),
         (0x38 => imsc: ReadWrite<u32>),
         (0x3c => _reserved3),
         (0x44 => icr: ReadWrite<u32>),
@@ -54,7 +59,8 @@ pub struct Pl011 {
     regs: mmio::Mmio<Pl011Regs>,
     /// Bytes that may be written without looking at FR: the free FIFO entries the last FR
     /// read showed, less those written since. Under TCG a FR read per byte cost about
-    /// 0.5 us, 15 ms of a Linux boot's 15,000 console bytes.
+    /// 0.5 us, 15 ms of a Linux boot's 15,000 console bytes. Exact only while this port is
+    /// the UART's one writer, as `CONSOLE` is; see [`Pl011::shared_with_others`].
     credits: u8,
     /// Free entries an empty transmit FIFO has: 1 with the FIFOs off.
     depth: u8,
@@ -70,21 +76,46 @@ impl Pl011 {
         Self { regs, credits: 0, depth }
     }
 
+    /// For a port that another writer may share (the panic path's fallback): look at FR
+    /// before every byte, as a FIFO someone else is filling has fewer free entries than
+    /// this port counted.
+    fn shared_with_others(mut self) -> Self {
+        self.depth = 1;
+        self
+    }
+
     /// Turns on the FIFOs if the bootloader left them off (U-Boot turns them on; QEMU's
-    /// reset state has them off), once the transmitter is idle: LCR_H must not change
-    /// while a character is on the line. Left alone if the UART stays busy.
+    /// reset state has them off). The PL011 TRM (DDI 0183, 3.3.8) forbids changing LCR_H
+    /// while the UART is enabled, so: wait until the transmitter is idle, disable the UART,
+    /// set FEN, enable it again as it was. Left alone if the UART stays busy. Bytes waiting
+    /// in the receive FIFO (typed before the hypervisor started) may be lost.
     fn enable_fifos(&mut self) {
         if self.depth > 1 {
             return;
         }
+        if !self.wait_idle() {
+            return;
+        }
+        let cr = self.regs.cr.get();
+        self.regs.cr.set(cr & !CR::UARTEN::SET.value);
+        self.regs.lcr_h.modify(LCR_H::FEN::SET);
+        self.regs.cr.set(cr);
+        self.depth = TX_FIFO_DEPTH;
+    }
+
+    /// Waits (bounded: 100 ms, ten FIFOs at 115200 baud) until everything written has left
+    /// the UART. False if it did not.
+    fn wait_idle(&self) -> bool {
         let deadline = cpu::counter() + cpu::ticks_from_us(100_000);
-        while self.regs.fr.is_set(FR::BUSY) {
+        loop {
+            let fr = self.regs.fr.extract();
+            if fr.is_set(FR::TXFE) && !fr.is_set(FR::BUSY) {
+                return true;
+            }
             if cpu::counter() > deadline {
-                return;
+                return false;
             }
         }
-        self.regs.lcr_h.modify(LCR_H::FEN::SET);
-        self.depth = TX_FIFO_DEPTH;
     }
 
     fn put(&mut self, b: u8) {
@@ -146,7 +177,7 @@ pub fn early_print(uart: Option<Uart>, args: fmt::Arguments<'_>) {
     let region = uart.map_or(FALLBACK_UART, |u| u.region);
     // SAFETY: the region is the DTB's stdout PL011 or QEMU's; with the MMU off every access
     // is a device access.
-    let mut port = unsafe { Pl011::new(region) };
+    let mut port = unsafe { Pl011::new(region) }.shared_with_others();
     let _ = port.write_fmt(args);
 }
 
@@ -201,6 +232,16 @@ pub fn write_bytes(bytes: &[u8]) {
 pub fn print(args: fmt::Arguments<'_>) {
     if let Some(port) = CONSOLE.lock().as_mut() {
         let _ = port.write_fmt(args);
+    }
+}
+
+/// Waits (bounded) until the console's last byte has left the UART: before powering off or
+/// resetting the machine, which would cut off what is still in the transmit FIFO.
+pub fn flush() {
+    if let Some(guard) = CONSOLE.try_lock_for(1_000_000)
+        && let Some(port) = guard.as_ref()
+    {
+        port.wait_idle();
     }
 }
 

@@ -25,6 +25,7 @@ pub fn run() -> ! {
     match build_and_run() {
         Ok((VcpuEnd::SystemOff, _vm)) => {
             info!("guest powered off; powering off");
+            crate::console::flush();
             if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
                 psci::system_off(&p);
             }
@@ -32,6 +33,7 @@ pub fn run() -> ! {
         Ok((VcpuEnd::SystemReset, vm)) => {
             info!("guest asked for a reset; resetting");
             drop(vm);
+            crate::console::flush();
             if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
                 psci::call(p.conduit, psci::SYSTEM_RESET, 0, 0, 0);
             }
