@@ -6,6 +6,7 @@ pub mod decode;
 pub mod exit;
 pub mod fdt;
 pub mod idregs;
+pub mod inject;
 pub mod linux;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

@@ -146,7 +146,7 @@ impl Vm {
         let uart_page = RegisterPage::new().ok_or(VmError::Stage2(MapError::OutOfTables))?;
         let page = uart_page.frame().0;
         stage2
-            .map_with(&mut tables, memory_map::UART, page, PAGE_SIZE, s2::REGISTER_PAGE, Leaves::Pages)
+            .map_with(&mut tables, READ_ONLY_PAGE, page, PAGE_SIZE, s2::REGISTER_PAGE, Leaves::Pages)
             .map_err(VmError::Stage2)?;
         let uart_entry = stage2.page_entry(&tables, memory_map::UART).ok_or(VmError::Stage2(MapError::OutOfTables))?;
         let uart_desc = tables.read(uart_entry.0, uart_entry.1);
@@ -285,6 +285,10 @@ enum Next {
     End(VcpuEnd),
 }
 
+/// The one page stage 2 maps read-only (the UART's register page, `new_in_place`): a
+/// stage-2 permission fault, whose HPFAR_EL2 is UNKNOWN, is placed here (`run_vcpu`). A
+/// second read-only mapping would need its own way to tell its faults apart.
+const READ_ONLY_PAGE: u64 = memory_map::UART;
 /// ESR_EL1 values for injected exceptions: IL = 1 (32-bit instruction).
 const ESR_IL: u64 = 1 << 25;
 /// Fault status "synchronous external abort, not on a translation table walk".
@@ -340,7 +344,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             // Stage 2 maps one page read-only, the UART's register page (`new_in_place`):
             // a permission fault is a write there, most of them to DR. Knowing that saves
             // translating the guest's address again (AT) on every byte the guest prints.
-            *d = d.with_permission_fault_at(memory_map::UART);
+            *d = d.with_permission_fault_at(READ_ONLY_PAGE);
         }
         let next = match exit {
             Exit::Irq => {

@@ -7,9 +7,11 @@
 //   written to DR there reaches the console;
 // - TTBR1_EL1 points at the GIC distributor, outside guest RAM: a load through it faults
 //   on the stage-1 table walk (S1PTW), which must come back as an external abort, not as
-//   an emulated GICD access.
+//   an emulated GICD access. The load runs in EL1t (SP_EL0) with SCTLR_EL1.SPAN clear,
+//   so the abort must arrive at the EL1t vector (+0x000) with PSTATE.PAN set.
 // Report ids: 1 CR read through the identity map; 2 ESR_EL1 of the TTBR1 load; 3 its FAR;
-// 4 the load's destination register afterwards (still 0x55); 5 aborts taken (exactly 1).
+// 4 the load's destination register afterwards (still 0x55); 5 aborts taken (exactly 1);
+// 6 the vector offset the abort arrived at; 7 its SPSR_EL1; 8 PSTATE.PAN in the handler.
 
 .section .rodata.guest_walk, "a"
 .balign 4096
@@ -18,6 +20,7 @@ guest_walk_start:
     adr     x1, walk_vectors
     msr     vbar_el1, x1
     mov     x25, #0                     // aborts taken
+    mov     x26, #0xbad                 // vector offset taken
 
     // Three zeroed tables: L1, then L2 and L3 for the alias.
     adr     x10, guest_walk_start
@@ -78,20 +81,31 @@ guest_walk_start:
     str     w4, [x20]                   // DR
     b       2b
 
-3:  mov     x5, #0x55
+3:  mrs     x1, sctlr_el1               // SPAN = 0: taking an exception sets PAN
+    bic     x1, x1, #(1 << 23)
+    msr     sctlr_el1, x1
+    isb
+    mov     x5, #0x55
     movz    x4, #0xff80, lsl #32        // the lowest TTBR1 address
     movk    x4, #0xffff, lsl #48
+    msr     spsel, #0                   // EL1t
     ldr     x5, [x4]
+    msr     spsel, #1
     REPORT  2, x23
     REPORT  3, x24
     REPORT  4, x5
     REPORT  5, x25
+    REPORT  6, x26
+    REPORT  7, x27
+    REPORT  8, x28
     SYSTEM_OFF
 
-// EL1 synchronous exceptions: keep ESR and FAR, step over the instruction.
+// EL1 synchronous exceptions: keep ESR, FAR, SPSR and PAN, step over the instruction.
 walk_sync:
     mrs     x23, esr_el1
     mrs     x24, far_el1
+    mrs     x27, spsr_el1
+    mrs     x28, S3_0_C4_C2_3           // PAN
     add     x25, x25, #1
     mrs     x22, elr_el1
     add     x22, x22, #4
@@ -103,11 +117,15 @@ walk_msg:
 
 .balign 0x800
 walk_vectors:
-    .rept 4
-    b       .                           // current EL with SP_EL0
+    mov     x26, #0x000                 // current EL with SP_EL0: synchronous
+    b       walk_sync
+    .balign 0x80
+    .rept 3
+    b       .
     .balign 0x80
     .endr
-    b       walk_sync                   // current EL with SP_ELx: synchronous
+    mov     x26, #0x200                 // current EL with SP_ELx: synchronous
+    b       walk_sync
     .balign 0x80
     .rept 11
     b       .

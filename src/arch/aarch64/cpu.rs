@@ -1,6 +1,8 @@
 //! Small CPU helpers: identity, the generic counter, interrupt masking, events, caches.
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, MPIDR_EL1, Readable, TPIDR_EL2, Writeable};
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTPCT_EL0, DAIF, ID_AA64MMFR1_EL1, MPIDR_EL1, Readable, TPIDR_EL2, Writeable,
+};
 use core::arch::asm;
 
 use crate::platform::MPIDR_AFFINITY_MASK;
@@ -8,6 +10,11 @@ use crate::platform::MPIDR_AFFINITY_MASK;
 /// This pCPU's MPIDR affinity fields.
 pub fn mpidr() -> u64 {
     MPIDR_EL1.get() & MPIDR_AFFINITY_MASK
+}
+
+/// Whether the CPU has FEAT_PAN (guests see the hardware's ID_AA64MMFR1_EL1.PAN).
+pub fn has_pan() -> bool {
+    ID_AA64MMFR1_EL1.read(ID_AA64MMFR1_EL1::PAN) != 0
 }
 
 pub fn counter() -> u64 {

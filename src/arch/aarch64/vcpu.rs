@@ -272,10 +272,10 @@ pub const EC_INSN_ABORT_SAME_EL: u64 = 0x21;
 
 /// Makes the guest take a synchronous exception to EL1 as if the hardware had raised it:
 /// ELR_EL1/SPSR_EL1 get the interrupted PC and PSTATE, ESR_EL1/FAR_EL1 the syndrome, and
-/// the guest continues at its VBAR_EL1 (current EL with SP_ELx if it was at EL1, lower EL
-/// AArch64 if at EL0) with DAIF masked, in EL1h (Arm ARM D1.10.2).
+/// the guest continues at the vector for where it was, in the PSTATE the hardware would
+/// give it ([`crate::vm::inject::sync_entry`]).
 pub fn inject_sync(regs: &mut GuestRegs, esr: u64, far: Option<u64>) {
-    let vbar: u64;
+    let (vbar, sctlr): (u64, u64);
     // SAFETY: EL1 registers of the running guest; the hypervisor does not use them.
     unsafe {
         asm!(
@@ -283,21 +283,22 @@ pub fn inject_sync(regs: &mut GuestRegs, esr: u64, far: Option<u64>) {
             "msr spsr_el1, {pstate}",
             "msr esr_el1, {esr}",
             "mrs {vbar}, vbar_el1",
+            "mrs {sctlr}, sctlr_el1",
             pc = in(reg) regs.pc,
             pstate = in(reg) regs.pstate,
             esr = in(reg) esr,
             vbar = out(reg) vbar,
+            sctlr = out(reg) sctlr,
             options(nostack)
         );
         if let Some(far) = far {
             asm!("msr far_el1, {}", in(reg) far, options(nostack));
         }
     }
-    let from_el0 = regs.pstate & 0b1111 == 0;
-    let offset = if from_el0 { 0x400 } else { 0x200 };
-    regs.pc = vbar + offset;
-    // EL1h, D, A, I, F masked.
-    regs.pstate = 0x3c5;
+    let (offset, pstate) = crate::vm::inject::sync_entry(regs.pstate, sctlr, super::cpu::has_pan());
+    // VBAR_EL1[10:0] are RES0: the hardware uses bits [63:11].
+    regs.pc = (vbar & !0x7ff) + offset;
+    regs.pstate = pstate;
 }
 
 /// Translates a guest virtual address through the guest's stage 1 and its stage 2 (AT
