@@ -339,8 +339,14 @@ pub fn run_walk(ctx: &mut Ctx) {
     check_eq!(ctx, get(4), Some(0x55), "the load did not complete (no GICD register read into it)");
     check_eq!(ctx, get(5), Some(1), "one abort taken");
     check_eq!(ctx, get(6), Some(0x000), "taken in EL1t: arrives at VBAR_EL1 + 0x000");
-    check_eq!(ctx, get(7).map(|spsr| spsr & ((1 << 22) | 0xf)), Some(0x4), "SPSR_EL1: EL1t, PAN clear as it was");
-    let pan = if crate::arch::aarch64::cpu::has_pan() { 1 << 22 } else { 0 };
+    use crate::vm::inject::pstate;
+    check_eq!(
+        ctx,
+        get(7).map(|spsr| spsr & (pstate::PAN | 0xf)),
+        Some(pstate::EL1T),
+        "SPSR_EL1: EL1t, PAN clear as it was"
+    );
+    let pan = if crate::arch::aarch64::cpu::has_pan() { pstate::PAN } else { 0 };
     check_eq!(ctx, get(8), Some(pan), "SCTLR_EL1.SPAN 0: PSTATE.PAN set on entry (where FEAT_PAN is)");
 }
 

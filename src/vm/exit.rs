@@ -40,9 +40,9 @@ pub struct DataAbort {
 impl DataAbort {
     /// A stage-2 permission fault's address. HPFAR_EL2 is UNKNOWN for it (HPFAR holds the
     /// IPA for translation, access flag and address size faults, and for any fault on a
-    /// stage-1 table walk; KVM translates FAR with AT instead), but a VM whose stage 2 maps exactly one page read-only, `read_only_page`,
-    /// knows where such a fault was; the page offset is FAR's under any granule. Other
-    /// aborts keep the address HPFAR gave.
+    /// stage-1 table walk; KVM translates FAR with AT instead), but a VM whose stage 2 maps
+    /// exactly one page read-only, `read_only_page`, knows where such a fault was; the page
+    /// offset is FAR's under any granule. Other aborts keep the address HPFAR gave.
     pub fn with_permission_fault_at(self, read_only_page: u64) -> Self {
         if self.s1ptw || !is_permission_fault(self.dfsc) {
             return self;

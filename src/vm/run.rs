@@ -142,13 +142,13 @@ impl Vm {
         // The guest's UART window maps, read-only, a page of its register values: polling FR
         // and reading status cost no exit (Linux reads FR once or twice per character it
         // prints). Writes fault and are emulated; see `uart_changed`. It is the only
-        // read-only page, which `run_vcpu` relies on to place permission faults.
+        // read-only page (`READ_ONLY_PAGE`).
         let uart_page = RegisterPage::new().ok_or(VmError::Stage2(MapError::OutOfTables))?;
         let page = uart_page.frame().0;
         stage2
             .map_with(&mut tables, READ_ONLY_PAGE, page, PAGE_SIZE, s2::REGISTER_PAGE, Leaves::Pages)
             .map_err(VmError::Stage2)?;
-        let uart_entry = stage2.page_entry(&tables, memory_map::UART).ok_or(VmError::Stage2(MapError::OutOfTables))?;
+        let uart_entry = stage2.page_entry(&tables, READ_ONLY_PAGE).ok_or(VmError::Stage2(MapError::OutOfTables))?;
         let uart_desc = tables.read(uart_entry.0, uart_entry.1);
         let uart = Pl011::new();
         uart_page.write(0, &uart.registers());
@@ -765,7 +765,7 @@ fn uart_changed(vm: &Vm, uart: &Pl011) {
     if uart.reads_have_effects() {
         if mapped {
             vm.tables.set_entry(table, index, 0);
-            mmu::invalidate_ipa(vm.vttbr(), memory_map::UART);
+            mmu::invalidate_ipa(vm.vttbr(), READ_ONLY_PAGE);
         }
     } else {
         vm.uart_page.write(0, &uart.registers());
