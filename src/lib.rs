@@ -9,6 +9,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod devices;
+pub mod ids;
 pub mod mm;
 pub mod platform;
 pub mod psci;

@@ -17,9 +17,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use spin::Once;
 
-/// A pCPU's index: 0 is the boot pCPU, the rest follow the DTB's order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CpuId(pub usize);
+pub use crate::ids::CpuId;
 
 /// Messages one pCPU sends another. (Waking a pCPU needs no message: see [`kick`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
