@@ -4,9 +4,10 @@
 //! firmware, so under QEMU the emulator exits.
 #![forbid(unsafe_code)]
 
-use crate::arch::aarch64::{mmu, psci};
+use crate::arch;
+use crate::mm::range::Range;
 use crate::mm::{GuestPhysAddr, layout};
-use crate::platform::ModuleKind;
+use crate::platform::{ModuleKind, Platform};
 use crate::vm::run::{VcpuEnd, Vm, run_vm, set_console_vm};
 use crate::vm::{VmConfig, fdt, linux, memory_map};
 use alloc::sync::Arc;
@@ -18,24 +19,26 @@ const GUEST_RAM_BASE: u64 = 0x4000_0000;
 const GUEST_RAM_MAX: u64 = 1 << 30;
 const DEFAULT_BOOTARGS: &str = "console=ttyAMA0 earlycon=pl011,0x9000000";
 
-pub fn run() -> ! {
+/// Builds the VM from the boot inputs of platform `p` (the hypervisor's image is at `image`,
+/// which no module may share pages with) and runs it; then powers off, resets, or parks.
+pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
     // Dropping the VM scrubs its RAM for whoever runs next (1 GiB took 3.7 s under TCG).
     // Before a power-off there is nobody, so the VM stays alive through that call; a
     // reset keeps RAM, so the scrub comes first there.
-    match build_and_run() {
+    match build_and_run(p, image) {
         Ok((VcpuEnd::SystemOff, _vm)) => {
             info!("guest powered off; powering off");
             crate::console::flush();
-            if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
-                psci::system_off(&p);
+            if let Some(psci) = p.psci {
+                arch::system_off(&psci);
             }
         }
         Ok((VcpuEnd::SystemReset, vm)) => {
             info!("guest asked for a reset; resetting");
             drop(vm);
             crate::console::flush();
-            if let Some(p) = crate::start::platform().and_then(|p| p.psci) {
-                psci::call(p.conduit, psci::SYSTEM_RESET, 0, 0, 0);
+            if let Some(psci) = p.psci {
+                arch::system_reset(&psci);
             }
         }
         Ok((end, _)) => error!("guest stopped: {end:?}"),
@@ -45,21 +48,19 @@ pub fn run() -> ! {
     crate::percpu::park_loop()
 }
 
-fn build_and_run() -> Result<(VcpuEnd, Arc<Vm>), alloc::string::String> {
+fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd, Arc<Vm>), alloc::string::String> {
     use alloc::format;
-    let b = crate::start::boot_info();
-    let p = &b.platform;
     let Some(kernel) = p.modules.iter().find(|m| m.kind == ModuleKind::Kernel) else {
         return Err("no multiboot,kernel module in /chosen: no guest to run".into());
     };
     // The module's bytes are borrowed only while nothing else can write them: before its
     // pages may go to the guest, and again below only if they did not.
-    let kernel_bytes = || mmu::ram_bytes(p, kernel.region.range()).ok_or("kernel module not readable");
+    let kernel_bytes = || arch::ram_bytes(p, kernel.region.range()).ok_or("kernel module not readable");
     let header = linux::parse_header(kernel_bytes()?).map_err(|e| format!("{e}"))?;
     let kernel_len = kernel.region.range().size();
     let initrd = p.modules.iter().find(|m| m.kind == ModuleKind::Ramdisk);
     let initrd_bytes = match initrd {
-        Some(m) => Some(mmu::ram_bytes(p, m.region.range()).ok_or("initramfs module not readable")?),
+        Some(m) => Some(arch::ram_bytes(p, m.region.range()).ok_or("initramfs module not readable")?),
         None => None,
     };
     let disk = p.modules.iter().find(|m| m.kind == ModuleKind::Disk);
@@ -69,7 +70,7 @@ fn build_and_run() -> Result<(VcpuEnd, Arc<Vm>), alloc::string::String> {
         &[]
     };
     let vcpus = crate::percpu::all().iter().filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire)).count();
-    let ram_size = crate::mm::heap::largest_guest_ram().min(GUEST_RAM_MAX) & !((2 << 20) - 1);
+    let ram_size = arch::largest_guest_ram().min(GUEST_RAM_MAX) & !((2 << 20) - 1);
     let bootargs = kernel.bootargs.unwrap_or(DEFAULT_BOOTARGS);
     let place = linux::place(GUEST_RAM_BASE, ram_size, &header, initrd_bytes.map(|i| i.len() as u64))
         .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
@@ -103,9 +104,9 @@ fn build_and_run() -> Result<(VcpuEnd, Arc<Vm>), alloc::string::String> {
     // zeroes the rest of the last page and cannot be undone.
     let kernel_index = p.modules.iter().position(|m| m.kind == ModuleKind::Kernel);
     let in_place = kernel_index
-        .and_then(|i| layout::module_pages(p, b.layout.image.whole, i))
+        .and_then(|i| layout::module_pages(p, image, i))
         .filter(|pages| linux::in_place_offset(GUEST_RAM_BASE, &place, pages.size()).is_some())
-        .and_then(|pages| mmu::take_kernel_pages(p, pages, kernel.region.range()));
+        .and_then(|pages| arch::take_kernel_pages(p, pages, kernel.region.range()));
     let copy = in_place.is_none();
     let how = match &in_place {
         Some(pages) => format!("runs in place from PA {:#x}", pages.range().start),
@@ -121,7 +122,7 @@ fn build_and_run() -> Result<(VcpuEnd, Arc<Vm>), alloc::string::String> {
     }
     vm.load(place.dtb, &dtb).map_err(|e| format!("loading the device tree: {e:?}"))?;
     if let Some(m) = disk {
-        let bytes = mmu::take_disk(p, m.region.range()).ok_or("disk module not usable")?;
+        let bytes = arch::take_disk(p, m.region.range()).ok_or("disk module not usable")?;
         info!(
             "guest disk: {} KiB from the module at {:?} (virtio-blk at {:#x})",
             bytes.len() >> 10,

@@ -2,8 +2,43 @@
 //! that belong to the guest running on this pCPU come back to the caller as [`Events`].
 #![forbid(unsafe_code)]
 
-use crate::arch::aarch64::{boot, gic};
-use core::sync::atomic::Ordering;
+use crate::arch;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Once;
+
+/// Set (Release) by the first pCPU that panics; every other pCPU stops on its next IRQ.
+pub static PANICKING: AtomicBool = AtomicBool::new(false);
+
+/// The physical interrupts a pCPU takes at EL2 besides the kick SGI: the guest's timer PPIs,
+/// the vGIC maintenance interrupt, and the console UART's SPI if it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ppis {
+    pub virtual_timer: u32,
+    pub maintenance: u32,
+    pub physical_timer: u32,
+    pub uart: Option<u32>,
+}
+
+impl Ppis {
+    /// The architected numbers (Arm's recommended PPI assignments, BSA): virtual timer 27,
+    /// maintenance 25, EL1 physical timer 30; no console interrupt.
+    pub const DEFAULT: Ppis = Ppis { virtual_timer: 27, maintenance: 25, physical_timer: 30, uart: None };
+}
+
+static PPIS: Once<Ppis> = Once::new();
+
+/// INTIDs 1020-1023 are special: 1023 says nothing is pending (GIC spec IHI 0069, 2.2.1).
+const INTID_SPECIAL: u32 = 1020;
+
+/// Sets the interrupt numbers, once, from the platform (the boot flow does this).
+pub fn init(ppis: Ppis) {
+    PPIS.call_once(|| ppis);
+}
+
+/// The interrupt numbers [`init`] set, or [`Ppis::DEFAULT`] before that.
+pub fn ppis() -> Ppis {
+    PPIS.get().copied().unwrap_or(Ppis::DEFAULT)
+}
 
 /// Physical interrupts a guest's vCPU loop must act on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -14,40 +49,45 @@ pub struct Events {
     pub physical_timer: bool,
 }
 
+/// The IRQ entry point the exception vectors call outside a guest (no vCPU to hand guest
+/// interrupts to).
+pub fn entry() {
+    let _ = handle();
+}
+
 pub fn handle() -> Events {
     let mut events = Events::default();
-    let [timer, maintenance, ptimer] = crate::start::guest_ppis();
-    let uart = crate::start::platform().and_then(|p| p.uart).and_then(|u| u.intid);
+    let ppis = ppis();
     loop {
-        let intid = gic::ack();
-        if intid >= gic::INTID_SPURIOUS - 3 {
+        let intid = arch::irq_ack();
+        if intid >= INTID_SPECIAL {
             return events;
         }
-        if crate::start::PANICKING.load(Ordering::Acquire) {
+        if PANICKING.load(Ordering::Acquire) {
             // Another pCPU panicked and asked everyone to stop.
-            gic::eoi(intid);
-            boot::halt();
+            arch::irq_eoi(intid);
+            arch::halt();
         }
         // The source is quieted before the EOI: the timers and the maintenance interrupt are
         // level-sensitive and would be pending again the moment they are EOId.
         match intid {
-            gic::SGI_KICK => crate::percpu::kick_taken(),
-            t if t == timer => {
+            arch::SGI_KICK => crate::percpu::kick_taken(),
+            t if t == ppis.virtual_timer => {
                 // Masked until the guest re-arms its timer.
-                crate::arch::aarch64::cpu::mask_virtual_timer();
+                arch::mask_virtual_timer();
                 events.virtual_timer = true;
             }
-            t if t == ptimer => {
-                crate::arch::aarch64::cpu::mask_physical_timer();
+            t if t == ppis.physical_timer => {
+                arch::mask_physical_timer();
                 events.physical_timer = true;
             }
-            m if m == maintenance => {
+            m if m == ppis.maintenance => {
                 // Withdraw its causes (the underflow request, EOId list registers that asked
                 // for an exit). The exit it caused is the point; the vCPU loop refills the
                 // list registers on the way back in.
-                crate::arch::aarch64::vgic::answer_maintenance();
+                arch::answer_maintenance();
             }
-            u if Some(u) == uart => {
+            u if Some(u) == ppis.uart => {
                 // Console input goes to the VM that owns the console.
                 let mut buf = [0u8; 32];
                 loop {
@@ -60,9 +100,9 @@ pub fn handle() -> Events {
             }
             other => log::warn!("unexpected interrupt {other}"),
         }
-        gic::eoi(intid);
+        arch::irq_eoi(intid);
         // Usually that was the only one: skip the acknowledge that would say so.
-        if !gic::irq_pending() {
+        if !arch::irq_pending() {
             return events;
         }
     }

@@ -7,7 +7,7 @@
 //! in its IRQ handler.
 #![forbid(unsafe_code)]
 
-use crate::arch::aarch64::{cpu, gic};
+use crate::arch;
 use crate::platform::MAX_CPUS;
 use crate::sync::IrqLock;
 use crate::util::FixedVec;
@@ -104,10 +104,9 @@ pub fn init(mpidrs: &[u64]) {
     let _ = cpus;
 }
 
-/// Points this pCPU's TPIDR_EL2 at its entry.
+/// Records this pCPU's index in TPIDR_EL2, which [`this_cpu`] reads.
 pub fn install(id: CpuId) {
-    let this = &all()[id.0];
-    cpu::set_tpidr(this as *const PerCpu as u64);
+    arch::set_cpu_index(id.0);
 }
 
 pub fn all() -> &'static [PerCpu] {
@@ -120,8 +119,7 @@ pub fn get(id: CpuId) -> Option<&'static PerCpu> {
 
 /// This pCPU's entry, if per-pCPU data is set up here.
 pub fn try_this_cpu() -> Option<&'static PerCpu> {
-    let tpidr = cpu::tpidr();
-    all().iter().find(|c| *c as *const PerCpu as u64 == tpidr)
+    all().get(arch::cpu_index()?)
 }
 
 /// This pCPU's entry. Every pCPU installs it before doing anything else in Rust.
@@ -149,8 +147,8 @@ pub fn send(target: CpuId, msg: Message) -> Result<(), SendError> {
 pub fn kick(target: CpuId) -> Result<(), SendError> {
     let cpu = get(target).ok_or(SendError::NoSuchCpu)?;
     if !cpu.kick_pending.swap(true, Ordering::AcqRel) {
-        // send_sgi has a dsb before the SGI write.
-        gic::send_sgi(gic::SGI_KICK, cpu.mpidr);
+        // send_kick has a dsb before the SGI write.
+        arch::send_kick(cpu.mpidr);
     }
     Ok(())
 }
@@ -200,17 +198,17 @@ pub fn park_loop() -> ! {
     loop {
         // Masked from the check to the WFI, so a kick in between leaves an interrupt pending
         // and WFI returns at once (WFI wakes on a pending interrupt even when masked).
-        cpu::irq_save();
+        arch::irq_save();
         let job = this.job.lock().take();
         match job {
             Some(job) => {
-                cpu::irq_enable();
+                arch::irq_enable();
                 job();
                 this.jobs_done.fetch_add(1, Ordering::Release);
             }
             None => {
-                cpu::wfi();
-                cpu::irq_enable();
+                arch::wfi();
+                arch::irq_enable();
             }
         }
     }

@@ -17,12 +17,9 @@ use crate::mm::range::Range;
 use crate::percpu::{self, CpuId};
 use crate::platform::{self, EnableMethod, Platform, Uart};
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::Ordering;
 use log::{error, info, warn};
 use spin::Once;
-
-/// Set (Release) by the first pCPU that panics; every other pCPU stops on its next IRQ.
-pub static PANICKING: AtomicBool = AtomicBool::new(false);
 
 /// What the boot discovered; written once by the primary, read-only afterwards.
 pub struct Boot {
@@ -51,7 +48,7 @@ fn early_fail(uart: Option<Uart>, args: fmt::Arguments<'_>) -> ! {
 }
 
 fn console_early(uart: Option<Uart>, args: fmt::Arguments<'_>) {
-    crate::console::early_print(uart, args);
+    crate::console::early_print(uart.map(|u| u.region), args);
 }
 
 /// HCR_EL2 while no guest runs: EL1 is AArch64, and physical IRQ/FIQ/SError go to EL2.
@@ -62,7 +59,8 @@ fn init_hcr() {
     );
 }
 
-pub fn primary(dtb: u64, load_address: u64) -> ! {
+#[unsafe(no_mangle)]
+extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
     crate::console::set_boot_time(cpu::counter());
     let blob = boot::dtb_slice(dtb).unwrap_or_else(|e| {
         early_fail(
@@ -91,10 +89,12 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
     // stack), the DTB, the reserved region and the console.
     unsafe { mmu::enable(&mmu_config) };
 
-    crate::console::init(uart);
+    // SAFETY: the DTB's stdout UART, mapped as device memory in the EL2 map just enabled.
+    let port = uart.map(|u| (unsafe { crate::arch::Uart::new(u.region) }, u.region));
+    crate::console::init(port);
     crate::mm::heap::init_heap(layout.heap);
-    crate::mm::heap::init_frames(layout.frames);
-    crate::mm::heap::init_guest_ram(&layout.free);
+    crate::arch::init_frames(layout.frames);
+    crate::arch::init_guest_ram(&layout.free);
     let boot = BOOT.call_once(|| Boot { platform, layout, mmu: mmu_config, load_address, tables_used: tables.used() });
     let p = &boot.platform;
     info!("armvisor {} starting at EL2 on '{}'", env!("CARGO_PKG_VERSION"), p.model);
@@ -122,6 +122,8 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
         l.free.total() >> 20
     );
 
+    crate::irq::init(guest_ppis(p));
+    crate::arch::set_irq_handler(crate::irq::entry);
     init_hcr();
     if let Err(e) = gic::init_distributor(p) {
         fatal(format_args!("{e}"));
@@ -139,7 +141,7 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
         }
     }
     percpu::init(&order);
-    if let Err(e) = gic::init_cpu(me, &guest_ppis()) {
+    if let Err(e) = gic::init_cpu(me, &enabled_ppis()) {
         fatal(format_args!("{e}"));
     }
     percpu::this_cpu().online.store(true, Ordering::Release);
@@ -161,16 +163,26 @@ pub fn primary(dtb: u64, load_address: u64) -> ! {
     #[cfg(feature = "selftest")]
     crate::selftest::run();
     #[cfg(not(feature = "selftest"))]
-    crate::guest::run()
+    crate::guest::run(&boot.platform, boot.layout.image.whole)
 }
 
 /// Physical PPIs a pCPU takes at EL2 on a guest's behalf: the virtual timer, the vGIC
-/// maintenance interrupt and the EL1 physical timer (the architected numbers 27, 25 and 30
-/// when the DTB does not say).
-pub fn guest_ppis() -> [u32; 3] {
-    let p = platform();
-    let timer = p.and_then(|p| p.timer);
-    [timer.map_or(27, |t| t.virt), p.and_then(|p| p.gic.maintenance_intid).unwrap_or(25), timer.map_or(30, |t| t.phys)]
+/// maintenance interrupt and the EL1 physical timer (the architected numbers when the DTB
+/// does not say), and the console UART's interrupt.
+fn guest_ppis(p: &Platform<'_>) -> crate::irq::Ppis {
+    let d = crate::irq::Ppis::DEFAULT;
+    crate::irq::Ppis {
+        virtual_timer: p.timer.map_or(d.virtual_timer, |t| t.virt),
+        maintenance: p.gic.maintenance_intid.unwrap_or(d.maintenance),
+        physical_timer: p.timer.map_or(d.physical_timer, |t| t.phys),
+        uart: p.uart.and_then(|u| u.intid),
+    }
+}
+
+/// The PPIs each pCPU enables at its redistributor.
+fn enabled_ppis() -> [u32; 3] {
+    let p = crate::irq::ppis();
+    [p.virtual_timer, p.maintenance, p.physical_timer]
 }
 
 fn fatal(args: fmt::Arguments<'_>) -> ! {
@@ -241,11 +253,13 @@ fn start_secondaries(boot: &Boot) {
     }
 }
 
-pub fn secondary(index: usize) -> ! {
+#[unsafe(no_mangle)]
+extern "C" fn secondary_main(index: u64) -> ! {
+    let index = index as usize;
     percpu::install(CpuId(index));
     init_hcr();
     let this = percpu::this_cpu();
-    let ppis = guest_ppis();
+    let ppis = enabled_ppis();
     if let Err(e) = gic::init_cpu(this.mpidr, &ppis) {
         error!("{e}");
         boot::halt();
@@ -256,7 +270,8 @@ pub fn secondary(index: usize) -> ! {
 }
 
 /// Entered at EL1 or EL3 instead of EL2.
-pub fn wrong_el(dtb: u64, el: u64) -> ! {
+#[unsafe(no_mangle)]
+extern "C" fn wrong_el_main(dtb: u64, el: u64) -> ! {
     let uart = boot::dtb_slice(dtb).ok().and_then(|b| platform::discover(b, dtb).ok()).and_then(|p| p.uart);
     console_early(
         uart,
@@ -273,7 +288,7 @@ pub fn wrong_el(dtb: u64, el: u64) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     cpu::irq_save();
-    let first = !PANICKING.swap(true, Ordering::AcqRel);
+    let first = !crate::irq::PANICKING.swap(true, Ordering::AcqRel);
     let id = percpu::try_this_cpu().map(|c| c.id.0);
     if first {
         // Stop the others: they halt on their next IRQ.

@@ -1,17 +1,12 @@
-//! The global heap and the frame allocator, both `buddy_system_allocator`, over ranges of
-//! the region the hypervisor reserved for itself (see [`super::layout`]).
+//! The global heap (`buddy_system_allocator`) over the range of the region the hypervisor
+//! reserved for itself (see [`super::layout`]). The frame and guest-RAM pools are physical
+//! memory, owned by the arch layer (`arch::phys`).
 
-use super::PhysAddr;
-use super::range::{Range, RangeSet};
-use crate::sync::IrqLock;
-use buddy_system_allocator::{FrameAllocator, LockedHeap};
+use super::range::Range;
+use buddy_system_allocator::LockedHeap;
 
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
-
-/// 4 KiB frames (lock `mm::frames`; its BTreeSet bookkeeping allocates from the heap, so
-/// the order is frames, then the heap's own lock).
-static FRAMES: IrqLock<FrameAllocator<32>> = IrqLock::new(FrameAllocator::new());
 
 /// Hands `range` to the global allocator. Called once, by the primary, with the MMU on.
 pub fn init_heap(range: Range) {
@@ -20,52 +15,8 @@ pub fn init_heap(range: Range) {
     unsafe { HEAP.lock().init(range.start as usize, range.size() as usize) };
 }
 
-pub fn init_frames(range: Range) {
-    FRAMES.lock().add_frame((range.start >> 12) as usize, (range.end >> 12) as usize);
-}
-
-/// `count` contiguous frames, aligned to the next power of two of `count`; `None` when none
-/// are left.
-pub fn alloc_frames(count: usize) -> Option<PhysAddr> {
-    FRAMES.lock().alloc(count).map(|f| PhysAddr((f as u64) << 12))
-}
-
-/// Returns frames from [`alloc_frames`].
-pub fn free_frames(pa: PhysAddr, count: usize) {
-    FRAMES.lock().dealloc((pa.0 >> 12) as usize, count);
-}
-
 /// Heap statistics: (bytes requested by users, bytes in the heap).
 pub fn heap_stats() -> (usize, usize) {
     let h = HEAP.lock();
     (h.stats_alloc_user(), h.stats_total_bytes())
-}
-
-/// RAM free for guests (lock `mm::guest_ram`, a leaf), filled from the layout at boot.
-static GUEST_RAM: IrqLock<Option<RangeSet<{ super::layout::MAX_FREE_RANGES }>>> = IrqLock::new(None);
-
-pub fn init_guest_ram(free: &RangeSet<{ super::layout::MAX_FREE_RANGES }>) {
-    *GUEST_RAM.lock() = Some(*free);
-}
-
-/// `size` bytes (rounded up to 2 MiB), 2 MiB aligned, removed from the free pool.
-pub fn take_guest_ram(size: u64) -> Option<Range> {
-    let size = size.checked_next_multiple_of(2 << 20)?;
-    let mut guard = GUEST_RAM.lock();
-    let free = guard.as_mut()?;
-    // 1 GiB alignment where it fits lets stage 2 use 1 GiB blocks (shorter walks).
-    let r = free.find_free(size, 1 << 30, 0).or_else(|| free.find_free(size, 2 << 20, 0))?;
-    free.remove(r).ok()?;
-    Some(r)
-}
-
-pub fn give_back_guest_ram(r: Range) {
-    if GUEST_RAM.lock().as_mut().is_none_or(|free| free.insert(r).is_err()) {
-        log::warn!("guest RAM {r:?} not returned: free list too fragmented");
-    }
-}
-
-/// Size of the largest free block of guest RAM.
-pub fn largest_guest_ram() -> u64 {
-    GUEST_RAM.lock().as_ref().map_or(0, |free| free.ranges().iter().map(|r| r.size()).max().unwrap_or(0))
 }

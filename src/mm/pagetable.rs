@@ -160,6 +160,11 @@ impl PageTable {
         Self { root, start: 0 }
     }
 
+    /// The tree rooted at an existing level-`start` table (0 or 1).
+    pub fn from_root_at(root: PhysAddr, start: usize) -> Self {
+        Self { root, start: start.min(1) }
+    }
+
     /// One past the highest input address the tree can map.
     fn input_limit(&self) -> u64 {
         1 << (level_shift(self.start) + 9)

@@ -54,7 +54,7 @@ pub fn run(ctx: &mut Ctx) {
             check_eq!(ctx, m.bootargs, Some("test-module"), "module bootargs");
             const WANT: &[u8] = b"ARMVISOR-TEST-MODULE";
             check_eq!(ctx, m.region.size, WANT.len() as u64, "module size");
-            let bytes = crate::arch::aarch64::mmu::ram_bytes(p, m.region.range());
+            let bytes = crate::arch::ram_bytes(p, m.region.range());
             check!(ctx, bytes == Some(WANT), "module contents");
             check!(ctx, !b.layout.free.overlaps(&m.region.range()), "module memory not free for guests");
         }

@@ -355,7 +355,7 @@ pub fn run_walk(ctx: &mut Ctx) {
 /// rest of its page is cleared, stage 2 maps it where the VM's RAM would be, the basic guest
 /// still runs around it, and dropping the VM scrubs it.
 pub fn run_in_place(ctx: &mut Ctx) {
-    use crate::arch::aarch64::mmu;
+    use crate::arch as mmu;
     let b = crate::start::boot_info();
     let p = &b.platform;
     // Machine shapes started without the test module have nothing to hand over.

@@ -1,8 +1,9 @@
 //! The memory layout, the heap and the frame allocator.
 
 use super::{Ctx, check, check_eq};
+use crate::arch::{alloc_frames, free_frames};
 use crate::mm::PAGE_SIZE;
-use crate::mm::heap::{alloc_frames, free_frames, heap_stats};
+use crate::mm::heap::heap_stats;
 use crate::start::boot_info;
 use alloc::boxed::Box;
 use alloc::vec::Vec;

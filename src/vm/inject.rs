@@ -1,7 +1,8 @@
 //! Where and how a guest takes an exception the hypervisor injects: the vector offset and
 //! the PSTATE of EL1 on entry, as the hardware would set them (Arm ARM D1.3.2, "Exception
 //! entry", and the PSTATE field descriptions; KVM's `enter_exception64` does the same).
-//! Pure, host-tested; `arch::aarch64::vcpu::inject_sync` writes the registers.
+//! [`sync_entry`] is pure and host-tested; [`inject_sync`] applies it through the arch
+//! interface.
 #![forbid(unsafe_code)]
 
 /// PSTATE / SPSR bits that exception entry looks at or sets.
@@ -52,6 +53,19 @@ pub fn sync_entry(old: u64, sctlr_el1: u64, has_pan: bool) -> (u64, u64) {
         new |= pstate::SSBS;
     }
     (offset, new)
+}
+
+/// Makes the guest on this pCPU take a synchronous exception to EL1 as if the hardware had
+/// raised it: ELR_EL1/SPSR_EL1 get the interrupted PC and PSTATE, ESR_EL1/FAR_EL1 the
+/// syndrome, and the guest continues at the vector for where it was, in the PSTATE the
+/// hardware would give it ([`sync_entry`]).
+pub fn inject_sync(regs: &mut crate::arch::GuestRegs, esr: u64, far: Option<u64>) {
+    let (vbar, sctlr) = crate::arch::el1_vector_state();
+    crate::arch::set_el1_exception(regs.pc, regs.pstate, esr, far);
+    let (offset, pstate) = sync_entry(regs.pstate, sctlr, crate::arch::has_pan());
+    // VBAR_EL1[10:0] are RES0: the hardware uses bits [63:11].
+    regs.pc = (vbar & !0x7ff) + offset;
+    regs.pstate = pstate;
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Virtual machines: the configuration a VM is built from, why guests exit, and (on target)
-//! the VM itself and the `run_vcpu` loop.
+//! Virtual machines: the configuration a VM is built from, why guests exit, the VM itself
+//! and the `run_vcpu` loop.
 #![forbid(unsafe_code)]
 
 pub mod decode;
@@ -8,8 +8,6 @@ pub mod fdt;
 pub mod idregs;
 pub mod inject;
 pub mod linux;
-
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod run;
 
 use crate::mm::GuestPhysAddr;
@@ -54,3 +52,6 @@ pub mod test_abi {
     /// REPORT(id, value): the harness records the pair.
     pub const REPORT: u32 = 0xc600_0000;
 }
+
+#[cfg(test)]
+mod tests;

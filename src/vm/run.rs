@@ -3,9 +3,7 @@
 
 use super::exit::{self, Access, DataAbort, Exit};
 use super::{MAX_VCPUS, VmConfig, memory_map};
-use crate::arch::aarch64::mmu::{self, FrameTables, ModulePages, OwnedRam, RegisterPage};
-use crate::arch::aarch64::vcpu::{self, GuestRegs};
-use crate::arch::aarch64::vgic as vgic_hw;
+use crate::arch::{self, FrameTables, GuestRegs, ModulePages, OwnedRam, RegisterPage};
 use crate::devices::pl011::{self, Pl011};
 use crate::devices::testdev::{self, TestDevice};
 use crate::devices::virtio_blk::{self, GuestMemory, OutOfGuestRam, VirtioBlk};
@@ -119,7 +117,7 @@ impl Vm {
             ram.adopt(at, pages).map_err(|_| VmError::BadConfig("kernel pages do not fit in guest RAM"))?;
         }
         ram.load(0, config.image).ok_or(VmError::ImageTooLarge)?;
-        let (pa_bits, ps) = mmu::pa_range();
+        let (pa_bits, ps) = arch::pa_range();
         // 39 bits of guest-physical space (512 GiB) need three levels of stage-2 tables,
         // not four: one descriptor fewer on every stage-2 walk. Machines whose physical
         // addresses are narrower than 40 bits are refused, as before.
@@ -209,7 +207,7 @@ impl Vm {
             virtio: None,
             console_log: IrqLock::new(FixedVec::new()),
             decoded_accesses: core::sync::atomic::AtomicU32::new(0),
-            cntvoff: crate::arch::aarch64::cpu::counter(),
+            cntvoff: arch::counter(),
             ended: AtomicBool::new(false),
             end_reason: IrqLock::new(None),
         })
@@ -261,10 +259,8 @@ impl Vcpu {
     /// vCPU `index` about to start at `entry` with x0 = `arg`, at EL1h with interrupts
     /// masked and its MMU off (the arm64 boot protocol's state).
     pub fn new(index: usize, entry: u64, arg: u64) -> Self {
-        let mut regs = GuestRegs::default();
-        regs.pc = entry;
+        let mut regs = GuestRegs { pc: entry, pstate: 0x3c5, ..Default::default() };
         regs.x[0] = arg;
-        regs.pstate = 0x3c5;
         Self { index, regs }
     }
 }
@@ -289,6 +285,10 @@ enum Next {
 /// stage-2 permission fault, whose HPFAR_EL2 is UNKNOWN, is placed here (`run_vcpu`). A
 /// second read-only mapping would need its own way to tell its faults apart.
 const READ_ONLY_PAGE: u64 = memory_map::UART;
+/// ESR_EL1 exception classes of the exceptions injected here (Arm ARM D17.2.37).
+const EC_UNKNOWN: u64 = 0x00;
+const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
+const EC_INSN_ABORT_SAME_EL: u64 = 0x21;
 /// ESR_EL1 values for injected exceptions: IL = 1 (32-bit instruction).
 const ESR_IL: u64 = 1 << 25;
 /// Fault status "synchronous external abort, not on a translation table walk".
@@ -297,10 +297,10 @@ const FSC_SEA: u64 = 0x10;
 /// Runs `vcpu` of `vm` on this pCPU until it powers off or the VM ends. IRQs stay masked in
 /// the loop: a physical interrupt makes the guest exit and is handled here.
 pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
-    vcpu::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index], vm.cntvoff);
-    let lr_count = vgic_hw::lr_count();
-    vgic_hw::reset(lr_count);
-    let mut loaded = vgic_hw::Loaded::default();
+    arch::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index], vm.cntvoff);
+    let lr_count = arch::lr_count();
+    arch::lrs_reset(lr_count);
+    let mut loaded = arch::Loaded::default();
     let me = 1u64 << vcpu.index.min(63);
     let mut exits = 0u64;
     let end = loop {
@@ -308,7 +308,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         let mut used = 0;
         if work {
             let flush = flush_vgic(vm, vcpu.index, lr_count);
-            vgic_hw::load(&flush.lrs, lr_count, flush.underflow, &mut loaded);
+            arch::lrs_load(&flush.lrs, lr_count, flush.underflow, &mut loaded);
             used = flush.lrs.len();
             if used == 0 {
                 // Nothing to inject: stop flushing on every entry, unless something is (or
@@ -323,10 +323,10 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         }
         // With our bit clear the list registers are empty: they were loaded empty when the
         // bit was cleared, and only this vCPU clears it.
-        let s = vcpu::enter(&mut vcpu.regs);
+        let s = arch::enter(&mut vcpu.regs);
         exits += 1;
         if used > 0 {
-            let lrs = vgic_hw::save(used);
+            let lrs = arch::lrs_save(used);
             let mut redist = vm.redists[vcpu.index].lock();
             if lrs.iter().any(|lr| lr.intid() >= 32) {
                 let mut dist = vm.vgic.lock();
@@ -350,7 +350,8 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             Exit::Irq => {
                 let events = crate::irq::handle();
                 // Timer PPIs belong to the vCPU on this pCPU.
-                let [vtimer, _, ptimer] = crate::start::guest_ppis();
+                let ppis = crate::irq::ppis();
+                let (vtimer, ptimer) = (ppis.virtual_timer, ppis.physical_timer);
                 for (fired, ppi) in [(events.virtual_timer, vtimer), (events.physical_timer, ptimer)] {
                     if fired && vm.redists[vcpu.index].lock().set_pending(ppi) {
                         kick(vm, vcpu.index, Kicks(me));
@@ -398,7 +399,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
             }
             Exit::SysReg { op0: 3, op1: 0, crn: 0, crm: crm @ 1..=7, op2, reg, read: true } => {
                 // An ID register (HCR_EL2.TID3): the hardware's value minus what we hide.
-                let hw = crate::arch::aarch64::idregs::read(crm, op2);
+                let hw = arch::read_id_reg(crm, op2);
                 let value = super::idregs::sanitize(super::idregs::IdReg { crm, op2 }, hw);
                 if reg != 31 {
                     vcpu.regs.x[reg as usize] = value;
@@ -426,17 +427,17 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
                 // (S1PTW): a bus error for the guest.
                 rate_limited_warn(vm, "data abort", d.ipa.0);
                 let wnr = if d.write { 1 << 6 } else { 0 };
-                inject_external_abort(vcpu, vcpu::EC_DATA_ABORT_SAME_EL, wnr, d.va);
+                inject_external_abort(vcpu, EC_DATA_ABORT_SAME_EL, wnr, d.va);
                 Next::Resume
             }
             Exit::InstructionAbort { ipa, va } => {
                 rate_limited_warn(vm, "instruction abort", ipa.0);
-                inject_external_abort(vcpu, vcpu::EC_INSN_ABORT_SAME_EL, 0, va);
+                inject_external_abort(vcpu, EC_INSN_ABORT_SAME_EL, 0, va);
                 Next::Resume
             }
             Exit::SysReg { .. } | Exit::Other { .. } => {
                 rate_limited_warn(vm, "undefined instruction", vcpu.regs.pc);
-                vcpu::inject_sync(&mut vcpu.regs, (vcpu::EC_UNKNOWN << 26) | ESR_IL, None);
+                super::inject::inject_sync(&mut vcpu.regs, (EC_UNKNOWN << 26) | ESR_IL, None);
                 Next::Resume
             }
             Exit::SError { esr } => {
@@ -451,8 +452,8 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
     if let Some(count) = vm.exits.get(vcpu.index) {
         count.store(exits, Ordering::Relaxed);
     }
-    vgic_hw::disable(lr_count);
-    vcpu::unload_guest_config();
+    arch::lrs_disable(lr_count);
+    arch::unload_guest_config();
     end
 }
 
@@ -462,7 +463,7 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
 fn inject_external_abort(vcpu: &mut Vcpu, ec_same_el: u64, iss: u64, va: u64) {
     let from_el0 = vcpu.regs.pstate & 0b1111 == 0;
     let ec = if from_el0 { ec_same_el - 1 } else { ec_same_el };
-    vcpu::inject_sync(&mut vcpu.regs, (ec << 26) | ESR_IL | iss | FSC_SEA, Some(va));
+    super::inject::inject_sync(&mut vcpu.regs, (ec << 26) | ESR_IL | iss | FSC_SEA, Some(va));
 }
 
 /// Chooses vCPU `index`'s list registers: its own redistributor, and the distributor too
@@ -509,7 +510,7 @@ fn kick(vm: &Vm, me: usize, kicks: Kicks) {
 /// the instruction from guest RAM, decode it, emulate it and update the base register.
 /// `false` (the guest gets an abort) when any step fails.
 fn decode_and_emulate(vm: &Vm, vcpu: &mut Vcpu, ipa: u64) -> bool {
-    let Some(insn) = vcpu::guest_va_to_pa(vcpu.regs.pc).and_then(|pa| vm.ram.read_u32_at(pa)) else {
+    let Some(insn) = arch::guest_va_to_pa(vcpu.regs.pc).and_then(|pa| vm.ram.read_u32_at(pa)) else {
         return false;
     };
     let Some(d) = super::decode::decode(insn) else { return false };
@@ -658,9 +659,9 @@ pub fn vcpu_loop(vm: &Vm, index: usize) {
     loop {
         // IRQs masked from these checks to the WFI below: a kick that comes in between
         // stays pending and WFI returns at once.
-        crate::arch::aarch64::cpu::irq_save();
+        arch::irq_save();
         if vm.ended.load(Ordering::Acquire) {
-            crate::arch::aarch64::cpu::irq_enable();
+            arch::irq_enable();
             return;
         }
         let start = {
@@ -675,8 +676,8 @@ pub fn vcpu_loop(vm: &Vm, index: usize) {
             }
         };
         let Some((entry, context)) = start else {
-            crate::arch::aarch64::cpu::wfi();
-            crate::arch::aarch64::cpu::irq_enable();
+            arch::wfi();
+            arch::irq_enable();
             continue;
         };
         let mut vcpu = Vcpu::new(index, entry, context);
@@ -690,7 +691,7 @@ pub fn vcpu_loop(vm: &Vm, index: usize) {
             }
             why => end_vm(vm, why, index),
         }
-        crate::arch::aarch64::cpu::irq_enable();
+        arch::irq_enable();
     }
 }
 
@@ -765,7 +766,7 @@ fn uart_changed(vm: &Vm, uart: &Pl011) {
     if uart.reads_have_effects() {
         if mapped {
             vm.tables.set_entry(table, index, 0);
-            mmu::invalidate_ipa(vm.vttbr(), READ_ONLY_PAGE);
+            arch::invalidate_ipa(vm.vttbr(), READ_ONLY_PAGE);
         }
     } else {
         vm.uart_page.write(0, &uart.registers());

@@ -1,5 +1,7 @@
-//! Boot glue between boot.S and Rust: the data secondaries read with their MMU off, and the
-//! `extern "C"` entry points boot.S calls.
+//! Boot glue between boot.S and Rust: the data secondaries read with their MMU off. The
+//! `extern "C"` entry points boot.S calls (`primary_main`, `secondary_main`, `wrong_el_main`)
+//! are defined by the boot flow (`crate::start`), which links to them by name, so arch does
+//! not call up into it.
 
 use crate::platform::MAX_CPUS;
 use core::mem::{offset_of, size_of};
@@ -88,21 +90,6 @@ pub fn set_secondary(index: usize, mpidr: u64, stack_top: u64) {
 pub fn halt() -> ! {
     // SAFETY: `park` masks interrupts and loops on WFE; it never returns.
     unsafe { park() }
-}
-
-#[unsafe(no_mangle)]
-extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
-    crate::start::primary(dtb, load_address)
-}
-
-#[unsafe(no_mangle)]
-extern "C" fn secondary_main(index: u64) -> ! {
-    crate::start::secondary(index as usize)
-}
-
-#[unsafe(no_mangle)]
-extern "C" fn wrong_el_main(dtb: u64, el: u64) -> ! {
-    crate::start::wrong_el(dtb, el)
 }
 
 /// The DTB the bootloader passed, as a byte slice, if x0 points at something with the magic.

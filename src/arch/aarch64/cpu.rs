@@ -31,14 +31,6 @@ pub fn ticks_from_us(us: u64) -> u64 {
     counter_frequency() * us / 1_000_000
 }
 
-pub fn tpidr() -> u64 {
-    TPIDR_EL2.get()
-}
-
-pub fn set_tpidr(value: u64) {
-    TPIDR_EL2.set(value);
-}
-
 /// Masks IRQs; returns whether they were unmasked before.
 pub fn irq_save() -> bool {
     let was_enabled = !DAIF.is_set(DAIF::I);
@@ -197,4 +189,25 @@ pub unsafe fn copy_to(dst: u64, src: &[u8]) {
     }
     // SAFETY: the remaining bytes, inside the same ranges.
     unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().add(bulk), (dst + bulk as u64) as *mut u8, src.len() - bulk) };
+}
+
+/// This pCPU's index, if its per-pCPU data is installed: TPIDR_EL2 holds index + 1 (boot.S
+/// zeroes it before any Rust runs, so 0 means "not yet").
+pub fn cpu_index() -> Option<usize> {
+    TPIDR_EL2.get().checked_sub(1).map(|i| i as usize)
+}
+
+/// Records this pCPU's index in TPIDR_EL2.
+pub fn set_cpu_index(index: usize) {
+    TPIDR_EL2.set(index as u64 + 1);
+}
+
+/// Stops this pCPU for good (interrupts masked, WFE loop).
+pub fn halt() -> ! {
+    super::boot::halt()
+}
+
+/// The value of ID register S3_0_C0_C<crm>_<op2> (CRm 1-7); reserved encodings read 0.
+pub fn read_id_reg(crm: u8, op2: u8) -> u64 {
+    super::idregs::read(crm, op2)
 }

@@ -90,7 +90,7 @@ extern "C" fn el2_trap(frame: &mut TrapFrame, index: u64) {
     match index {
         // Outside a guest's run loop there is no vCPU to hand guest interrupts to.
         CURRENT_SPX_IRQ => {
-            let _ = crate::irq::handle();
+            crate::arch::irq_entry();
         }
         CURRENT_SPX_SYNC => sync_at_el2(frame),
         _ => fatal(frame, index, "unexpected exception"),

@@ -307,3 +307,19 @@ pub fn eoi(intid: u32) {
     // SAFETY: ends the interrupt this pCPU acknowledged (priority drop and deactivation).
     unsafe { asm!("msr icc_eoir1_el1, {}", "isb", in(reg) intid as u64, options(nostack)) };
 }
+
+/// Sends the kick SGI to the pCPU with affinity `mpidr` (after a `dsb`, so what the caller
+/// stored first is visible to the target's handler).
+pub fn send_kick(mpidr: u64) {
+    send_sgi(SGI_KICK, mpidr);
+}
+
+/// Acknowledges the highest-priority pending interrupt (ICC_IAR1_EL1).
+pub fn irq_ack() -> u32 {
+    ack()
+}
+
+/// Ends interrupt `intid` (priority drop and deactivation).
+pub fn irq_eoi(intid: u32) {
+    eoi(intid)
+}

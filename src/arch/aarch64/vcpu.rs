@@ -9,20 +9,9 @@
 
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 use core::arch::asm;
-use core::mem::{offset_of, size_of};
+use core::mem::offset_of;
 
-/// A guest's general registers, PC and PSTATE, as `vcpu_run` loads and the exit path saves.
-#[repr(C)]
-#[derive(Debug, Clone, Default)]
-pub struct GuestRegs {
-    pub x: [u64; 31],
-    pub pc: u64,
-    pub pstate: u64,
-    _pad: u64,
-}
-
-const _: () = assert!(size_of::<GuestRegs>() == 272);
-const _: () = assert!(offset_of!(GuestRegs, pc) == 248 && offset_of!(GuestRegs, pstate) == 256);
+pub use crate::arch::{GuestRegs, Syndrome};
 
 /// Bytes vcpu_run keeps on the EL2 stack: x19-x30 and the GuestRegs pointer.
 const HOST_FRAME: usize = 112;
@@ -153,16 +142,6 @@ unsafe extern "C" {
     fn fp_reset();
 }
 
-/// The syndrome registers of one exit, read once.
-#[derive(Debug, Clone, Copy)]
-pub struct Syndrome {
-    /// Exception vector index (8-15: lower EL).
-    pub vector: u64,
-    pub esr: u64,
-    pub far: u64,
-    pub hpfar: u64,
-}
-
 /// Runs the guest until it exits to EL2; returns what the exit registers say.
 ///
 /// The caller has loaded the VM's stage-2 and trap configuration on this pCPU
@@ -270,35 +249,33 @@ pub const EC_UNKNOWN: u64 = 0x00;
 pub const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
 pub const EC_INSN_ABORT_SAME_EL: u64 = 0x21;
 
-/// Makes the guest take a synchronous exception to EL1 as if the hardware had raised it:
-/// ELR_EL1/SPSR_EL1 get the interrupted PC and PSTATE, ESR_EL1/FAR_EL1 the syndrome, and
-/// the guest continues at the vector for where it was, in the PSTATE the hardware would
-/// give it ([`crate::vm::inject::sync_entry`]).
-pub fn inject_sync(regs: &mut GuestRegs, esr: u64, far: Option<u64>) {
+/// VBAR_EL1 and SCTLR_EL1 of the guest on this pCPU: where an injected exception enters,
+/// and the controls that decide its PSTATE.
+pub fn el1_vector_state() -> (u64, u64) {
     let (vbar, sctlr): (u64, u64);
+    // SAFETY: reads EL1 registers of the running guest; no side effects.
+    unsafe { asm!("mrs {}, vbar_el1", "mrs {}, sctlr_el1", out(reg) vbar, out(reg) sctlr, options(nostack)) };
+    (vbar, sctlr)
+}
+
+/// Writes what the hardware writes on taking a synchronous exception to EL1: ELR_EL1 (the
+/// interrupted PC), SPSR_EL1 (the interrupted PSTATE), ESR_EL1 and, for aborts, FAR_EL1.
+pub fn set_el1_exception(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {
     // SAFETY: EL1 registers of the running guest; the hypervisor does not use them.
     unsafe {
         asm!(
-            "msr elr_el1, {pc}",
-            "msr spsr_el1, {pstate}",
+            "msr elr_el1, {elr}",
+            "msr spsr_el1, {spsr}",
             "msr esr_el1, {esr}",
-            "mrs {vbar}, vbar_el1",
-            "mrs {sctlr}, sctlr_el1",
-            pc = in(reg) regs.pc,
-            pstate = in(reg) regs.pstate,
+            elr = in(reg) elr,
+            spsr = in(reg) spsr,
             esr = in(reg) esr,
-            vbar = out(reg) vbar,
-            sctlr = out(reg) sctlr,
             options(nostack)
         );
         if let Some(far) = far {
             asm!("msr far_el1, {}", in(reg) far, options(nostack));
         }
     }
-    let (offset, pstate) = crate::vm::inject::sync_entry(regs.pstate, sctlr, super::cpu::has_pan());
-    // VBAR_EL1[10:0] are RES0: the hardware uses bits [63:11].
-    regs.pc = (vbar & !0x7ff) + offset;
-    regs.pstate = pstate;
 }
 
 /// Translates a guest virtual address through the guest's stage 1 and its stage 2 (AT

@@ -149,3 +149,24 @@ pub fn save(count: usize) -> FixedVec<Lr, MAX_LRS> {
     }
     out
 }
+
+/// A vCPU starts here: empty list registers, the virtual interface reset (arch interface
+/// name for [`reset`]).
+pub fn lrs_reset(lr_count: usize) {
+    reset(lr_count)
+}
+
+/// The virtual interface off (arch interface name for [`disable`]).
+pub fn lrs_disable(lr_count: usize) {
+    disable(lr_count)
+}
+
+/// Loads the list registers for entry (arch interface name for [`load`]).
+pub fn lrs_load(lrs: &[Lr], lr_count: usize, underflow: bool, last: &mut Loaded) {
+    load(lrs, lr_count, underflow, last)
+}
+
+/// Reads back the first `count` list registers (arch interface name for [`save`]).
+pub fn lrs_save(count: usize) -> FixedVec<Lr, MAX_LRS> {
+    save(count)
+}

@@ -1,0 +1,60 @@
+//! The fake physical GIC: SGIs between pCPUs (the kick), and the level interrupts of this
+//! pCPU's timers and vGIC maintenance, acknowledged in INTID order.
+
+use super::{Event, lock, machine, record, vcpu};
+
+/// The kick SGI, as on the hardware.
+pub const SGI_KICK: u32 = 8;
+/// The architected PPIs (the fake's platform uses the defaults).
+pub const PPI_MAINTENANCE: u32 = 25;
+pub const PPI_VIRTUAL_TIMER: u32 = 27;
+pub const PPI_PHYSICAL_TIMER: u32 = 30;
+const SPURIOUS: u32 = 1023;
+
+/// Sends the kick SGI to the pCPU with MPIDR `mpidr` (its index) and logs it.
+pub fn send_kick(mpidr: u64) {
+    let to = mpidr as usize;
+    let Some(cpu) = machine().cpus.get(to) else { return };
+    record(Event::Kick { from: super::cpu::cpu_index(), to });
+    lock(&cpu.irq).sgis |= 1 << SGI_KICK;
+    cpu.wake.notify_all();
+}
+
+/// The interrupts pending for `cpu` given its hardware state `hw` (bit n = INTID n, n < 32).
+pub(crate) fn pending_map(cpu: usize, hw: &vcpu::Hw) -> u32 {
+    let levels = hw.levels();
+    let state = lock(&machine().cpus[cpu].irq);
+    let mut map = state.sgis as u32 | levels;
+    for a in &state.active {
+        if *a < 32 {
+            map &= !(1 << a);
+        }
+    }
+    map
+}
+
+pub fn irq_pending() -> bool {
+    let me = super::cpu::this();
+    vcpu::with_hw(|hw| pending_map(me, hw)) != 0
+}
+
+pub fn irq_ack() -> u32 {
+    let me = super::cpu::this();
+    let map = vcpu::with_hw(|hw| pending_map(me, hw));
+    if map == 0 {
+        return SPURIOUS;
+    }
+    let intid = map.trailing_zeros();
+    let mut state = lock(&machine().cpus[me].irq);
+    state.sgis &= !(1u16.checked_shl(intid).unwrap_or(0));
+    state.active.push(intid);
+    intid
+}
+
+pub fn irq_eoi(intid: u32) {
+    let me = super::cpu::this();
+    let mut state = lock(&machine().cpus[me].irq);
+    if let Some(i) = state.active.iter().position(|&a| a == intid) {
+        state.active.remove(i);
+    }
+}

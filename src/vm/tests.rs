@@ -1,0 +1,274 @@
+//! Host tests of the real run loop over the fake arch (`arch::fake`): guests are Rust
+//! programs whose HVCs, device accesses, SGIs and faults are the exits the loop handles, on
+//! a fake machine of eight pCPUs (threads) that park in `percpu::park_loop` between tests.
+
+use super::run::{VcpuEnd, Vm, run_vm};
+use super::{VmConfig, memory_map};
+use crate::arch::fake::guest::{Guest, Taken, program, take_failures};
+use crate::arch::fake::{self, Event};
+use crate::mm::GuestPhysAddr;
+use crate::mm::range::{Range, RangeSet};
+use crate::psci;
+use alloc::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::Duration;
+
+/// Guest RAM of every test VM: QEMU virt's, 2 MiB.
+const RAM: u64 = 0x4000_0000;
+
+/// The fake machine, set up once: per-pCPU data for eight pCPUs, this thread pCPU 0 and
+/// the others parked, frame and guest-RAM pools, the console. Tests hold the guard.
+fn machine() -> MutexGuard<'static, ()> {
+    let guard = fake::exclusive();
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let mpidrs: Vec<u64> = (0..fake::CPU_COUNT as u64).collect();
+        crate::percpu::init(&mpidrs);
+        crate::arch::init_frames(Range { start: 0x1_0000_0000, end: 0x1_0400_0000 });
+        let mut free = RangeSet::new();
+        free.insert(Range { start: 0x1_4000_0000, end: 0x1_8000_0000 }).expect("one free range");
+        crate::arch::init_guest_ram(&free);
+        crate::arch::set_irq_handler(crate::irq::entry);
+        crate::console::init(Some((
+            crate::arch::Uart::new(),
+            crate::platform::Region { base: 0x900_0000, size: 0x1000 },
+        )));
+        for i in 1..fake::CPU_COUNT {
+            fake::spawn_cpu(i, || {
+                crate::percpu::this_cpu().online.store(true, Ordering::Release);
+                crate::percpu::park_loop()
+            });
+        }
+        crate::percpu::this_cpu().online.store(true, Ordering::Release);
+    });
+    fake::become_cpu(0);
+    fake::clear_log();
+    let _ = take_failures();
+    guard
+}
+
+/// A 2 MiB VM whose vCPU 0 starts at `entry` (a fake program registered there).
+fn vm(name: &'static str, vcpus: usize, entry: u64) -> Vm {
+    let config = VmConfig {
+        name,
+        ram_base: GuestPhysAddr(RAM),
+        ram_size: 2 << 20,
+        vcpu_count: vcpus,
+        image: &[],
+        entry: GuestPhysAddr(entry),
+        arg: 0x1234,
+    };
+    Vm::new(config).expect("a test VM")
+}
+
+/// Runs `vm` to its end on this pCPU (vCPU n on pCPU n), failing the test after 30 s.
+fn run(vm: &Arc<Vm>) -> VcpuEnd {
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..3000 {
+                if done.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            eprintln!("run loop test: the VM did not end within 30 s");
+            std::process::abort();
+        })
+    };
+    let end = run_vm(vm.clone());
+    done.store(true, Ordering::Release);
+    let _ = watchdog.join();
+    let failures = take_failures();
+    assert!(failures.is_empty(), "guest programs failed: {failures:?}");
+    end
+}
+
+/// Values guest programs hand back to the test.
+#[derive(Default)]
+struct Seen(Mutex<Vec<(&'static str, u64)>>);
+
+impl Seen {
+    fn put(&self, what: &'static str, value: u64) {
+        self.0.lock().unwrap().push((what, value));
+    }
+    fn get(&self, what: &str) -> Option<u64> {
+        self.0.lock().unwrap().iter().find(|(w, _)| *w == what).map(|(_, v)| *v)
+    }
+}
+
+/// A vCPU's GIC set up as Linux does it: the distributor's Group 1 on, all of its SGIs and
+/// PPIs in Group 1 and enabled, its redistributor awake.
+fn gic_on(g: &mut Guest, vcpu: u64) {
+    let rd = memory_map::GICR + vcpu * crate::vgic::GICR_FRAME_SIZE;
+    g.store(memory_map::GICD, 4, 0b10).unwrap();
+    g.store(rd + 0x14, 4, 0).unwrap();
+    g.store(rd + 0x1_0080, 4, u32::MAX as u64).unwrap();
+    g.store(rd + 0x1_0100, 4, u32::MAX as u64).unwrap();
+}
+
+#[test]
+fn hvc_and_smc_reach_psci_and_system_off_ends_the_vm() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4000_0000, move |g| {
+        s.put("x0 at entry", g.regs.x[0]);
+        s.put("version by hvc", g.hvc(psci::VERSION, &[]));
+        s.put("version by smc", g.smc(psci::VERSION, &[]));
+        s.put("unknown", g.hvc(0x8400_0012, &[]));
+        s.put("features cpu_on", g.hvc(psci::FEATURES, &[psci::CPU_ON_64 as u64]));
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let vm = Arc::new(vm("psci", 1, RAM));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("x0 at entry"), Some(0x1234), "vCPU 0 starts with the config's x0");
+    assert_eq!(seen.get("version by hvc"), Some(psci::VERSION_1_1 as u64));
+    assert_eq!(seen.get("version by smc"), Some(psci::VERSION_1_1 as u64), "a trapped SMC is stepped over");
+    assert_eq!(seen.get("unknown"), Some(psci::NOT_SUPPORTED as u64));
+    assert_eq!(seen.get("features cpu_on"), Some(0));
+    assert_eq!(*vm.end_reason.lock(), Some(VcpuEnd::SystemOff));
+    assert!(vm.ended.load(Ordering::Acquire));
+}
+
+#[test]
+fn cpu_on_starts_another_vcpu_on_its_pcpu() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4000_1000, move |g| {
+        s.put("cpu_on", g.hvc(psci::CPU_ON_64, &[1, 0x4000_2000, 0x77]));
+        s.put("cpu_on again", g.hvc(psci::CPU_ON_64, &[1, 0x4000_2000, 0x77]));
+        while g.hvc(psci::AFFINITY_INFO_64, &[1, 0]) != psci::AFFINITY_OFF as u64 {}
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let s = seen.clone();
+    program(0x4000_2000, move |g| {
+        s.put("secondary x0", g.regs.x[0]);
+        s.put("secondary mpidr", g.mpidr());
+        s.put("secondary pcpu", g.cpu() as u64);
+        g.hvc(psci::CPU_OFF, &[]);
+    });
+    let vm = Arc::new(vm("cpu-on", 2, 0x4000_1000));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("cpu_on"), Some(0), "CPU_ON succeeded");
+    let again = seen.get("cpu_on again").map(|v| v as i64);
+    assert!(
+        again == Some(psci::ON_PENDING) || again == Some(psci::ALREADY_ON) || again == Some(psci::SUCCESS),
+        "a second CPU_ON: {again:?}"
+    );
+    assert_eq!(seen.get("secondary x0"), Some(0x77), "context id in x0");
+    assert_eq!(seen.get("secondary mpidr"), Some(1), "the guest sees MPIDR 1");
+    assert_eq!(seen.get("secondary pcpu"), Some(1), "vCPU 1 ran on pCPU 1");
+    assert!(fake::log().contains(&Event::Kick { from: Some(0), to: 1 }), "CPU_ON kicked pCPU 1: {:?}", fake::log());
+}
+
+#[test]
+fn an_sgi_to_another_vcpu_kicks_its_pcpu_and_is_delivered() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let ready = Arc::new(AtomicBool::new(false));
+    let r = ready.clone();
+    program(0x4000_3000, move |g| {
+        gic_on(g, 0);
+        g.hvc(psci::CPU_ON_64, &[1, 0x4000_4000, 0]);
+        while !r.load(Ordering::Acquire) {
+            g.hvc(psci::VERSION, &[]);
+        }
+        // SGI 3 to vCPU 1: Aff1-3 = 0, TargetList bit 1.
+        g.send_sgi((3 << 24) | 0b10).unwrap();
+        while g.hvc(psci::AFFINITY_INFO_64, &[1, 0]) != psci::AFFINITY_OFF as u64 {}
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let s2 = seen.clone();
+    let r = ready.clone();
+    program(0x4000_4000, move |g| {
+        gic_on(g, 1);
+        r.store(true, Ordering::Release);
+        let intid = g.wait_interrupt();
+        g.eoi(intid);
+        s2.put("intid", intid as u64);
+        g.hvc(psci::CPU_OFF, &[]);
+    });
+    let _ = s;
+    let vm = Arc::new(vm("sgi", 2, 0x4000_3000));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("intid"), Some(3), "vCPU 1 took SGI 3");
+    let kicks: Vec<Event> = fake::log().into_iter().filter(|e| matches!(e, Event::Kick { to: 1, .. })).collect();
+    assert!(kicks.contains(&Event::Kick { from: Some(0), to: 1 }), "the SGI kicked pCPU 1: {:?}", fake::log());
+}
+
+#[test]
+fn a_timer_interrupt_is_injected() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4000_5000, move |g| {
+        gic_on(g, 0);
+        g.arm_virtual_timer(crate::arch::ticks_from_us(2_000));
+        let intid = g.wait_interrupt();
+        s.put("intid", intid as u64);
+        s.put("masked at the source", g.hw.vtimer.ctl & 2);
+        g.stop_virtual_timer();
+        g.eoi(intid);
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let vm = Arc::new(vm("timer", 1, 0x4000_5000));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("intid"), Some(27), "the virtual timer's PPI");
+    assert_eq!(seen.get("masked at the source"), Some(2), "CNTV_CTL.IMASK set when it fired");
+}
+
+#[test]
+fn guest_faults_are_injected_back() {
+    let _m = machine();
+    let seen = Arc::new(Mutex::new(Vec::<Result<u64, Taken>>::new()));
+    let s = seen.clone();
+    program(0x4000_6000, move |g| {
+        let unmapped = g.load(0x1000_0000, 8);
+        let undefined = g.undefined().map(|()| 0);
+        let store = g.store(0x1000_0000, 4, 5).map(|()| 0);
+        s.lock().unwrap().extend([unmapped, undefined, store]);
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let vm = Arc::new(vm("faults", 1, 0x4000_6000));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    let seen = seen.lock().unwrap();
+    let ec = |r: &Result<u64, Taken>| r.as_ref().err().map(|t| (t.esr >> 26, t.esr & 0x3f, t.vector_offset));
+    assert_eq!(ec(&seen[0]), Some((0x25, 0x10, 0x200)), "load outside RAM and devices: external abort at EL1h");
+    assert_eq!(seen[0].as_ref().err().map(|t| t.far), Some(0x1000_0000), "FAR of that abort");
+    assert_eq!(ec(&seen[1]).map(|(e, _, o)| (e, o)), Some((0x00, 0x200)), "unemulated instruction: UNDEFINED");
+    assert_eq!(seen[2].as_ref().err().map(|t| t.esr & (1 << 6)), Some(1 << 6), "store fault has WnR");
+}
+
+#[test]
+fn mmio_reaches_each_device() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4000_7000, move |g| {
+        s.put("gicd typer", g.load(memory_map::GICD + 0x4, 4).unwrap());
+        s.put("gicr typer", g.load(memory_map::GICR + 0x8, 8).unwrap());
+        s.put("uart periph id 2", g.load(memory_map::UART + 0xfe8, 4).unwrap());
+        g.store(memory_map::UART, 4, b'Z' as u64).unwrap();
+        s.put("virtio magic", g.load(memory_map::VIRTIO_BLK, 4).unwrap());
+        s.put("virtio device id", g.load(memory_map::VIRTIO_BLK + 8, 4).unwrap());
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let mut v = vm("mmio", 1, 0x4000_7000);
+    v.attach_disk(Vec::leak(vec![0u8; 4096])).unwrap();
+    let vm = Arc::new(v);
+    let before = crate::arch::fake::uart::output().len();
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("gicd typer").map(|t| t & 0x1f), Some(3), "GICD_TYPER.ITLinesNumber: 128 INTIDs");
+    assert_eq!(seen.get("gicr typer").map(|t| t & (1 << 4)), Some(1 << 4), "GICR_TYPER.Last on the only frame");
+    assert_eq!(seen.get("uart periph id 2"), Some(0x14), "read from the UART's register page");
+    assert_eq!(&vm.console_log.lock()[..], b"Z", "the DR write reached the console");
+    assert!(crate::arch::fake::uart::output()[before..].contains(&b'Z'), "and the physical UART");
+    assert_eq!(seen.get("virtio magic"), Some(0x7472_6976), "virtio-mmio magic 'virt'");
+    assert_eq!(seen.get("virtio device id"), Some(2), "a block device");
+    assert!(vm.exits[0].load(Ordering::Relaxed) >= 5, "the trapped accesses were exits");
+}
