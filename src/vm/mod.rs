@@ -2,6 +2,7 @@
 //! and the `run_vcpu` loop.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod decode;
 pub mod exit;
 pub mod fdt;
