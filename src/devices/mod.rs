@@ -1,14 +1,87 @@
 //! Emulated devices and the MMIO bus: which guest-physical ranges belong to which device,
 //! and how a decoded load or store becomes a device read or write and a register value.
-//! Devices are state machines with `read(offset, size)` / `write(offset, size, value)`.
+//!
+//! Every device is reached through one interface, [`Mmio`]: `read`/`write(offset, size,
+//! value, &mut Ctx)` returning [`Effects`] (the value read, the device's interrupt line
+//! raised, lowered or pulsed, a byte transmitted, vCPUs to kick, an offset it does not
+//! implement). The VM's bus (`vm::bus`) applies the effects in one place, in the lock order.
 #![forbid(unsafe_code)]
 
+pub mod gic;
 pub mod pl011;
 pub mod testdev;
 pub mod virtio_blk;
 
 use crate::mm::range::Range;
+use crate::vgic::Kicks;
 use crate::vm::exit::Access;
+
+/// A guest-physical range that is not (wholly) guest RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfGuestRam;
+
+/// What a device needs from guest memory (its DMA): bounds-checked copies by guest-physical
+/// address.
+pub trait GuestMemory {
+    /// Fills `buf` from guest-physical `gpa`; `Err` if any byte is outside guest RAM.
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), OutOfGuestRam>;
+    fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), OutOfGuestRam>;
+}
+
+impl<T: GuestMemory + ?Sized> GuestMemory for &mut T {
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), OutOfGuestRam> {
+        (**self).read(gpa, buf)
+    }
+    fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), OutOfGuestRam> {
+        (**self).write(gpa, data)
+    }
+}
+
+/// A change of a device's interrupt output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// A level-sensitive line goes high (`true`) or low.
+    Level(bool),
+    /// An edge: the interrupt becomes pending once.
+    Edge,
+}
+
+/// What one register access did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// The value a read returns (the low `size` bytes count); 0 for writes.
+    pub value: u64,
+    /// The device's interrupt line changed.
+    pub line: Option<Signal>,
+    /// A byte the guest transmitted (to the console).
+    pub tx: Option<u8>,
+    /// vCPUs that must look at their list registers again.
+    pub kick: Kicks,
+    /// The offset is not a register the device implements (RAZ/WI); the bus counts it and
+    /// warns, rate-limited.
+    pub unknown: bool,
+}
+
+impl Effects {
+    /// A read returning `value`, nothing else.
+    pub fn value(value: u64) -> Self {
+        Self { value, ..Self::default() }
+    }
+}
+
+/// What a device may need besides its own state: the VM's memory (for DMA), which vCPU's
+/// frame an access is in (for banked registers), and every vCPU's MPIDR.
+pub struct Ctx<'a> {
+    pub mem: &'a mut dyn GuestMemory,
+    pub frame: usize,
+    pub mpidrs: &'a [u64],
+}
+
+/// The one device interface: a state machine over register reads and writes.
+pub trait Mmio {
+    fn read(&mut self, offset: u64, size: u8, ctx: &mut Ctx<'_>) -> Effects;
+    fn write(&mut self, offset: u64, size: u8, value: u64, ctx: &mut Ctx<'_>) -> Effects;
+}
 
 /// The devices a VM can have. The table of regions is fixed when the VM is built; only
 /// device state changes afterwards (under each device's lock).
@@ -32,6 +105,8 @@ pub enum Device {
 pub struct MmioRegion {
     pub range: Range,
     pub device: Device,
+    /// The INTID the device's interrupt line drives, if it has one.
+    pub intid: Option<u32>,
 }
 
 /// The region containing the whole access `[ipa, ipa + size)`, and the offset into it.
@@ -73,8 +148,12 @@ mod tests {
     #[test]
     fn lookup_requires_the_whole_access_inside() {
         let regions = [
-            MmioRegion { range: Range { start: 0x800_0000, end: 0x801_0000 }, device: Device::GicDistributor },
-            MmioRegion { range: Range { start: 0xa00_0000, end: 0xa00_1000 }, device: Device::Test },
+            MmioRegion {
+                range: Range { start: 0x800_0000, end: 0x801_0000 },
+                device: Device::GicDistributor,
+                intid: None,
+            },
+            MmioRegion { range: Range { start: 0xa00_0000, end: 0xa00_1000 }, device: Device::Test, intid: None },
         ];
         assert_eq!(lookup(&regions, 0xa00_0ff8, 8), Some((regions[1], 0xff8)));
         assert_eq!(lookup(&regions, 0xa00_0ffc, 8), None, "straddles the end");

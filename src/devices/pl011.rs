@@ -195,6 +195,26 @@ impl Pl011 {
     }
 }
 
+/// Whether `offset` is one of the registers above (else it reads as 0 and ignores writes).
+fn is_register(offset: u64) -> bool {
+    matches!(offset, DR | RSR | FR | ILPR | IBRD | FBRD | LCR_H | CR | IFLS | IMSC | RIS | MIS | ICR | DMACR)
+        || (ID_BASE..=0xffc).contains(&offset) && offset.is_multiple_of(4)
+}
+
+impl super::Mmio for Pl011 {
+    fn read(&mut self, offset: u64, size: u8, _: &mut super::Ctx<'_>) -> super::Effects {
+        let value = Pl011::read(self, offset, size);
+        let line = self.line_change().map(super::Signal::Level);
+        super::Effects { value, line, unknown: !is_register(offset), ..Default::default() }
+    }
+
+    fn write(&mut self, offset: u64, size: u8, value: u64, _: &mut super::Ctx<'_>) -> super::Effects {
+        let tx = Pl011::write(self, offset, size, value).tx;
+        let line = self.line_change().map(super::Signal::Level);
+        super::Effects { tx, line, unknown: !is_register(offset), ..Default::default() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

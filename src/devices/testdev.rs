@@ -64,6 +64,19 @@ impl TestDevice {
     }
 }
 
+impl super::Mmio for TestDevice {
+    fn read(&mut self, offset: u64, size: u8, _: &mut super::Ctx<'_>) -> super::Effects {
+        let unknown = !(offset < 0x40 || offset == LINE);
+        super::Effects { value: TestDevice::read(self, offset, size), unknown, ..Default::default() }
+    }
+
+    fn write(&mut self, offset: u64, size: u8, value: u64, _: &mut super::Ctx<'_>) -> super::Effects {
+        let unknown = !(offset < 0x40 || offset == LINE);
+        let line = TestDevice::write(self, offset, size, value).map(super::Signal::Level);
+        super::Effects { line, unknown, ..Default::default() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

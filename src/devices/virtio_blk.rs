@@ -8,16 +8,7 @@
 //! in DEVICE_NEEDS_RESET when it cannot. The hypervisor keeps running either way.
 #![forbid(unsafe_code)]
 
-/// A guest-physical range that is not (wholly) guest RAM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutOfGuestRam;
-
-/// What the device needs from guest memory.
-pub trait GuestMemory {
-    /// Fills `buf` from guest-physical `gpa`; `Err` if any byte is outside guest RAM.
-    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), OutOfGuestRam>;
-    fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), OutOfGuestRam>;
-}
+pub use super::{GuestMemory, OutOfGuestRam};
 
 pub const SIZE: u64 = 0x200;
 /// Queue size we offer (QueueNumMax).
@@ -364,6 +355,52 @@ impl<'d> VirtioBlk<'d> {
         }
         mem.write(status_addr, &[status]).ok()?;
         Some(written + 1)
+    }
+}
+
+/// Whether `offset` is a register of the transport (4.2.2) or in the configuration space.
+fn is_register(offset: u64) -> bool {
+    matches!(
+        offset,
+        0x000
+            | 0x004
+            | 0x008
+            | 0x00c
+            | 0x010
+            | 0x014
+            | 0x020
+            | 0x024
+            | 0x030
+            | 0x034
+            | 0x038
+            | 0x044
+            | 0x050
+            | 0x060
+            | 0x064
+            | 0x070
+            | 0x080
+            | 0x084
+            | 0x090
+            | 0x094
+            | 0x0a0
+            | 0x0a4
+            | 0x0fc
+    ) || (0x100..SIZE).contains(&offset)
+}
+
+impl super::Mmio for VirtioBlk<'_> {
+    fn read(&mut self, offset: u64, size: u8, _: &mut super::Ctx<'_>) -> super::Effects {
+        super::Effects {
+            value: VirtioBlk::read(self, offset, size),
+            unknown: !is_register(offset),
+            ..Default::default()
+        }
+    }
+
+    fn write(&mut self, offset: u64, size: u8, value: u64, ctx: &mut super::Ctx<'_>) -> super::Effects {
+        let interrupt = VirtioBlk::write(self, offset, size, value, &mut ctx.mem).interrupt;
+        let line = interrupt.then_some(super::Signal::Edge);
+        super::Effects { line, unknown: !is_register(offset), ..Default::default() }
     }
 }
 

@@ -2,14 +2,24 @@
 //! and the `run_vcpu` loop.
 #![forbid(unsafe_code)]
 
+pub mod bus;
 pub mod config;
 pub mod decode;
+pub mod dispatch;
 pub mod exit;
 pub mod fdt;
 pub mod idregs;
 pub mod inject;
+pub mod instance;
 pub mod linux;
-pub mod run;
+pub mod vcpu;
+
+/// The run loop's entry points and the VM value, as the rest of the hypervisor uses them.
+pub mod run {
+    pub use super::bus::{console_input, set_console_vm};
+    pub use super::instance::{Vm, VmError};
+    pub use super::vcpu::{Vcpu, VcpuEnd, run_vcpu, run_vm, vcpu_loop};
+}
 
 use crate::mm::GuestPhysAddr;
 

@@ -1,0 +1,167 @@
+//! The VM's MMIO bus: a decoded load or store becomes one device access through the one
+//! device interface (`devices::Mmio`), and its [`Effects`] are applied here, in one place
+//! and in the lock order: the device's lock, then (for a changed interrupt line)
+//! `Vm::vgic`; the console and the kicks after both are dropped.
+#![forbid(unsafe_code)]
+
+use super::exit::Access;
+use super::instance::{Vm, VmMemory, uart_changed};
+use super::vcpu::Vcpu;
+use crate::devices::{self, Ctx, Device, Effects, Mmio, Signal};
+use crate::vgic::{self, Kicks};
+use core::sync::atomic::Ordering;
+
+/// Drives SPI `intid` as `signal` says. Returns the vCPUs to kick, already marked in
+/// `Vm::spi_work`.
+pub(super) fn spi_line(vm: &Vm, intid: u32, signal: Signal) -> Kicks {
+    let mut dist = vm.vgic.lock();
+    let kicks = match signal {
+        Signal::Level(high) => dist.set_line(intid, high),
+        Signal::Edge => dist.set_pending(intid),
+    };
+    vm.spi_work.fetch_or(kicks.0, Ordering::Release);
+    kicks
+}
+
+/// Marks the vCPUs in `kicks` as having vGIC work and kicks their pCPUs (other than
+/// vCPU `me`'s) so they refill their list registers.
+pub(super) fn kick(vm: &Vm, me: usize, kicks: Kicks) {
+    vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
+    for v in kicks.iter().filter(|&v| v != me && v < vm.config.vcpu_count) {
+        if let Err(e) = crate::percpu::kick(crate::percpu::CpuId(v)) {
+            log::warn!("VM '{}': kick for vCPU {v}: {e:?}", vm.name);
+        }
+    }
+}
+
+/// Accesses to offsets no device implements (RAZ/WI): counted, and the first few logged.
+fn unknown_access(vm: &Vm, device: Device, offset: u64, write: bool) {
+    let n = vm.unknown_accesses.fetch_add(1, Ordering::Relaxed);
+    if n < 8 {
+        let what = if write { "write to" } else { "read of" };
+        log::warn!("VM '{}': {what} {device:?} offset {offset:#x}, which it does not implement (RAZ/WI)", vm.name);
+    }
+}
+
+/// One register access to device `dev` (the caller holds its lock): frame `frame` for
+/// banked registers. A changed interrupt line is applied while the device's lock is still
+/// held, so a device's edges reach the vGIC in order.
+#[derive(Clone, Copy)]
+struct RegisterAccess {
+    offset: u64,
+    size: u8,
+    value: u64,
+    write: bool,
+    frame: usize,
+}
+
+fn device_access<D: Mmio>(vm: &Vm, dev: &mut D, intid: Option<u32>, a: &RegisterAccess) -> Effects {
+    let mut mem = VmMemory(vm);
+    let mut ctx = Ctx { mem: &mut mem, frame: a.frame, mpidrs: &vm.mpidrs };
+    let mut effects =
+        if a.write { dev.write(a.offset, a.size, a.value, &mut ctx) } else { dev.read(a.offset, a.size, &mut ctx) };
+    if let (Some(signal), Some(intid)) = (effects.line, intid) {
+        let kicks = spi_line(vm, intid, signal);
+        effects.kick.0 |= kicks.0;
+    }
+    effects
+}
+
+/// One emulated load or store described by the syndrome; `false`, with nothing done, when
+/// no device of the VM covers it.
+pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) -> bool {
+    let Some((region, offset)) = devices::lookup(&vm.regions, ipa, a.size) else { return false };
+    let reg_value = if a.reg == 31 { 0 } else { vcpu.regs.x[a.reg as usize] };
+    let access = RegisterAccess { offset, size: a.size, value: devices::store_value(a, reg_value), write, frame: 0 };
+    let effects = match region.device {
+        Device::GicDistributor => {
+            let mut dist = vm.vgic.lock();
+            let e = device_access(vm, &mut *dist, None, &access);
+            if write {
+                vm.grp1.store(dist.enabled_grp1(), Ordering::Release);
+                vm.spi_work.fetch_or(e.kick.0, Ordering::Release);
+            }
+            e
+        }
+        Device::GicRedistributors => {
+            // The region holds one frame pair per vCPU, so `n` names one (else RAZ/WI).
+            let n = (offset / vgic::GICR_FRAME_SIZE) as usize;
+            let frame = RegisterAccess { offset: offset % vgic::GICR_FRAME_SIZE, frame: n, ..access };
+            match vm.redists.get(n) {
+                Some(redist) => device_access(vm, &mut *redist.lock(), None, &frame),
+                None => Effects::default(),
+            }
+        }
+        Device::Pl011 => {
+            let mut uart = vm.uart.lock();
+            let e = device_access(vm, &mut *uart, region.intid, &access);
+            // A transmitted byte changes no register (most of the UART's exits).
+            if e.tx.is_none() {
+                uart_changed(vm, &uart);
+            }
+            e
+        }
+        Device::VirtioBlk => match vm.virtio.as_ref() {
+            Some(dev) => device_access(vm, &mut *dev.lock(), region.intid, &access),
+            None => Effects::default(),
+        },
+        Device::Test => device_access(vm, &mut *vm.testdev.lock(), region.intid, &access),
+    };
+    if effects.unknown {
+        unknown_access(vm, region.device, offset, write);
+    }
+    if let Some(byte) = effects.tx {
+        crate::console::write_bytes(&[byte]);
+        let _ = vm.console_log.lock().push(byte);
+    }
+    if !write && a.reg != 31 {
+        vcpu.regs.x[a.reg as usize] = devices::load_value(a, effects.value);
+    }
+    kick(vm, vcpu.index, effects.kick);
+    true
+}
+
+/// A device access the syndrome did not describe (ISV = 0, e.g. a writeback form): fetch
+/// the instruction from guest RAM, decode it, emulate it and update the base register.
+/// `false` (the guest gets an abort) when any step fails.
+pub(super) fn decode_and_emulate(vm: &Vm, vcpu: &mut Vcpu, ipa: u64) -> bool {
+    let Some(insn) = crate::arch::guest_va_to_pa(vcpu.regs.pc).and_then(|pa| vm.ram.read_u32_at(pa)) else {
+        return false;
+    };
+    let Some(d) = super::decode::decode(insn) else { return false };
+    if !mmio(vm, vcpu, ipa, &d.access, d.write) {
+        return false;
+    }
+    vm.decoded_accesses.fetch_add(1, Ordering::Relaxed);
+    if let Some((rn, offset)) = d.writeback {
+        let r = &mut vcpu.regs.x[rn as usize];
+        *r = r.wrapping_add(offset as u64);
+    }
+    true
+}
+
+/// The VM that receives console input (lock `vm::CONSOLE_VM`, a leaf).
+static CONSOLE_VM: crate::sync::IrqLock<Option<alloc::sync::Weak<Vm>>> = crate::sync::IrqLock::new(None);
+
+/// Makes `vm` the one that gets what is typed on the physical console.
+pub fn set_console_vm(vm: &alloc::sync::Arc<Vm>) {
+    *CONSOLE_VM.lock() = Some(alloc::sync::Arc::downgrade(vm));
+}
+
+/// Bytes typed on the physical console: into the console VM's UART, raising its interrupt.
+pub fn console_input(bytes: &[u8]) {
+    let vm = CONSOLE_VM.lock().as_ref().and_then(|w| w.upgrade());
+    let Some(vm) = vm else { return };
+    let kicks = {
+        let mut uart = vm.uart.lock();
+        for &b in bytes {
+            uart.receive(b);
+        }
+        uart_changed(&vm, &uart);
+        match uart.line_change() {
+            Some(line) => spi_line(&vm, super::memory_map::UART_INTID, Signal::Level(line)),
+            None => Kicks::default(),
+        }
+    };
+    kick(&vm, usize::MAX, kicks);
+}

@@ -1,0 +1,241 @@
+//! Exit dispatch: one exhaustive `match` on a decoded [`Exit`]; every handler returns what
+//! happens next ([`Next`]), and [`advance`] is the one place the guest's PC moves past a
+//! trapped instruction. Guest-caused failures become injected aborts or UNDEFINED
+//! exceptions, never a hypervisor halt.
+#![forbid(unsafe_code)]
+
+use super::bus::{self, kick};
+use super::exit::{DataAbort, Exit};
+use super::instance::Vm;
+use super::vcpu::{Vcpu, VcpuEnd};
+use crate::arch;
+use crate::psci::{self, Outcome};
+use crate::vgic::{self, Kicks};
+use core::sync::atomic::Ordering;
+
+/// What happens after an exit was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Enter the guest again where it is (its PC already points where it continues: an
+    /// HVC's return address, an injected exception's vector, an interrupted instruction).
+    Resume,
+    /// The trapped instruction was emulated: step over it, then resume.
+    Skip,
+    /// The vCPU has nothing to do until an interrupt for it is pending.
+    WaitForInterrupt,
+    /// The vCPU stops (CPU_OFF) or the VM ends.
+    End(VcpuEnd),
+}
+
+/// A trapped system register, by name (Arm ARM C5.3 encodings, GIC IHI 0069 12.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysReg {
+    /// ICC_SGI1R_EL1, or ICC_ASGI1R_EL1 (with one security state, the same thing).
+    IccSgi1r,
+    /// ICC_SGI0R_EL1: Group 0 SGIs.
+    IccSgi0r,
+    /// An ID register of the group HCR_EL2.TID3 traps (op0 3, op1 0, CRn 0, CRm 1-7).
+    IdReg { crm: u8, op2: u8 },
+    /// A debug or OS-lock register (op0 2, trapped by MDCR_EL2.TDA/TDOSA/TDRA).
+    Debug,
+    /// Anything else: not emulated.
+    Unknown,
+}
+
+/// Names the register an MSR/MRS trap accessed.
+pub fn sysreg(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> SysReg {
+    match (op0, op1, crn, crm, op2) {
+        (3, 0 | 1, 12, 11, 5 | 6) => SysReg::IccSgi1r,
+        (3, 2, 12, 11, 7) => SysReg::IccSgi0r,
+        (3, 0, 0, 1..=7, _) => SysReg::IdReg { crm, op2 },
+        (2, ..) => SysReg::Debug,
+        _ => SysReg::Unknown,
+    }
+}
+
+/// ESR_EL1 exception classes of the exceptions injected here (Arm ARM D17.2.37).
+const EC_UNKNOWN: u64 = 0x00;
+const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
+const EC_INSN_ABORT_SAME_EL: u64 = 0x21;
+/// ESR_EL1.IL = 1: a 32-bit instruction.
+const ESR_IL: u64 = 1 << 25;
+/// Fault status "synchronous external abort, not on a translation table walk".
+const FSC_SEA: u64 = 0x10;
+
+/// Handles one exit of `vcpu`.
+pub fn handle(vm: &Vm, vcpu: &mut Vcpu, exit: Exit) -> Next {
+    match exit {
+        Exit::Irq => interrupt(vm, vcpu),
+        Exit::Fiq => Next::Resume,
+        // HVC's return address is already past it.
+        Exit::Hvc { .. } => call(vm, vcpu),
+        // A trapped SMC has not executed: answered like HVC, then stepped over.
+        Exit::Smc { .. } => match call(vm, vcpu) {
+            Next::Resume => Next::Skip,
+            other => other,
+        },
+        Exit::Wfx { .. } => Next::Skip,
+        Exit::DataAbort(DataAbort { ipa, access: Some(a), write, s1ptw: false, .. })
+            if bus::mmio(vm, vcpu, ipa.0, &a, write) =>
+        {
+            Next::Skip
+        }
+        Exit::DataAbort(DataAbort { ipa, access: None, s1ptw: false, .. })
+            if bus::decode_and_emulate(vm, vcpu, ipa.0) =>
+        {
+            Next::Skip
+        }
+        Exit::DataAbort(d) => {
+            // Outside guest RAM and every device, an access neither the syndrome nor the
+            // instruction describes, or the guest's page tables outside its RAM (S1PTW): a
+            // bus error for the guest.
+            rate_limited_warn(vm, "data abort", d.ipa.0);
+            let wnr = if d.write { 1 << 6 } else { 0 };
+            inject_external_abort(vcpu, EC_DATA_ABORT_SAME_EL, wnr, d.va);
+            Next::Resume
+        }
+        Exit::InstructionAbort { ipa, va } => {
+            rate_limited_warn(vm, "instruction abort", ipa.0);
+            inject_external_abort(vcpu, EC_INSN_ABORT_SAME_EL, 0, va);
+            Next::Resume
+        }
+        Exit::SysReg { op0, op1, crn, crm, op2, reg, read } => {
+            system_register(vm, vcpu, sysreg(op0, op1, crn, crm, op2), reg, read)
+        }
+        Exit::Other { .. } => undefined(vm, vcpu),
+        Exit::SError { esr } => {
+            log::error!("VM '{}' vCPU {}: SError (ESR {esr:#x}); stopping the VM", vm.name, vcpu.index);
+            Next::End(VcpuEnd::Failed(esr))
+        }
+    }
+}
+
+/// Applies `next` to the vCPU's PC: the one place a trapped instruction is stepped over.
+pub fn advance(vcpu: &mut Vcpu, next: Next) {
+    if next == Next::Skip {
+        vcpu.regs.pc = vcpu.regs.pc.wrapping_add(4);
+    }
+}
+
+/// A physical interrupt made the guest exit: handle it; the timer PPIs belong to the vCPU
+/// on this pCPU.
+fn interrupt(vm: &Vm, vcpu: &mut Vcpu) -> Next {
+    let events = crate::irq::handle();
+    let ppis = crate::irq::ppis();
+    for (fired, ppi) in [(events.virtual_timer, ppis.virtual_timer), (events.physical_timer, ppis.physical_timer)] {
+        if fired && vm.redists[vcpu.index].lock().set_pending(ppi) {
+            kick(vm, vcpu.index, Kicks(1 << vcpu.index.min(63)));
+        }
+    }
+    if vm.ended.load(Ordering::Acquire) {
+        Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
+    } else {
+        Next::Resume
+    }
+}
+
+fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) -> Next {
+    let value = if rt == 31 { 0 } else { vcpu.regs.x[rt as usize] };
+    let result = match (reg, read) {
+        (SysReg::IccSgi1r, false) => {
+            let (sgi, targets) = vgic::sgi_targets(&vm.mpidrs, vcpu.index, value);
+            for t in targets.iter() {
+                vm.redists[t].lock().set_pending(sgi);
+            }
+            kick(vm, vcpu.index, targets);
+            None
+        }
+        // Group 0 SGIs: the VM has only Group 1. Ignored.
+        (SysReg::IccSgi0r, false) => None,
+        // An ID register (HCR_EL2.TID3): the hardware's value minus what we hide.
+        (SysReg::IdReg { crm, op2 }, true) => {
+            let hw = arch::read_id_reg(crm, op2);
+            Some(super::idregs::sanitize(super::idregs::IdReg { crm, op2 }, hw))
+        }
+        // Debug and OS-lock registers: RAZ/WI, so a guest sees debug hardware with nothing
+        // armed and cannot arm any.
+        (SysReg::Debug, true) => Some(0),
+        (SysReg::Debug, false) => None,
+        _ => return undefined(vm, vcpu),
+    };
+    if let Some(v) = result
+        && rt != 31
+    {
+        vcpu.regs.x[rt as usize] = v;
+    }
+    Next::Skip
+}
+
+fn undefined(vm: &Vm, vcpu: &mut Vcpu) -> Next {
+    rate_limited_warn(vm, "undefined instruction", vcpu.regs.pc);
+    super::inject::inject_sync(&mut vcpu.regs, (EC_UNKNOWN << 26) | ESR_IL, None);
+    Next::Resume
+}
+
+/// Injects a synchronous external abort at `va` into the guest: exception class
+/// `ec_same_el` if it was at EL1, the lower-EL class (one less: 0x24 for 0x25, 0x20 for
+/// 0x21) if at EL0; `iss` adds to the fault status (WnR for data).
+fn inject_external_abort(vcpu: &mut Vcpu, ec_same_el: u64, iss: u64, va: u64) {
+    let from_el0 = vcpu.regs.pstate & 0b1111 == 0;
+    let ec = if from_el0 { ec_same_el - 1 } else { ec_same_el };
+    super::inject::inject_sync(&mut vcpu.regs, (ec << 26) | ESR_IL | iss | FSC_SEA, Some(va));
+}
+
+fn rate_limited_warn(vm: &Vm, what: &str, addr: u64) {
+    static COUNT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    if COUNT.fetch_add(1, Ordering::Relaxed) < 32 {
+        log::warn!("VM '{}': {what} at {addr:#x}: injected into the guest", vm.name);
+    }
+}
+
+/// An SMCCC call (HVC, or a trapped SMC): PSCI, the test ABI, or NOT_SUPPORTED.
+fn call(vm: &Vm, vcpu: &mut Vcpu) -> Next {
+    let fid = vcpu.regs.x[0] as u32;
+    let args = [vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
+    let ram = vm.ram_ipa();
+    let valid_entry = |a: u64| ram.contains(a);
+    let outcome = {
+        let mut power = vm.power.lock();
+        let mut m = psci::Machine { mpidrs: &vm.mpidrs, states: &mut power, valid_entry: &valid_entry };
+        psci::call(&mut m, vcpu.index, fid, args)
+    };
+    let ret = match outcome {
+        Some(Outcome::Return(v)) => v,
+        Some(Outcome::SystemOff) => return Next::End(VcpuEnd::SystemOff),
+        Some(Outcome::SystemReset) => return Next::End(VcpuEnd::SystemReset),
+        Some(Outcome::CpuOff) => return Next::End(VcpuEnd::CpuOff),
+        Some(Outcome::Suspend) => psci::SUCCESS,
+        Some(Outcome::CpuOn { target, .. }) => {
+            // The target's pCPU waits in vcpu_loop; the kick wakes it to find OnPending.
+            if let Err(e) = crate::percpu::kick(crate::percpu::CpuId(target)) {
+                log::error!("VM '{}': waking vCPU {target}: {e:?}", vm.name);
+            }
+            psci::SUCCESS
+        }
+        None if cfg!(feature = "selftest") && fid == super::test_abi::REPORT => {
+            if vm.reports.lock().push((args[0], args[1])).is_err() {
+                log::warn!("VM '{}': report buffer full", vm.name);
+            }
+            psci::SUCCESS
+        }
+        None => psci::NOT_SUPPORTED,
+    };
+    vcpu.regs.x[0] = ret as u64;
+    Next::Resume
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_registers_by_name() {
+        assert_eq!(sysreg(3, 0, 12, 11, 5), SysReg::IccSgi1r, "ICC_SGI1R_EL1");
+        assert_eq!(sysreg(3, 1, 12, 11, 6), SysReg::IccSgi1r, "ICC_ASGI1R_EL1");
+        assert_eq!(sysreg(3, 2, 12, 11, 7), SysReg::IccSgi0r, "ICC_SGI0R_EL1");
+        assert_eq!(sysreg(3, 0, 0, 4, 0), SysReg::IdReg { crm: 4, op2: 0 }, "ID_AA64PFR0_EL1");
+        assert_eq!(sysreg(3, 0, 0, 0, 5), SysReg::Unknown, "MPIDR_EL1 is not trapped as an ID register");
+        assert_eq!(sysreg(2, 0, 0, 2, 2), SysReg::Debug, "MDSCR_EL1");
+        assert_eq!(sysreg(3, 3, 9, 12, 0), SysReg::Unknown, "PMCR_EL0");
+    }
+}
