@@ -45,7 +45,7 @@ pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
         Err(e) => error!("{e}"),
     }
     info!("nothing left to run; pCPUs parked");
-    crate::percpu::park_loop()
+    crate::sched::park_loop()
 }
 
 fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd, Arc<Vm>), alloc::string::String> {
@@ -97,6 +97,7 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
         image: &[],
         entry: GuestPhysAddr(place.kernel),
         arg: place.dtb,
+        placement: crate::vm::Placement::identity(vcpus),
     };
     // The kernel runs where the bootloader put it when its pages hold nothing else: under
     // TCG a 32 MiB copy took 50 ms of every boot. Otherwise it is copied.

@@ -16,13 +16,16 @@ pub struct Ppis {
     pub virtual_timer: u32,
     pub maintenance: u32,
     pub physical_timer: u32,
+    /// The EL2 physical timer (CNTHP).
+    pub hyp_timer: u32,
     pub uart: Option<u32>,
 }
 
 impl Ppis {
     /// The architected numbers (Arm's recommended PPI assignments, BSA): virtual timer 27,
-    /// maintenance 25, EL1 physical timer 30; no console interrupt.
-    pub const DEFAULT: Ppis = Ppis { virtual_timer: 27, maintenance: 25, physical_timer: 30, uart: None };
+    /// maintenance 25, EL1 physical timer 30, EL2 physical timer 26; no console interrupt.
+    pub const DEFAULT: Ppis =
+        Ppis { virtual_timer: 27, maintenance: 25, physical_timer: 30, hyp_timer: 26, uart: None };
 }
 
 static PPIS: Once<Ppis> = Once::new();
@@ -47,6 +50,11 @@ pub struct Events {
     pub virtual_timer: bool,
     /// The EL1 physical timer's PPI fired.
     pub physical_timer: bool,
+    /// The EL2 physical timer fired (a time slice ended, or a descheduled vCPU's timer is
+    /// due); it is turned off.
+    pub hyp_timer: bool,
+    /// The kick SGI brought messages for this pCPU's scheduler.
+    pub messages: bool,
 }
 
 /// The IRQ entry point the exception vectors call outside a guest (no vCPU to hand guest
@@ -71,7 +79,11 @@ pub fn handle() -> Events {
         // The source is quieted before the EOI: the timers and the maintenance interrupt are
         // level-sensitive and would be pending again the moment they are EOId.
         match intid {
-            arch::SGI_KICK => crate::percpu::kick_taken(),
+            arch::SGI_KICK => events.messages |= crate::sched::kick_taken(),
+            h if h == ppis.hyp_timer => {
+                arch::hyp_timer_cancel();
+                events.hyp_timer = true;
+            }
             t if t == ppis.virtual_timer => {
                 // Masked until the guest re-arms its timer.
                 arch::mask_virtual_timer();

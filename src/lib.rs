@@ -18,6 +18,7 @@ pub mod mm;
 pub mod percpu;
 pub mod platform;
 pub mod psci;
+pub mod sched;
 pub mod sync;
 pub mod util;
 pub mod vgic;

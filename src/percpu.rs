@@ -1,45 +1,20 @@
-//! Per-pCPU data, reached through TPIDR_EL2, and the cross-pCPU mailbox.
+//! Per-pCPU data, reached through TPIDR_EL2 (which holds the pCPU's index), and the kick.
 //!
 //! Each [`PerCpu`] splits into an owned half (written only by its pCPU, or fixed at
 //! creation) and a shared half (atomics or a lock) that other pCPUs reach as `&PerCpu`.
-//! Another pCPU's state is never changed directly: a sender posts a typed [`Message`] to the
-//! target's bounded mailbox (enqueue, barrier, then the kick SGI), and the target acts on it
-//! in its IRQ handler.
+//! Another pCPU's state is never changed directly: a sender posts a typed message to the
+//! target's bounded mailbox (`crate::sched`: enqueue, barrier, then the kick SGI), and the
+//! target acts on it.
 #![forbid(unsafe_code)]
 
 use crate::arch;
 use crate::platform::MAX_CPUS;
 use crate::sync::IrqLock;
-use crate::util::FixedVec;
-use crate::vm::run::Vm;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use spin::Once;
 
 pub use crate::ids::CpuId;
-
-/// Messages one pCPU sends another. (Waking a pCPU needs no message: see [`kick`].)
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Message {
-    /// Round-trip check: answer with `Pong`.
-    Ping {
-        from: CpuId,
-    },
-    Pong {
-        from: CpuId,
-    },
-}
-
-impl Default for Message {
-    /// Filler for a mailbox's unused slots; never sent.
-    fn default() -> Self {
-        Message::Pong { from: CpuId(usize::MAX) }
-    }
-}
-
-/// Messages a mailbox holds before a sender is told it is full.
-pub const MAILBOX_DEPTH: usize = 16;
 
 /// A job the primary hands a parked pCPU.
 pub type Job = fn();
@@ -50,8 +25,6 @@ pub struct PerCpu {
     pub mpidr: u64,
 
     // Shared half.
-    /// Inbound messages (lock `PerCpu::mailbox`, a leaf).
-    pub mailbox: IrqLock<FixedVec<Message, MAILBOX_DEPTH>>,
     /// Set (Release) once this pCPU has finished its bring-up; read with Acquire.
     pub online: AtomicBool,
     /// Kick SGIs this pCPU has taken (Relaxed: a statistic).
@@ -69,9 +42,6 @@ pub struct PerCpu {
     pub job: IrqLock<Option<Job>>,
     /// Jobs this pCPU completed (Release after the job; the poster reads with Acquire).
     pub jobs_done: AtomicU64,
-    /// The VM and vCPU index this pCPU runs (lock `PerCpu::assignment`, a leaf; set by the
-    /// pCPU starting the VM before it posts the vCPU job).
-    pub assignment: IrqLock<Option<(Arc<Vm>, usize)>>,
 }
 
 impl PerCpu {
@@ -79,7 +49,6 @@ impl PerCpu {
         Self {
             id,
             mpidr,
-            mailbox: IrqLock::new(FixedVec::new()),
             online: AtomicBool::new(false),
             kicks: AtomicU64::new(0),
             kick_pending: AtomicBool::new(false),
@@ -87,7 +56,6 @@ impl PerCpu {
             pongs: [const { AtomicU32::new(0) }; MAX_CPUS],
             job: IrqLock::new(None),
             jobs_done: AtomicU64::new(0),
-            assignment: IrqLock::new(None),
         }
     }
 }
@@ -99,9 +67,9 @@ static CPUS: Once<&'static [PerCpu]> = Once::new();
 /// pCPU.
 pub fn init(mpidrs: &[u64]) {
     let cpus: Vec<PerCpu> = mpidrs.iter().enumerate().map(|(i, &m)| PerCpu::new(CpuId(i), m)).collect();
-    let cpus = CPUS.call_once(|| cpus.leak());
+    CPUS.call_once(|| cpus.leak());
+    crate::sched::init(mpidrs.len());
     install(CpuId(0));
-    let _ = cpus;
 }
 
 /// Records this pCPU's index in TPIDR_EL2, which [`this_cpu`] reads.
@@ -133,13 +101,6 @@ pub enum SendError {
     MailboxFull,
 }
 
-/// Posts `msg` to `target` and kicks it.
-pub fn send(target: CpuId, msg: Message) -> Result<(), SendError> {
-    let cpu = get(target).ok_or(SendError::NoSuchCpu)?;
-    cpu.mailbox.lock().push(msg).map_err(|_| SendError::MailboxFull)?;
-    kick(target)
-}
-
 /// Makes `target` take an IRQ soon (waking it from WFI, or making its guest exit), unless
 /// a kick SGI is already on its way to it: repeated kicks coalesce, so they never fail
 /// for lack of room. What the caller stored before is visible to `target` when it runs
@@ -153,65 +114,12 @@ pub fn kick(target: CpuId) -> Result<(), SendError> {
     Ok(())
 }
 
-/// This pCPU took its kick SGI (from the IRQ handler): later kicks must send a new one,
-/// so `kick_pending` is cleared before the mailbox is drained and before the caller
-/// returns to look for work.
+/// This pCPU took its kick SGI (from the IRQ handler): later kicks must send a new one, so
+/// `kick_pending` is cleared before the scheduler looks at its mailbox and for work.
 pub fn kick_taken() {
     let Some(this) = try_this_cpu() else { return };
     this.kicks.fetch_add(1, Ordering::Relaxed);
     this.kick_pending.swap(false, Ordering::AcqRel);
-    drain_mailbox(this);
-}
-
-/// Handles everything in `this` pCPU's mailbox.
-fn drain_mailbox(this: &PerCpu) {
-    loop {
-        let batch = core::mem::take(&mut *this.mailbox.lock());
-        if batch.is_empty() {
-            return;
-        }
-        for msg in batch.iter() {
-            match *msg {
-                Message::Ping { from } => {
-                    if let Some(c) = this.pings.get(from.0) {
-                        c.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if let Err(e) = send(from, Message::Pong { from: this.id }) {
-                        log::error!("pong to pCPU {} failed: {e:?}", from.0);
-                    }
-                }
-                Message::Pong { from } => {
-                    if let Some(c) = this.pongs.get(from.0) {
-                        c.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Where a secondary waits once it is up: in WFI until the kick SGI, running the jobs it is
-/// given. (WFI, not WFE: under QEMU TCG a WFE loop keeps a host thread busy, while WFI
-/// sleeps until an interrupt; on hardware both idle the core.)
-pub fn park_loop() -> ! {
-    let this = this_cpu();
-    loop {
-        // Masked from the check to the WFI, so a kick in between leaves an interrupt pending
-        // and WFI returns at once (WFI wakes on a pending interrupt even when masked).
-        arch::irq_save();
-        let job = this.job.lock().take();
-        match job {
-            Some(job) => {
-                arch::irq_enable();
-                job();
-                this.jobs_done.fetch_add(1, Ordering::Release);
-            }
-            None => {
-                arch::wfi();
-                arch::irq_enable();
-            }
-        }
-    }
 }
 
 /// Posts `job` to pCPU `id` and kicks it. Returns the job count to wait for.

@@ -175,14 +175,15 @@ fn guest_ppis(p: &Platform<'_>) -> crate::irq::Ppis {
         virtual_timer: p.timer.map_or(d.virtual_timer, |t| t.virt),
         maintenance: p.gic.maintenance_intid.unwrap_or(d.maintenance),
         physical_timer: p.timer.map_or(d.physical_timer, |t| t.phys),
+        hyp_timer: p.timer.map_or(d.hyp_timer, |t| t.hyp_phys),
         uart: p.uart.and_then(|u| u.intid),
     }
 }
 
 /// The PPIs each pCPU enables at its redistributor.
-fn enabled_ppis() -> [u32; 3] {
+fn enabled_ppis() -> [u32; 4] {
     let p = crate::irq::ppis();
-    [p.virtual_timer, p.maintenance, p.physical_timer]
+    [p.virtual_timer, p.maintenance, p.physical_timer, p.hyp_timer]
 }
 
 fn fatal(args: fmt::Arguments<'_>) -> ! {
@@ -266,7 +267,7 @@ extern "C" fn secondary_main(index: u64) -> ! {
     }
     info!("pCPU {index} online (MPIDR {:#x})", this.mpidr);
     this.online.store(true, Ordering::Release);
-    percpu::park_loop()
+    crate::sched::park_loop()
 }
 
 /// Entered at EL1 or EL3 instead of EL2.

@@ -29,6 +29,12 @@ use fake as imp;
 
 pub use lock::{IrqGuard, IrqLock};
 
+/// Switching a pCPU between vCPUs: their saved context, the VM's registers, WFI trapping,
+/// and the EL2 physical timer (CNTHP) that ends a time slice and wakes an idle pCPU for a
+/// descheduled vCPU's timer.
+pub use imp::context::{
+    hyp_timer_arm, hyp_timer_cancel, restore_context, save_context, set_wfi_trap, switch_guest_config,
+};
 /// The generic counter (CNTPCT_EL0) and its frequency.
 pub use imp::cpu::{counter, counter_frequency, ticks_from_us};
 /// This pCPU: its index (`TPIDR_EL2`), affinity, interrupt mask, idling and stopping.
@@ -68,6 +74,94 @@ pub struct GuestRegs {
 
 const _: () = assert!(core::mem::size_of::<GuestRegs>() == 272);
 const _: () = assert!(core::mem::offset_of!(GuestRegs, pc) == 248 && core::mem::offset_of!(GuestRegs, pstate) == 256);
+
+/// The EL1 system registers a vCPU owns (Arm ARM D19.2), saved when its pCPU switches to
+/// another vCPU (Hafnium's `arch_regs.lazy`). Registers the guest cannot reach (trapped
+/// and emulated, or hidden) are not here: ACTLR (HCR_EL2.TACR), the debug registers
+/// (MDCR_EL2.TDA: RAZ/WI), the PMU, SVE/SME state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct El1Regs {
+    pub sctlr: u64,
+    pub cpacr: u64,
+    pub ttbr0: u64,
+    pub ttbr1: u64,
+    pub tcr: u64,
+    pub esr: u64,
+    pub afsr0: u64,
+    pub afsr1: u64,
+    pub far: u64,
+    pub mair: u64,
+    pub amair: u64,
+    pub vbar: u64,
+    pub contextidr: u64,
+    pub cntkctl: u64,
+    pub elr: u64,
+    pub spsr: u64,
+    pub csselr: u64,
+    pub tpidr_el0: u64,
+    pub tpidrro_el0: u64,
+    pub tpidr_el1: u64,
+    pub sp_el0: u64,
+    pub sp_el1: u64,
+    pub par: u64,
+}
+
+/// FP/SIMD state: V0-V31, FPSR, FPCR.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FpRegs {
+    pub q: [u128; 32],
+    pub fpsr: u64,
+    pub fpcr: u64,
+}
+
+/// The two EL1 timers (CNTV_*, CNTP_*).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimerRegs {
+    pub cntv_ctl: u64,
+    pub cntv_cval: u64,
+    pub cntp_ctl: u64,
+    pub cntp_cval: u64,
+}
+
+impl TimerRegs {
+    /// CNTx_CTL_EL0: ENABLE, IMASK.
+    const ENABLE: u64 = 1;
+    const IMASK: u64 = 1 << 1;
+
+    /// Whether a timer with `ctl` and `cval` asserts its interrupt at count `now`.
+    pub fn fires(ctl: u64, cval: u64, now: u64) -> bool {
+        ctl & Self::ENABLE != 0 && ctl & Self::IMASK == 0 && now >= cval
+    }
+
+    /// The count at which a timer with `ctl` and `cval` will assert, if it is armed.
+    pub fn deadline(ctl: u64, cval: u64) -> Option<u64> {
+        (ctl & Self::ENABLE != 0 && ctl & Self::IMASK == 0).then_some(cval)
+    }
+
+    /// Masks a timer at the source (as the IRQ handler does for a live one).
+    pub fn mask(ctl: &mut u64) {
+        *ctl |= Self::IMASK;
+    }
+}
+
+/// The virtual GIC CPU interface state that is not in the list registers (which the vGIC
+/// model refills on every entry): ICH_VMCR_EL2 and the active-priority registers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GicCpuRegs {
+    pub vmcr: u64,
+    pub ap0r: [u64; 4],
+    pub ap1r: [u64; 4],
+}
+
+/// Everything of a vCPU that lives in the hardware while it runs, besides [`GuestRegs`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VcpuContext {
+    pub el1: El1Regs,
+    pub fp: FpRegs,
+    pub timer: TimerRegs,
+    pub gic: GicCpuRegs,
+}
 
 /// The syndrome registers of one exit, read once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

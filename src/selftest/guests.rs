@@ -5,7 +5,8 @@ use super::{Ctx, check, check_eq};
 use crate::mm::GuestPhysAddr;
 use crate::mm::range::Range;
 use crate::vm::VmConfig;
-use crate::vm::run::{Vcpu, VcpuEnd, Vm, run_vcpu};
+use crate::vm::run::{VcpuEnd, Vm, run_vm};
+use alloc::sync::Arc;
 
 core::arch::global_asm!(concat!(
     include_str!("../../tests/guests/common.S"),
@@ -72,6 +73,7 @@ fn new_vm(ctx: &mut Ctx, name: &'static str, image: &'static [u8], vcpu_count: u
         image,
         entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg,
+        placement: crate::vm::Placement::identity(vcpu_count),
     };
     match Vm::new(config) {
         Ok(vm) => Some(vm),
@@ -95,8 +97,8 @@ fn run_basic(ctx: &mut Ctx, round: u32) {
     let Some(vm) = new_vm(ctx, "basic", basic_image(), 1, hv) else { return };
     check!(ctx, vm.translate(hv).is_none(), "round {round}: the hypervisor's address is not in the guest's stage-2");
     check!(ctx, vm.translate(GUEST_RAM_IPA).is_some(), "round {round}: guest RAM is mapped");
-    let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, hv);
-    let end = run_vcpu(&vm, &mut vcpu);
+    let vm = Arc::new(vm);
+    let end = run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "round {round}: guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
@@ -160,8 +162,8 @@ pub fn run_smp(ctx: &mut Ctx) {
         check!(ctx, true, "one pCPU: the smp guest needs two or more");
         return;
     }
-    let Some(vm) = new_vm(ctx, "smp", smp_image(), n, n as u64).map(alloc::sync::Arc::new) else { return };
-    let end = crate::vm::run::run_vm(vm.clone());
+    let Some(vm) = new_vm(ctx, "smp", smp_image(), n, n as u64).map(Arc::new) else { return };
+    let end = run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "smp guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
@@ -189,8 +191,8 @@ pub fn run_smp(ctx: &mut Ctx) {
 /// self-test device.
 pub fn run_mmio(ctx: &mut Ctx) {
     let Some(vm) = new_vm(ctx, "mmio", mmio_image(), 1, 0) else { return };
-    let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, 0);
-    check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "mmio guest ended with SYSTEM_OFF");
+    let vm = Arc::new(vm);
+    check_eq!(ctx, run_vm(vm.clone()), VcpuEnd::SystemOff, "mmio guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
     let big = 0x1122_3344_5566_7788u64;
@@ -235,9 +237,9 @@ pub fn run_gic(ctx: &mut Ctx) {
         return;
     }
     let image = blob(&raw const guest_gic_start, &raw const guest_gic_end);
-    let Some(vm) = new_vm(ctx, "gic", image, n, n as u64).map(alloc::sync::Arc::new) else { return };
+    let Some(vm) = new_vm(ctx, "gic", image, n, n as u64).map(Arc::new) else { return };
     let lrs = crate::arch::aarch64::vgic::lr_count();
-    let end = crate::vm::run::run_vm(vm.clone());
+    let end = run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "gic guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
@@ -270,8 +272,8 @@ pub fn run_cpu(ctx: &mut Ctx) {
         }
         let image = blob(&raw const guest_cpu_start, &raw const guest_cpu_end);
         let Some(vm) = new_vm(ctx, "cpu", image, 1, 0) else { return };
-        let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, 0);
-        check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "round {round}: cpu guest ended with SYSTEM_OFF");
+        let vm = Arc::new(vm);
+        check_eq!(ctx, run_vm(vm.clone()), VcpuEnd::SystemOff, "round {round}: cpu guest ended with SYSTEM_OFF");
         let reports = *vm.reports.lock();
         let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
         let field = |v: Option<u64>, shift: u32| v.map(|v| (v >> shift) & 0xf);
@@ -295,12 +297,12 @@ pub fn run_cpu(ctx: &mut Ctx) {
 /// console input with the UART's interrupt.
 pub fn run_uart(ctx: &mut Ctx) {
     let image = blob(&raw const guest_uart_start, &raw const guest_uart_end);
-    let Some(vm) = new_vm(ctx, "uart", image, 1, 0).map(alloc::sync::Arc::new) else { return };
+    let Some(vm) = new_vm(ctx, "uart", image, 1, 0).map(Arc::new) else { return };
     crate::vm::run::set_console_vm(&vm);
     // As if typed on the console before the guest enabled its receive interrupt.
     crate::vm::run::console_input(b"ping\n");
     crate::println!("");
-    let end = crate::vm::run::run_vm(vm.clone());
+    let end = run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "uart guest ended with SYSTEM_OFF");
     let log = *vm.console_log.lock();
     check_eq!(ctx, &*log, b"hello from the uart guest\n", "guest output reached the console");
@@ -323,10 +325,10 @@ pub fn run_uart(ctx: &mut Ctx) {
 /// not an access to the device where the guest put its tables.
 pub fn run_walk(ctx: &mut Ctx) {
     let image = blob(&raw const guest_walk_start, &raw const guest_walk_end);
-    let Some(vm) = new_vm(ctx, "walk", image, 1, 0).map(alloc::sync::Arc::new) else { return };
+    let Some(vm) = new_vm(ctx, "walk", image, 1, 0).map(Arc::new) else { return };
     crate::vm::run::set_console_vm(&vm);
     crate::println!("");
-    let end = crate::vm::run::run_vm(vm.clone());
+    let end = run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "walk guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
@@ -385,6 +387,7 @@ pub fn run_in_place(ctx: &mut Ctx) {
         image: basic_image(),
         entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: b.layout.image.whole.start,
+        placement: crate::vm::Placement::identity(1),
     };
     let window = GUEST_RAM_IPA + (1 << 20);
     let vm = match Vm::new_in_place(config, Some((GuestPhysAddr(window), taken))) {
@@ -405,8 +408,8 @@ pub fn run_in_place(ctx: &mut Ctx) {
         "the module's bytes, as guest RAM"
     );
     check_eq!(ctx, vm.read_guest_u64(window + 24), Some(0), "the rest of its page cleared");
-    let mut vcpu = Vcpu::new(0, GUEST_RAM_IPA, b.layout.image.whole.start);
-    check_eq!(ctx, run_vcpu(&vm, &mut vcpu), VcpuEnd::SystemOff, "the basic guest runs in the split RAM");
+    let vm = Arc::new(vm);
+    check_eq!(ctx, run_vm(vm.clone()), VcpuEnd::SystemOff, "the basic guest runs in the split RAM");
     drop(vm);
     let scrubbed = mmu::ram_bytes(p, pages).is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
     check!(ctx, scrubbed, "dropping the VM scrubs the module's pages");

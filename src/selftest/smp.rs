@@ -2,8 +2,9 @@
 
 use super::{Ctx, check, check_eq, expectations};
 use crate::arch::aarch64::cpu;
-use crate::percpu::{self, Message};
+use crate::percpu;
 use crate::platform::MAX_CPUS;
+use crate::sched::{self, Message};
 use crate::sync::IrqLock;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,7 +39,7 @@ fn hammer_lock() {
 fn ping_everyone() {
     let me = percpu::this_cpu();
     for other in percpu::all().iter().filter(|c| c.id != me.id) {
-        if let Err(e) = percpu::send(other.id, Message::Ping { from: me.id }) {
+        if let Err((e, _)) = sched::send(other.id, Message::Ping { from: me.id }) {
             log::error!("ping to pCPU {}: {e:?}", other.id.0);
         }
     }

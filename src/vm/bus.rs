@@ -23,14 +23,23 @@ pub(super) fn spi_line(vm: &Vm, intid: u32, signal: Signal) -> Kicks {
     kicks
 }
 
-/// Marks the vCPUs in `kicks` as having vGIC work and kicks their pCPUs (other than
-/// vCPU `me`'s) so they refill their list registers.
-pub(super) fn kick(vm: &Vm, me: usize, kicks: Kicks) {
+/// Marks the vCPUs in `kicks` as having vGIC work and kicks the pCPUs the placement puts
+/// them on (other than this one, whose scheduler looks at the marks itself) so they
+/// refill their list registers. `_me`, the vCPU kicking, is only a hint.
+pub(super) fn kick(vm: &Vm, _me: usize, kicks: Kicks) {
     vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
-    for v in kicks.iter().filter(|&v| v != me && v < vm.config.vcpu_count) {
-        if let Err(e) = crate::percpu::kick(crate::percpu::CpuId(v)) {
-            log::warn!("VM '{}': kick for vCPU {v}: {e:?}", vm.name);
-        }
+    for v in kicks.iter().filter(|&v| v < vm.config.vcpu_count) {
+        kick_pcpu_of(vm, v);
+    }
+}
+
+/// Kicks the pCPU vCPU `v` of `vm` is placed on, unless that is this pCPU.
+pub(super) fn kick_pcpu_of(vm: &Vm, v: usize) {
+    let Some(cpu) = vm.config.placement.cpu(v) else { return };
+    if crate::arch::cpu_index() != Some(cpu.0)
+        && let Err(e) = crate::percpu::kick(cpu)
+    {
+        log::warn!("VM '{}': kick for vCPU {v} on {cpu}: {e:?}", vm.name);
     }
 }
 

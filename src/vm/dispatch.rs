@@ -21,8 +21,11 @@ pub enum Next {
     Resume,
     /// The trapped instruction was emulated: step over it, then resume.
     Skip,
-    /// The vCPU has nothing to do until an interrupt for it is pending.
-    WaitForInterrupt,
+    /// The vCPU has nothing to do until an interrupt for it is pending; `skip` steps over
+    /// the trapped instruction first (a WFI; a CPU_SUSPEND by HVC is past already).
+    WaitForInterrupt { skip: bool },
+    /// The vCPU may continue, but its pCPU has other work first (its time slice ended).
+    Yield,
     /// The vCPU stops (CPU_OFF) or the VM ends.
     End(VcpuEnd),
 }
@@ -72,9 +75,13 @@ pub fn handle(vm: &Vm, vcpu: &mut Vcpu, exit: Exit) -> Next {
         // A trapped SMC has not executed: answered like HVC, then stepped over.
         Exit::Smc { .. } => match call(vm, vcpu) {
             Next::Resume => Next::Skip,
+            Next::WaitForInterrupt { .. } => Next::WaitForInterrupt { skip: true },
             other => other,
         },
-        Exit::Wfx { .. } => Next::Skip,
+        // A trapped WFI (HCR_EL2.TWI, set while the pCPU has other vCPUs to run): the vCPU
+        // waits. WFE is not trapped; if it were, it may complete at once.
+        Exit::Wfx { wfe: false } => Next::WaitForInterrupt { skip: true },
+        Exit::Wfx { wfe: true } => Next::Skip,
         Exit::DataAbort(DataAbort { ipa, access: Some(a), write, s1ptw: false, .. })
             if bus::mmio(vm, vcpu, ipa.0, &a, write) =>
         {
@@ -112,25 +119,34 @@ pub fn handle(vm: &Vm, vcpu: &mut Vcpu, exit: Exit) -> Next {
 
 /// Applies `next` to the vCPU's PC: the one place a trapped instruction is stepped over.
 pub fn advance(vcpu: &mut Vcpu, next: Next) {
-    if next == Next::Skip {
+    if matches!(next, Next::Skip | Next::WaitForInterrupt { skip: true }) {
         vcpu.regs.pc = vcpu.regs.pc.wrapping_add(4);
     }
 }
 
 /// A physical interrupt made the guest exit: handle it; the timer PPIs belong to the vCPU
-/// on this pCPU.
+/// loaded on this pCPU. The EL2 timer ends its time slice, and a message for this pCPU
+/// (a vCPU to run) makes it yield too.
 fn interrupt(vm: &Vm, vcpu: &mut Vcpu) -> Next {
     let events = crate::irq::handle();
-    let ppis = crate::irq::ppis();
-    for (fired, ppi) in [(events.virtual_timer, ppis.virtual_timer), (events.physical_timer, ppis.physical_timer)] {
-        if fired && vm.redists[vcpu.index].lock().set_pending(ppi) {
-            kick(vm, vcpu.index, Kicks(1 << vcpu.index.min(63)));
-        }
-    }
+    timer_events(vm, vcpu.index, events);
     if vm.ended.load(Ordering::Acquire) {
         Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
+    } else if events.hyp_timer || events.messages {
+        Next::Yield
     } else {
         Next::Resume
+    }
+}
+
+/// The EL1 timers of vCPU `vcpu` fired (they were masked at the source): their PPIs become
+/// pending for it.
+pub fn timer_events(vm: &Vm, vcpu: usize, events: crate::irq::Events) {
+    let ppis = crate::irq::ppis();
+    for (fired, ppi) in [(events.virtual_timer, ppis.virtual_timer), (events.physical_timer, ppis.physical_timer)] {
+        if fired && vm.redists.get(vcpu).is_some_and(|r| r.lock().set_pending(ppi)) {
+            kick(vm, vcpu, Kicks(1 << vcpu.min(63)));
+        }
     }
 }
 
@@ -204,12 +220,15 @@ fn call(vm: &Vm, vcpu: &mut Vcpu) -> Next {
         Some(Outcome::SystemOff) => return Next::End(VcpuEnd::SystemOff),
         Some(Outcome::SystemReset) => return Next::End(VcpuEnd::SystemReset),
         Some(Outcome::CpuOff) => return Next::End(VcpuEnd::CpuOff),
-        Some(Outcome::Suspend) => psci::SUCCESS,
+        Some(Outcome::Suspend) => {
+            // Standby (or a power-down state we treat as standby): return SUCCESS once an
+            // interrupt for the vCPU is pending, like WFI.
+            vcpu.regs.x[0] = psci::SUCCESS as u64;
+            return Next::WaitForInterrupt { skip: false };
+        }
         Some(Outcome::CpuOn { target, .. }) => {
-            // The target's pCPU waits in vcpu_loop; the kick wakes it to find OnPending.
-            if let Err(e) = crate::percpu::kick(crate::percpu::CpuId(target)) {
-                log::error!("VM '{}': waking vCPU {target}: {e:?}", vm.name);
-            }
+            // The target's pCPU (the placement's) finds it OnPending when kicked.
+            bus::kick_pcpu_of(vm, target);
             psci::SUCCESS
         }
         None if cfg!(feature = "selftest") && fid == super::test_abi::REPORT => {

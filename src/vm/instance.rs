@@ -18,7 +18,7 @@ use crate::sync::IrqLock;
 use crate::util::FixedVec;
 use crate::vgic;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 
 pub use super::vcpu::VcpuEnd;
 
@@ -46,7 +46,7 @@ pub struct Vm {
     pub(super) ram: OwnedRam,
     pub(super) tables: FrameTables,
     stage2: PageTable,
-    pub(super) vtcr: u64,
+    pub vtcr: u64,
     /// Each vCPU's MPIDR as the guest sees it (Aff0 = vCPU index).
     pub mpidrs: FixedVec<u64, MAX_VCPUS>,
     /// vCPU power states (lock `Vm::power`, a leaf).
@@ -98,6 +98,12 @@ pub struct Vm {
     pub decoded_accesses: AtomicU32,
     /// Accesses to device offsets no register answers (RAZ/WI); Relaxed, a statistic.
     pub unknown_accesses: AtomicU32,
+    /// vCPUs handed to a pCPU's scheduler and not yet dropped by it (AcqRel): the VM has
+    /// stopped everywhere, and no scheduler holds it any more, when this is 0 after it
+    /// ended. Its own allocation, so a scheduler can count down after dropping the VM.
+    pub placed: alloc::sync::Arc<AtomicUsize>,
+    /// The pCPU running `run_vm` for this VM, kicked when `placed` drops to 0.
+    pub waiter: AtomicUsize,
     /// Set (Release) when the VM ends (SYSTEM_OFF, SYSTEM_RESET, a fatal guest error);
     /// every vCPU loop checks it (Acquire) after each exit and while waiting for CPU_ON.
     pub ended: AtomicBool,
@@ -113,9 +119,15 @@ impl Vm {
     /// As [`Vm::new`], with the pages of a kernel module serving the guest RAM at the
     /// guest-physical address given: the kernel runs where the bootloader put it.
     pub fn new_in_place(config: VmConfig, kernel: Option<(GuestPhysAddr, ModulePages)>) -> Result<Self, VmError> {
-        // vCPU n runs on pCPU n.
-        if config.vcpu_count == 0 || config.vcpu_count > crate::percpu::all().len() {
-            return Err(VmError::BadConfig("more vCPUs than pCPUs"));
+        if config.vcpu_count == 0 || config.vcpu_count > MAX_VCPUS {
+            return Err(VmError::BadConfig("no vCPUs, or more than a VM may have"));
+        }
+        if config.placement.len() != config.vcpu_count {
+            return Err(VmError::BadConfig("the placement does not name one pCPU per vCPU"));
+        }
+        let cpus = crate::percpu::all().len();
+        if (0..config.vcpu_count).any(|v| config.placement.cpu(v).is_none_or(|c| c.0 >= cpus)) {
+            return Err(VmError::BadConfig("the placement names a pCPU the machine does not have"));
         }
         if !config.ram_base.0.is_multiple_of(2 << 20) || config.ram_size == 0 {
             return Err(VmError::BadConfig("RAM base must be 2 MiB aligned and RAM non-empty"));
@@ -227,12 +239,14 @@ impl Vm {
             decoded_accesses: AtomicU32::new(0),
             unknown_accesses: AtomicU32::new(0),
             cntvoff: arch::counter(),
+            placed: alloc::sync::Arc::new(AtomicUsize::new(0)),
+            waiter: AtomicUsize::new(0),
             ended: AtomicBool::new(false),
             end_reason: IrqLock::new(None),
         })
     }
 
-    pub(super) fn vttbr(&self) -> u64 {
+    pub fn vttbr(&self) -> u64 {
         self.stage2.root().0 | ((self.vmid.0 as u64) << 48)
     }
 

@@ -18,7 +18,8 @@ pub mod vcpu;
 pub mod run {
     pub use super::bus::{console_input, set_console_vm};
     pub use super::instance::{Vm, VmError};
-    pub use super::vcpu::{Vcpu, VcpuEnd, run_vcpu, run_vm, vcpu_loop};
+    pub use super::vcpu::{Vcpu, VcpuEnd};
+    pub use crate::sched::run_vm;
 }
 
 use crate::mm::GuestPhysAddr;
@@ -40,6 +41,49 @@ pub struct VmConfig {
     pub entry: GuestPhysAddr,
     /// x0 of vCPU 0 at entry.
     pub arg: u64,
+    /// The pCPU each vCPU runs on.
+    pub placement: Placement,
+}
+
+/// Where a VM's vCPUs run: vCPU i on pCPU `cpus[i]`. Several vCPUs may share a pCPU
+/// (they take turns); the guest sees MPIDRs 0..n-1 wherever they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    cpus: crate::util::FixedVec<crate::ids::CpuId, MAX_VCPUS>,
+}
+
+impl Placement {
+    /// vCPU n on pCPU n, for `count` vCPUs.
+    pub fn identity(count: usize) -> Self {
+        let mut cpus = crate::util::FixedVec::new();
+        for i in 0..count.min(MAX_VCPUS) {
+            let _ = cpus.push(crate::ids::CpuId(i));
+        }
+        Self { cpus }
+    }
+
+    /// vCPU i on `cpus[i]`; `None` for more than [`MAX_VCPUS`].
+    pub fn on(cpus: &[crate::ids::CpuId]) -> Option<Self> {
+        let mut v = crate::util::FixedVec::new();
+        for &c in cpus {
+            v.push(c).ok()?;
+        }
+        Some(Self { cpus: v })
+    }
+
+    /// The pCPU of vCPU `vcpu`.
+    pub fn cpu(&self, vcpu: usize) -> Option<crate::ids::CpuId> {
+        self.cpus.get(vcpu).copied()
+    }
+
+    /// How many vCPUs are placed.
+    pub fn len(&self) -> usize {
+        self.cpus.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cpus.is_empty()
+    }
 }
 
 /// Where things are in every VM's guest-physical address space (the layout of QEMU's

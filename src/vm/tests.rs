@@ -37,7 +37,7 @@ fn machine() -> MutexGuard<'static, ()> {
         for i in 1..fake::CPU_COUNT {
             fake::spawn_cpu(i, || {
                 crate::percpu::this_cpu().online.store(true, Ordering::Release);
-                crate::percpu::park_loop()
+                crate::sched::park_loop()
             });
         }
         crate::percpu::this_cpu().online.store(true, Ordering::Release);
@@ -58,6 +58,7 @@ fn vm(name: &'static str, vcpus: usize, entry: u64) -> Vm {
         image: &[],
         entry: GuestPhysAddr(entry),
         arg: 0x1234,
+        placement: super::Placement::identity(vcpus),
     };
     Vm::new(config).expect("a test VM")
 }

@@ -1,21 +1,17 @@
-//! A vCPU on its pCPU: `run_vcpu`, the loop of enter, read the exit once, decode, handle,
-//! resume; the life of a vCPU through PSCI power states (`vcpu_loop`); and running a VM on
-//! its pCPUs (`run_vm`).
+//! A vCPU on its pCPU: [`run`], the loop of enter, read the exit once, decode, handle,
+//! resume, until the vCPU stops, waits for an interrupt or yields its pCPU. Which vCPU a
+//! pCPU runs, and switching between them, is the scheduler's (`crate::sched`).
 #![forbid(unsafe_code)]
 
-use super::MAX_VCPUS;
 use super::bus;
 use super::dispatch::{self, Next};
 use super::exit::Exit;
 use super::instance::{READ_ONLY_PAGE, Vm};
 use crate::arch::{self, GuestRegs};
-use crate::psci::PowerState;
-use crate::util::FixedVec;
 use crate::vgic;
-use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
-/// One vCPU: owned by the pCPU that runs it.
+/// One vCPU's general registers: owned by the pCPU that runs it.
 pub struct Vcpu {
     pub index: usize,
     pub regs: GuestRegs,
@@ -25,13 +21,14 @@ impl Vcpu {
     /// vCPU `index` about to start at `entry` with x0 = `arg`, at EL1h with interrupts
     /// masked and its MMU off (the arm64 boot protocol's state).
     pub fn new(index: usize, entry: u64, arg: u64) -> Self {
-        let mut regs = GuestRegs { pc: entry, pstate: 0x3c5, ..Default::default() };
+        use super::inject::pstate;
+        let mut regs = GuestRegs { pc: entry, pstate: pstate::EL1H | pstate::DAIF, ..Default::default() };
         regs.x[0] = arg;
         Self { index, regs }
     }
 }
 
-/// Why a vCPU's loop ended.
+/// Why a vCPU stopped for good, or the VM ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VcpuEnd {
     SystemOff,
@@ -41,21 +38,30 @@ pub enum VcpuEnd {
     Failed(u64),
 }
 
-/// Runs `vcpu` of `vm` on this pCPU until it powers off or the VM ends. IRQs stay masked in
-/// the loop: a physical interrupt makes the guest exit and is handled here.
-pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
-    arch::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[vcpu.index], vm.cntvoff);
+/// Why [`run`] gave the pCPU back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The vCPU powered off, or the VM ended.
+    End(VcpuEnd),
+    /// The vCPU waits for an interrupt (a trapped WFI, CPU_SUSPEND).
+    Wait,
+    /// Its time slice is over, or the scheduler has work: run something else meanwhile.
+    Yield,
+}
+
+/// Runs vCPU `vcpu` of `vm`, whose state the scheduler has loaded on this pCPU, until it
+/// stops, waits or yields. IRQs stay masked: a physical interrupt makes the guest exit and
+/// is handled here. `lrs` is what the list registers hold since the last entry.
+pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
     let lr_count = arch::lr_count();
-    arch::lrs_reset(lr_count);
-    let mut loaded = arch::Loaded::default();
     let me = 1u64 << vcpu.index.min(63);
     let mut exits = 0u64;
-    let end = loop {
+    let stop = loop {
         let work = vm.vgic_work.load(Ordering::Acquire) & me != 0;
         let mut used = 0;
         if work {
             let flush = flush_vgic(vm, vcpu.index, lr_count);
-            arch::lrs_load(&flush.lrs, lr_count, flush.underflow, &mut loaded);
+            arch::lrs_load(&flush.lrs, lr_count, flush.underflow, lrs);
             used = flush.lrs.len();
             if used == 0 {
                 // Nothing to inject: stop flushing on every entry, unless something is (or
@@ -95,16 +101,17 @@ pub fn run_vcpu(vm: &Vm, vcpu: &mut Vcpu) -> VcpuEnd {
         }
         let next = dispatch::handle(vm, vcpu, exit);
         dispatch::advance(vcpu, next);
-        if let Next::End(end) = next {
-            break end;
+        match next {
+            Next::Resume | Next::Skip => {}
+            Next::WaitForInterrupt { .. } => break Stop::Wait,
+            Next::Yield => break Stop::Yield,
+            Next::End(end) => break Stop::End(end),
         }
     };
     if let Some(count) = vm.exits.get(vcpu.index) {
-        count.store(exits, Ordering::Relaxed);
+        count.fetch_add(exits, Ordering::Relaxed);
     }
-    arch::lrs_disable(lr_count);
-    arch::unload_guest_config();
-    end
+    stop
 }
 
 /// Chooses vCPU `index`'s list registers: its own redistributor, and the distributor too
@@ -122,89 +129,4 @@ fn flush_vgic(vm: &Vm, index: usize, lr_count: usize) -> vgic::Flush {
         vm.spi_work.fetch_and(!me, Ordering::AcqRel);
     }
     flush
-}
-
-/// Ends the VM: records why, and kicks every other pCPU so its vCPU loop notices.
-fn end_vm(vm: &Vm, why: VcpuEnd, me: usize) {
-    vm.end_reason.lock().get_or_insert(why);
-    vm.ended.store(true, Ordering::Release);
-    for i in (0..vm.config.vcpu_count).filter(|&i| i != me) {
-        let _ = crate::percpu::kick(crate::percpu::CpuId(i));
-    }
-}
-
-/// The life of vCPU `index` on this pCPU: wait (WFI, woken by the kick SGI) until it is
-/// powered on, run it, and after CPU_OFF wait again; return when the VM ends.
-pub fn vcpu_loop(vm: &Vm, index: usize) {
-    loop {
-        // IRQs masked from these checks to the WFI below: a kick that comes in between
-        // stays pending and WFI returns at once.
-        arch::irq_save();
-        if vm.ended.load(Ordering::Acquire) {
-            arch::irq_enable();
-            return;
-        }
-        let start = {
-            let mut power = vm.power.lock();
-            match power.get(index).copied() {
-                Some(PowerState::OnPending { entry, context }) => {
-                    power[index] = PowerState::On;
-                    Some((entry, context))
-                }
-                Some(PowerState::On) if index == 0 => Some((vm.config.entry.0, vm.config.arg)),
-                _ => None,
-            }
-        };
-        let Some((entry, context)) = start else {
-            arch::wfi();
-            arch::irq_enable();
-            continue;
-        };
-        let mut vcpu = Vcpu::new(index, entry, context);
-        log::info!("VM '{}': vCPU {index} running on this pCPU from {entry:#x}", vm.name);
-        match run_vcpu(vm, &mut vcpu) {
-            VcpuEnd::CpuOff => {
-                let all_off = vm.power.lock().iter().all(|s| *s == PowerState::Off);
-                if all_off {
-                    end_vm(vm, VcpuEnd::CpuOff, index);
-                }
-            }
-            why => end_vm(vm, why, index),
-        }
-        arch::irq_enable();
-    }
-}
-
-/// Runs `vm` to its end: vCPU n on pCPU n, this pCPU (which must be pCPU 0) running vCPU 0.
-/// Returns why the VM ended once every vCPU loop has returned.
-pub fn run_vm(vm: Arc<Vm>) -> VcpuEnd {
-    let n = vm.config.vcpu_count;
-    let mut waits = [0u64; MAX_VCPUS];
-    for (i, wait) in waits.iter_mut().enumerate().take(n).skip(1) {
-        let Some(cpu) = crate::percpu::get(crate::percpu::CpuId(i)) else { continue };
-        *cpu.assignment.lock() = Some((vm.clone(), i));
-        *wait = crate::percpu::post(cpu.id, vcpu_job);
-    }
-    vcpu_loop(&vm, 0);
-    for (i, wait) in waits.iter().enumerate().take(n).skip(1) {
-        if let Some(cpu) = crate::percpu::get(crate::percpu::CpuId(i)) {
-            crate::percpu::wait_for_jobs(cpu, *wait);
-        }
-    }
-    let why = *vm.end_reason.lock();
-    let mut exits = FixedVec::<u64, MAX_VCPUS>::new();
-    for e in vm.exits.iter().take(n) {
-        let _ = exits.push(e.load(Ordering::Relaxed));
-    }
-    log::info!("VM '{}' stopped; exits per vCPU: {:?}", vm.name, exits);
-    why.unwrap_or(VcpuEnd::SystemOff)
-}
-
-/// The job a secondary pCPU runs for its assigned vCPU.
-fn vcpu_job() {
-    let this = crate::percpu::this_cpu();
-    let assignment = this.assignment.lock().take();
-    if let Some((vm, index)) = assignment {
-        vcpu_loop(&vm, index);
-    }
 }

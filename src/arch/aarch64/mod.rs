@@ -3,6 +3,7 @@
 //! guest entry, firmware calls, the console UART and small CPU helpers.
 
 pub mod boot;
+pub mod context;
 pub mod cpu;
 pub mod exception;
 pub mod firmware;

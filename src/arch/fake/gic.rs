@@ -8,6 +8,7 @@ pub const SGI_KICK: u32 = 8;
 /// The architected PPIs (the fake's platform uses the defaults).
 pub const PPI_MAINTENANCE: u32 = 25;
 pub const PPI_VIRTUAL_TIMER: u32 = 27;
+pub const PPI_HYP_TIMER: u32 = 26;
 pub const PPI_PHYSICAL_TIMER: u32 = 30;
 const SPURIOUS: u32 = 1023;
 

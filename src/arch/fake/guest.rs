@@ -295,6 +295,9 @@ impl Guest {
     /// WFI, not trapped: returns once a virtual interrupt is pending; meanwhile a physical
     /// interrupt for this pCPU makes the guest exit (and it waits on when entered again).
     pub fn wfi(&mut self) {
+        if self.hw.wfi_trap {
+            return self.wfi_trapped();
+        }
         let cpu = &machine().cpus[self.cpu];
         for _ in 0..50_000 {
             if self.hw.lrs.iter().flatten().any(|l| l.pending) {
@@ -322,6 +325,14 @@ impl Guest {
                 return intid;
             }
             self.wfi();
+        }
+    }
+
+    /// A step of guest work that takes no exit (the hypervisor may still take the pCPU
+    /// back meanwhile: a physical interrupt pending for it makes the guest exit first).
+    pub fn tick(&mut self) {
+        if super::gic::pending_map(self.cpu, &self.hw) != 0 {
+            self.exit(Syndrome { vector: VECTOR_LOWER_IRQ, ..Default::default() });
         }
     }
 }

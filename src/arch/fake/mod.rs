@@ -17,6 +17,7 @@
 //!   ([`log`]).
 //! - The counter is the host's monotonic clock at 62.5 MHz.
 
+pub mod context;
 pub mod cpu;
 pub mod firmware;
 pub mod gic;

@@ -38,17 +38,6 @@ pub struct FakeLr {
     pub eoi: bool,
 }
 
-/// The EL1 registers an injected exception reads and writes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct El1 {
-    pub vbar: u64,
-    pub sctlr: u64,
-    pub elr: u64,
-    pub spsr: u64,
-    pub esr: u64,
-    pub far: u64,
-}
-
 /// The VM configuration `load_guest_config` put on this pCPU.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Config {
@@ -64,9 +53,15 @@ pub const LR_COUNT: usize = 4;
 /// What one pCPU's registers hold for the guest.
 #[derive(Debug, Clone, Default)]
 pub struct Hw {
-    pub el1: El1,
+    pub el1: crate::arch::El1Regs,
+    pub fp: crate::arch::FpRegs,
+    pub gic: crate::arch::GicCpuRegs,
     pub vtimer: Timer,
     pub ptimer: Timer,
+    /// The EL2 physical timer.
+    pub hyp: Timer,
+    /// HCR_EL2.TWI: WFI traps.
+    pub wfi_trap: bool,
     pub lrs: [Option<FakeLr>; LR_COUNT],
     /// ICH_HCR_EL2.En and .UIE.
     pub vgic_enabled: bool,
@@ -85,6 +80,9 @@ impl Hw {
         }
         if self.ptimer.fires(now) {
             map |= 1 << super::gic::PPI_PHYSICAL_TIMER;
+        }
+        if self.hyp.fires(now) {
+            map |= 1 << super::gic::PPI_HYP_TIMER;
         }
         if self.maintenance() {
             map |= 1 << super::gic::PPI_MAINTENANCE;
@@ -168,15 +166,20 @@ fn start(cpu: usize, pc: u64) -> Session {
     Session { to_guest, from_guest }
 }
 
-/// Loads a VM's configuration and resets the EL1 state a starting vCPU sees.
+/// Loads a VM's configuration and resets the EL1 state a starting vCPU sees. A vCPU that
+/// starts again (CPU_ON after CPU_OFF) runs its program afresh.
 pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
+    SESSIONS.with(|s| s.borrow_mut().remove(&(vttbr, vmpidr)));
     with_hw(|hw| {
-        let lrs = hw.lrs;
-        let (en, uie) = (hw.vgic_enabled, hw.underflow);
-        *hw = Hw { config: Some(Config { vttbr, vtcr, vmpidr, cntvoff }), ..Default::default() };
-        hw.lrs = lrs;
-        hw.vgic_enabled = en;
-        hw.underflow = uie;
+        *hw = Hw {
+            config: Some(Config { vttbr, vtcr, vmpidr, cntvoff }),
+            lrs: hw.lrs,
+            vgic_enabled: hw.vgic_enabled,
+            underflow: hw.underflow,
+            hyp: hw.hyp,
+            wfi_trap: hw.wfi_trap,
+            ..Default::default()
+        };
     });
 }
 
