@@ -464,7 +464,7 @@ impl<'a> Walker<'a> {
                 _ => return Err(Error::BadProperty { node: node.name, property: "method" }),
             };
             let cpu_on = if compatible("arm,psci-0.2") || compatible("arm,psci-1.0") {
-                0xc400_0003
+                crate::hw::psci::CPU_ON_64
             } else {
                 prop_u32(node, "cpu_on").ok_or(Error::BadProperty { node: node.name, property: "cpu_on" })?
             };
