@@ -3,6 +3,16 @@
 //! it. Each module names its register's description in the Arm ARM (DDI 0487).
 #![forbid(unsafe_code)]
 
+/// MPIDR_EL1, as VMPIDR_EL2 gives it to a guest (Arm ARM, MPIDR_EL1).
+pub mod mpidr {
+    /// Aff0 [7:0].
+    pub const AFF0: u64 = 0xff;
+    /// The affinity fields: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8], Aff0 [7:0].
+    pub const AFFINITY: u64 = 0xff_00ff_ffff;
+    /// Bit 31 is RES1.
+    pub const RES1: u64 = 1 << 31;
+}
+
 /// HCR_EL2, the Hypervisor Configuration Register (Arm ARM, HCR_EL2).
 pub mod hcr {
     /// Stage-2 translation for EL1&0 on.

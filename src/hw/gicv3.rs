@@ -4,6 +4,7 @@
 //! (`arch::aarch64::gic`, `arch::aarch64::vgic`) and the vGIC model (`vgic`) both use them.
 #![forbid(unsafe_code)]
 
+use super::el2::mpidr::AFF0 as MPIDR_AFF0;
 use core::mem::{offset_of, size_of};
 use tock_registers::registers::{ReadOnly, ReadWrite};
 use tock_registers::{register_bitfields, register_structs};
@@ -225,14 +226,13 @@ pub const INTID_SPURIOUS: u32 = 1023;
 pub const MAX_LRS: usize = 16;
 
 /// An MPIDR's affinity as GICR_TYPER.Affinity holds it: Aff3.Aff2.Aff1.Aff0, 8 bits each
-/// (MPIDR has Aff3 at [39:32]).
+/// (MPIDR has Aff3 at [39:32], above bit 31).
 pub const fn typer_affinity(mpidr: u64) -> u64 {
     ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff)
 }
 
-/// MPIDR's Aff0 [7:0] and the Aff3.Aff2.Aff1 bits above it ([39:32], [23:8]).
-const MPIDR_AFF0: u64 = 0xff;
-const MPIDR_AFF321: u64 = 0xff_00ff_ff00;
+/// MPIDR's Aff3.Aff2.Aff1, above Aff0.
+const MPIDR_AFF321: u64 = super::el2::mpidr::AFFINITY & !MPIDR_AFF0;
 
 /// A write to ICC_SGI1R_EL1 (IHI 0069 12.11.9): which SGI, and which PEs it goes to. One
 /// encoding for the physical driver's `send_sgi`, one decoding for the vGIC's trap.

@@ -218,7 +218,7 @@ impl<'a> Platform<'a> {
 }
 
 /// MPIDR_EL1 affinity fields: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8], Aff0 [7:0].
-pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+pub use crate::hw::el2::mpidr::AFFINITY as MPIDR_AFFINITY_MASK;
 
 /// One bus level on the way down the tree.
 #[derive(Clone, Copy, Default)]

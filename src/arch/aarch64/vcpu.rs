@@ -7,7 +7,7 @@
 //! code) never touches them. They are reset whenever a vCPU starts, so nothing leaks from
 //! one guest to the next on the same pCPU.
 
-use crate::hw::el2::{cptr, hcr, mdcr, sctlr_el1};
+use crate::hw::el2::{cptr, hcr, mdcr, mpidr, sctlr_el1};
 use crate::hw::timer::cnthctl;
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 use core::arch::asm;
@@ -263,7 +263,7 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             vtcr = in(reg) vtcr,
             vttbr = in(reg) vttbr,
             hcr = in(reg) HCR_GUEST,
-            vmpidr = in(reg) vmpidr | (1 << 31),
+            vmpidr = in(reg) vmpidr | mpidr::RES1,
             tmp = out(reg) _,
             cptr = in(reg) CPTR_GUEST,
             mdcr = in(reg) MDCR_GUEST,
