@@ -30,9 +30,6 @@ impl Ppis {
 
 static PPIS: Once<Ppis> = Once::new();
 
-/// INTIDs 1020-1023 are special: 1023 says nothing is pending (GIC spec IHI 0069, 2.2.1).
-const INTID_SPECIAL: u32 = 1020;
-
 /// Sets the interrupt numbers, once, from the platform (the boot flow does this).
 pub fn init(ppis: Ppis) {
     PPIS.call_once(|| ppis);
@@ -68,7 +65,7 @@ pub fn handle() -> Events {
     let ppis = ppis();
     loop {
         let intid = arch::irq_ack();
-        if intid >= INTID_SPECIAL {
+        if intid >= crate::hw::gicv3::INTID_SPECIAL_FIRST {
             return events;
         }
         if PANICKING.load(Ordering::Acquire) {

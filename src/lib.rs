@@ -1,6 +1,7 @@
 //! armvisor: a small bare-metal ARM64 type-1 hypervisor.
 //!
-//! Everything but the boot flow (`start`), the global heap (`mm::heap`), the arch layer's
+//! `hw` holds the hardware's register layouts and values, once, for the drivers and the
+//! models alike. Everything but the boot flow (`start`), the global heap (`mm::heap`), the arch layer's
 //! hardware implementation (`arch::aarch64`) and the in-QEMU self-tests is portable: on the
 //! host, `cargo test` compiles it over the fake arch (`arch::fake`) and runs its unit tests,
 //! the run loop's included.
@@ -12,6 +13,7 @@ pub mod arch;
 pub mod console;
 pub mod devices;
 pub mod guest;
+pub mod hw;
 pub mod ids;
 pub mod irq;
 pub mod mm;

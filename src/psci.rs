@@ -3,38 +3,13 @@
 //! vCPU, end the VM). Host-tested.
 #![forbid(unsafe_code)]
 
-pub const VERSION: u32 = 0x8400_0000;
-pub const CPU_SUSPEND_32: u32 = 0x8400_0001;
-pub const CPU_SUSPEND_64: u32 = 0xc400_0001;
-pub const CPU_OFF: u32 = 0x8400_0002;
-pub const CPU_ON_32: u32 = 0x8400_0003;
-pub const CPU_ON_64: u32 = 0xc400_0003;
-pub const AFFINITY_INFO_32: u32 = 0x8400_0004;
-pub const AFFINITY_INFO_64: u32 = 0xc400_0004;
-pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
-pub const SYSTEM_OFF: u32 = 0x8400_0008;
-pub const SYSTEM_RESET: u32 = 0x8400_0009;
-pub const FEATURES: u32 = 0x8400_000a;
-
-/// PSCI 1.1.
-pub const VERSION_1_1: i64 = 0x0001_0001;
-
-/// Return codes (DEN0022 5.2.2).
-pub const SUCCESS: i64 = 0;
-pub const NOT_SUPPORTED: i64 = -1;
-pub const INVALID_PARAMETERS: i64 = -2;
-pub const DENIED: i64 = -3;
-pub const ALREADY_ON: i64 = -4;
-pub const ON_PENDING: i64 = -5;
-pub const INVALID_ADDRESS: i64 = -9;
-
-/// AFFINITY_INFO answers.
-pub const AFFINITY_ON: i64 = 0;
-pub const AFFINITY_OFF: i64 = 1;
-pub const AFFINITY_ON_PENDING: i64 = 2;
-
-/// MIGRATE_INFO_TYPE: no Trusted OS that needs migrating.
-pub const MIGRATE_NOT_REQUIRED: i64 = 2;
+use crate::hw::psci::{
+    AFFINITY_INFO_32, AFFINITY_INFO_64, AFFINITY_OFF, AFFINITY_ON, AFFINITY_ON_PENDING, ALREADY_ON, CPU_OFF, CPU_ON_32,
+    CPU_ON_64, CPU_SUSPEND_32, CPU_SUSPEND_64, FEATURES, INVALID_ADDRESS, INVALID_PARAMETERS, MIGRATE_INFO_TYPE,
+    MIGRATE_NOT_REQUIRED, ON_PENDING, SMC64, SYSTEM_OFF, SYSTEM_RESET, VERSION, VERSION_1_1,
+};
+/// The return codes the run loop answers with itself; the rest of PSCI is `hw::psci`.
+pub use crate::hw::psci::{NOT_SUPPORTED, SUCCESS};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PowerState {
@@ -98,7 +73,7 @@ fn is_supported(fid: u32) -> bool {
 /// its own SMCCC handling).
 pub fn call(m: &mut Machine<'_>, caller: usize, fid: u32, args: [u64; 3]) -> Option<Outcome> {
     // SMC32 arguments are 32 bits wide.
-    let arg = |i: usize| if fid & 0x4000_0000 == 0 { args[i] & 0xffff_ffff } else { args[i] };
+    let arg = |i: usize| if fid & SMC64 == 0 { args[i] & 0xffff_ffff } else { args[i] };
     let outcome = match fid {
         VERSION => Outcome::Return(VERSION_1_1),
         FEATURES => {

@@ -11,7 +11,7 @@
 //! Errors before the console is up are printed with `console::early_print`; all of them
 //! end with a clear message and a stop, never a fault.
 
-use crate::arch::aarch64::{boot, cpu, gic, mmu, psci, semihosting};
+use crate::arch::aarch64::{boot, cpu, gic, mmu, psci, semihosting, vcpu};
 use crate::mm::layout::{self, Layout};
 use crate::mm::range::Range;
 use crate::percpu::{self, CpuId};
@@ -51,12 +51,10 @@ fn console_early(uart: Option<Uart>, args: fmt::Arguments<'_>) {
     crate::console::early_print(uart.map(|u| u.region), args);
 }
 
-/// HCR_EL2 while no guest runs: EL1 is AArch64, and physical IRQ/FIQ/SError go to EL2.
+/// HCR_EL2 while no guest runs ([`vcpu::HCR_HOST`]).
 fn init_hcr() {
     use aarch64_cpu::registers::{HCR_EL2, Writeable};
-    HCR_EL2.write(
-        HCR_EL2::RW::EL1IsAarch64 + HCR_EL2::IMO::EnableVirtualIRQ + HCR_EL2::FMO::EnableVirtualFIQ + HCR_EL2::AMO::SET,
-    );
+    HCR_EL2.set(vcpu::HCR_HOST);
 }
 
 #[unsafe(no_mangle)]

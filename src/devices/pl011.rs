@@ -3,44 +3,30 @@
 //! a level interrupt line (UARTINTR) the VM connects to an SPI.
 #![forbid(unsafe_code)]
 
+use crate::hw::pl011::offset::{CR, DMACR, DR, FBRD, FR, IBRD, ICR, IFLS, ILPR, IMSC, LCR_H, MIS, RIS, RSR};
+use crate::hw::pl011::{CR_RESET, ID, ID_OFFSET, IFLS_RESET, INT};
 use crate::util::FixedVec;
 
-pub const SIZE: u64 = 0x1000;
+/// The UART's register frame.
+pub const SIZE: u64 = crate::hw::pl011::SIZE;
 /// Receive FIFO depth (PL011: 32 entries).
 pub const FIFO_DEPTH: usize = 32;
-
-const DR: u64 = 0x00;
-const RSR: u64 = 0x04;
-const FR: u64 = 0x18;
-const ILPR: u64 = 0x20;
-const IBRD: u64 = 0x24;
-const FBRD: u64 = 0x28;
-const LCR_H: u64 = 0x2c;
-const CR: u64 = 0x30;
-const IFLS: u64 = 0x34;
-const IMSC: u64 = 0x38;
-const RIS: u64 = 0x3c;
-const MIS: u64 = 0x40;
-const ICR: u64 = 0x44;
-const DMACR: u64 = 0x48;
 
 /// How many 32-bit registers, from DR at offset 0 to DMACR, [`Pl011::registers`] gives
 /// for the register page (the peripheral IDs, [`ID_REGISTERS`], never change).
 pub const REGISTER_WORDS: usize = (DMACR / 4 + 1) as usize;
 /// Offset and values of the peripheral and cell ID registers.
-pub const ID_REGISTERS: (u64, [u32; 8]) = (ID_BASE, ID);
-const ID_BASE: u64 = 0xfe0;
+pub const ID_REGISTERS: (u64, [u32; 8]) = (ID_OFFSET, ID);
+/// The last ID register.
+const ID_END: u64 = ID_OFFSET + 4 * (ID.len() as u64 - 1);
 
 /// FR bits: receive FIFO empty, transmit FIFO empty.
-const FR_RXFE: u32 = 1 << 4;
-const FR_TXFE: u32 = 1 << 7;
+const FR_RXFE: u32 = crate::hw::pl011::FR::RXFE::SET.value;
+const FR_TXFE: u32 = crate::hw::pl011::FR::TXFE::SET.value;
 /// Interrupt bits: receive, transmit, receive timeout.
-pub const INT_RX: u32 = 1 << 4;
-pub const INT_TX: u32 = 1 << 5;
-pub const INT_RT: u32 = 1 << 6;
-
-/// PrimeCell peripheral and cell IDs at 0xfe0-0xffc: PL011 r1p5, as QEMU's.
-const ID: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+pub const INT_RX: u32 = INT::RX::SET.value;
+pub const INT_TX: u32 = INT::TX::SET.value;
+pub const INT_RT: u32 = INT::RT::SET.value;
 
 /// Console input the hypervisor holds while the guest's FIFO is full: a line pasted or
 /// sent at once is longer than 32 bytes, and the physical UART has already been drained.
@@ -76,10 +62,10 @@ pub struct Effect {
 
 impl Pl011 {
     pub fn new() -> Self {
-        // Reset values: UART off with TX and RX enabled bits set (CR = 0x300), IFLS halfway.
+        // Reset values: UART off with TX and RX enabled bits set, IFLS halfway.
         Self {
-            cr: 0x300,
-            ifls: 0x12,
+            cr: CR_RESET,
+            ifls: IFLS_RESET,
             backlog: alloc::collections::VecDeque::with_capacity(BACKLOG),
             ..Default::default()
         }
@@ -153,7 +139,7 @@ impl Pl011 {
             RIS => self.ris(),
             MIS => self.ris() & self.imsc,
             DMACR => self.dmacr,
-            ID_BASE..=0xffc if offset.is_multiple_of(4) => ID[((offset - ID_BASE) / 4) as usize],
+            ID_OFFSET..=ID_END if offset.is_multiple_of(4) => ID[((offset - ID_OFFSET) / 4) as usize],
             _ => 0,
         }
     }
@@ -185,7 +171,7 @@ impl Pl011 {
             LCR_H => self.lcr_h = v & 0xff,
             CR => self.cr = v & 0xff87,
             IFLS => self.ifls = v & 0x3f,
-            IMSC => self.imsc = v & 0x7ff,
+            IMSC => self.imsc = v & INT::ALL::SET.value,
             // Receive interrupts clear only when the FIFO drains; transmit is always ready.
             ICR => {}
             DMACR => self.dmacr = v & 0x7,
@@ -198,7 +184,7 @@ impl Pl011 {
 /// Whether `offset` is one of the registers above (else it reads as 0 and ignores writes).
 fn is_register(offset: u64) -> bool {
     matches!(offset, DR | RSR | FR | ILPR | IBRD | FBRD | LCR_H | CR | IFLS | IMSC | RIS | MIS | ICR | DMACR)
-        || (ID_BASE..=0xffc).contains(&offset) && offset.is_multiple_of(4)
+        || (ID_OFFSET..=ID_END).contains(&offset) && offset.is_multiple_of(4)
 }
 
 impl super::Mmio for Pl011 {

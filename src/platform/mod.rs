@@ -218,7 +218,7 @@ impl<'a> Platform<'a> {
 }
 
 /// MPIDR_EL1 affinity fields: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8], Aff0 [7:0].
-pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+pub use crate::hw::el2::mpidr::AFFINITY as MPIDR_AFFINITY_MASK;
 
 /// One bus level on the way down the tree.
 #[derive(Clone, Copy, Default)]
@@ -464,7 +464,7 @@ impl<'a> Walker<'a> {
                 _ => return Err(Error::BadProperty { node: node.name, property: "method" }),
             };
             let cpu_on = if compatible("arm,psci-0.2") || compatible("arm,psci-1.0") {
-                0xc400_0003
+                crate::hw::psci::CPU_ON_64
             } else {
                 prop_u32(node, "cpu_on").ok_or(Error::BadProperty { node: node.name, property: "cpu_on" })?
             };

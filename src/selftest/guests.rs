@@ -2,6 +2,9 @@
 //! through the test ABI.
 
 use super::{Ctx, check, check_eq};
+use crate::hw::el2::pstate;
+use crate::hw::esr::{ESR, ISS_DATA_ABORT, ec, fsc};
+use crate::hw::psci;
 use crate::mm::GuestPhysAddr;
 use crate::mm::range::Range;
 use crate::vm::VmConfig;
@@ -87,9 +90,6 @@ fn new_vm(ctx: &mut Ctx, name: &'static str, image: &'static [u8], vcpu_count: u
 /// Guest RAM lives at this IPA, away from where the hypervisor's image is in PA space, so
 /// that the guest can try the hypervisor's address and find nothing.
 const GUEST_RAM_IPA: u64 = 0x8000_0000;
-const EC_UNKNOWN: u64 = 0;
-const EC_DABT_SAME_EL: u64 = 0x25;
-const FSC_SEA: u64 = 0x10;
 
 fn run_basic(ctx: &mut Ctx, round: u32) {
     let hv = crate::start::boot_info().layout.image.whole.start;
@@ -102,38 +102,39 @@ fn run_basic(ctx: &mut Ctx, round: u32) {
     check_eq!(ctx, end, VcpuEnd::SystemOff, "round {round}: guest ended with SYSTEM_OFF");
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
-    let nr = (-1i64) as u64;
+    let nr = psci::NOT_SUPPORTED as u64;
     check_eq!(ctx, reports.len(), 16, "round {round}: all reports arrived");
-    check_eq!(ctx, get(1), Some(0x1_0001), "round {round}: PSCI_VERSION by HVC");
-    check_eq!(ctx, get(2), Some(0x1_0001), "round {round}: PSCI_VERSION by SMC");
+    let version = psci::VERSION_1_1 as u64;
+    check_eq!(ctx, get(1), Some(version), "round {round}: PSCI_VERSION by HVC");
+    check_eq!(ctx, get(2), Some(version), "round {round}: PSCI_VERSION by SMC");
     check_eq!(ctx, get(3), Some(nr), "round {round}: unknown PSCI id by HVC -> NOT_SUPPORTED");
     check_eq!(ctx, get(4), Some(nr), "round {round}: unknown SiP id by HVC -> NOT_SUPPORTED");
     check_eq!(ctx, get(5), Some(nr), "round {round}: unknown id by SMC -> NOT_SUPPORTED");
     check_eq!(ctx, get(6), Some(0), "round {round}: PSCI_FEATURES(CPU_ON_64)");
-    check_eq!(ctx, get(7), Some(2), "round {round}: MIGRATE_INFO_TYPE");
+    check_eq!(ctx, get(7), Some(psci::MIGRATE_NOT_REQUIRED as u64), "round {round}: MIGRATE_INFO_TYPE");
     if round == 1 {
         ctx.section("guest-faults");
     }
-    check_eq!(ctx, get(8).map(|e| e >> 26), Some(EC_UNKNOWN), "round {round}: unemulated PMCR_EL0 -> UNDEF");
-    let sea = |e: u64| (e >> 26, e & 0x3f);
+    check_eq!(ctx, get(8).map(|e| ESR::EC.read(e)), Some(ec::UNKNOWN), "round {round}: unemulated PMCR_EL0 -> UNDEF");
+    let sea = |e: u64| (ESR::EC.read(e), ISS_DATA_ABORT::DFSC.read(e));
     check_eq!(
         ctx,
         get(9).map(sea),
-        Some((EC_DABT_SAME_EL, FSC_SEA)),
+        Some((ec::DATA_ABORT_SAME_EL, fsc::SEA)),
         "round {round}: load from unmapped IPA -> external abort"
     );
     check_eq!(ctx, get(10), Some(0x1000_0000), "round {round}: FAR of that abort");
     check_eq!(
         ctx,
         get(11).map(sea),
-        Some((EC_DABT_SAME_EL, FSC_SEA)),
+        Some((ec::DATA_ABORT_SAME_EL, fsc::SEA)),
         "round {round}: load from the hypervisor's PA -> external abort"
     );
     check_eq!(ctx, get(12), Some(hv), "round {round}: FAR of that abort");
     check_eq!(
         ctx,
-        get(13).map(|e| (e >> 26, e & (1 << 6) != 0)),
-        Some((EC_DABT_SAME_EL, true)),
+        get(13).map(|e| (ESR::EC.read(e), ISS_DATA_ABORT::WNR.is_set(e))),
+        Some((ec::DATA_ABORT_SAME_EL, true)),
         "round {round}: store to unmapped IPA -> abort with WnR"
     );
     check_eq!(ctx, get(14), Some(0x5a5a), "round {round}: the faulting load left its register alone");
@@ -169,12 +170,12 @@ pub fn run_smp(ctx: &mut Ctx) {
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
     let as_code = |v: Option<u64>| v.map(|v| v as i64);
     check_eq!(ctx, get(1), Some(0x8000_0000), "vCPU 0 sees MPIDR 0 (with RES1 bit 31)");
-    check_eq!(ctx, as_code(get(2)), Some(crate::psci::ALREADY_ON), "CPU_ON(self) -> ALREADY_ON");
-    check_eq!(ctx, as_code(get(3)), Some(crate::psci::INVALID_PARAMETERS), "CPU_ON(bad MPIDR) -> INVALID_PARAMETERS");
-    check_eq!(ctx, as_code(get(4)), Some(crate::psci::INVALID_ADDRESS), "CPU_ON(bad entry) -> INVALID_ADDRESS");
+    check_eq!(ctx, as_code(get(2)), Some(psci::ALREADY_ON), "CPU_ON(self) -> ALREADY_ON");
+    check_eq!(ctx, as_code(get(3)), Some(psci::INVALID_PARAMETERS), "CPU_ON(bad MPIDR) -> INVALID_PARAMETERS");
+    check_eq!(ctx, as_code(get(4)), Some(psci::INVALID_ADDRESS), "CPU_ON(bad entry) -> INVALID_ADDRESS");
     check_eq!(ctx, get(5), Some(0), "CPU_ON of vCPUs 1..{n} succeeded");
     check_eq!(ctx, get(7), Some(0), "every secondary saw its own MPIDR");
-    check_eq!(ctx, as_code(get(8)), Some(crate::psci::AFFINITY_OFF), "AFFINITY_INFO after CPU_OFF -> OFF");
+    check_eq!(ctx, as_code(get(8)), Some(psci::AFFINITY_OFF), "AFFINITY_INFO after CPU_OFF -> OFF");
     check_eq!(ctx, get(9), Some(0), "CPU_ON after CPU_OFF succeeds");
     check_eq!(ctx, get(10), Some(10_000), "the restarted vCPU ran again");
     ctx.section("guest-spinlock");
@@ -287,7 +288,7 @@ pub fn run_cpu(ctx: &mut Ctx) {
         check_eq!(ctx, get(5).map(|v| v & 0xff00_0ff0), Some(0), "round {round}: pointer authentication hidden");
         check_eq!(ctx, field(get(6), 8), Some(0), "round {round}: ID_AA64DFR0_EL1.PMUVer hidden");
         check_eq!(ctx, get(7), Some(0), "round {round}: ID_AA64ZFR0_EL1 zero");
-        check_eq!(ctx, get(8).map(|e| e >> 26), Some(0), "round {round}: SVE instruction UNDEFINED");
+        check_eq!(ctx, get(8).map(|e| ESR::EC.read(e)), Some(ec::UNKNOWN), "round {round}: SVE instruction UNDEFINED");
         check_eq!(ctx, get(9), Some(0), "round {round}: MDSCR_EL1 RAZ/WI");
         check_eq!(ctx, get(10), Some(1), "round {round}: EL1 physical timer interrupt taken once");
     }
@@ -335,16 +336,20 @@ pub fn run_walk(ctx: &mut Ctx) {
     check_eq!(ctx, get(1), Some(0x301), "CR written through the alias VA reads back at the UART");
     let log = *vm.console_log.lock();
     check_eq!(ctx, &*log, b"walk\n", "DR written through the alias VA reached the console");
-    let sea = |e: u64| (e >> 26, e & 0x3f);
-    check_eq!(ctx, get(2).map(sea), Some((EC_DABT_SAME_EL, FSC_SEA)), "table walk outside RAM -> external abort");
+    let sea = |e: u64| (ESR::EC.read(e), ISS_DATA_ABORT::DFSC.read(e));
+    check_eq!(
+        ctx,
+        get(2).map(sea),
+        Some((ec::DATA_ABORT_SAME_EL, fsc::SEA)),
+        "table walk outside RAM -> external abort"
+    );
     check_eq!(ctx, get(3), Some(0xffff_ff80_0000_0000), "FAR of that abort: the address loaded");
     check_eq!(ctx, get(4), Some(0x55), "the load did not complete (no GICD register read into it)");
     check_eq!(ctx, get(5), Some(1), "one abort taken");
     check_eq!(ctx, get(6), Some(0x000), "taken in EL1t: arrives at VBAR_EL1 + 0x000");
-    use crate::vm::inject::pstate;
     check_eq!(
         ctx,
-        get(7).map(|spsr| spsr & (pstate::PAN | 0xf)),
+        get(7).map(|spsr| spsr & (pstate::PAN | pstate::M)),
         Some(pstate::EL1T),
         "SPSR_EL1: EL1t, PAN clear as it was"
     );

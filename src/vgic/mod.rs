@@ -21,13 +21,15 @@
 //! maps, and [`flush`] looks only at set bits, clearing those of idle interrupts.
 #![forbid(unsafe_code)]
 
+use crate::hw::gicv3::{GICD_CTLR, GICD_IROUTER, ICH_LR, Sgi1r};
 use alloc::vec::Vec;
 
 mod regs;
 #[cfg(test)]
 mod tests;
 
-pub use regs::{GICD_SIZE, GICR_FRAME_SIZE};
+/// The distributor's frame, and one redistributor's RD_base + SGI_base frames.
+pub use crate::hw::gicv3::{GICD_SIZE, GICR_SIZE as GICR_FRAME_SIZE};
 
 /// SPIs the virtual distributor implements: INTIDs 32 to 32 + SPI_COUNT - 1.
 pub const SPI_COUNT: usize = 96;
@@ -87,29 +89,35 @@ fn bits(mut map: u128) -> impl Iterator<Item = u32> {
     })
 }
 
-/// List-register contents (ICH_LR<n>_EL2, IHI 0069 12.4.6).
+/// List-register contents (ICH_LR<n>_EL2, IHI 0069 12.4.6; the fields are
+/// `hw::gicv3::ICH_LR`): a virtual Group 1 interrupt with HW = 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lr(pub u64);
 
 impl Lr {
-    pub const STATE_PENDING: u64 = 1;
-    pub const STATE_ACTIVE: u64 = 2;
+    /// Values of the State field.
+    pub const STATE_INVALID: u64 = ICH_LR::STATE::Value::Invalid as u64;
+    pub const STATE_PENDING: u64 = ICH_LR::STATE::Value::Pending as u64;
+    pub const STATE_ACTIVE: u64 = ICH_LR::STATE::Value::Active as u64;
 
-    /// EOI [41] (with HW = 0): a maintenance interrupt when the guest deactivates it.
-    pub const EOI_MAINTENANCE: u64 = 1 << 41;
+    /// EOI (with HW = 0): a maintenance interrupt when the guest deactivates it.
+    pub const EOI_MAINTENANCE: u64 = ICH_LR::EOI::SET.value;
 
     pub fn new(intid: u32, priority: u8, state: u64) -> Self {
-        Lr((state << 62) | (1 << 60) | (((priority & PRIORITY_MASK) as u64) << 48) | intid as u64)
+        Lr(ICH_LR::STATE.val(state).value
+            | ICH_LR::GROUP::SET.value
+            | ICH_LR::PRIORITY.val((priority & PRIORITY_MASK) as u64).value
+            | ICH_LR::VINTID.val(intid as u64).value)
     }
     /// The same, and the guest's EOI makes the vCPU exit.
     pub fn with_eoi_exit(self) -> Self {
         Lr(self.0 | Self::EOI_MAINTENANCE)
     }
     pub fn intid(self) -> u32 {
-        self.0 as u32
+        ICH_LR::VINTID.read(self.0) as u32
     }
     pub fn state(self) -> u64 {
-        self.0 >> 62
+        ICH_LR::STATE.read(self.0)
     }
 }
 
@@ -129,7 +137,7 @@ impl Kicks {
 }
 
 /// Most list registers a [`Flush`] fills (the architecture's maximum).
-pub const MAX_LRS: usize = 16;
+pub use crate::hw::gicv3::MAX_LRS;
 
 /// What should be in a vCPU's list registers on entry. Built without allocating: this is
 /// on every guest entry.
@@ -224,7 +232,7 @@ impl Redistributor {
 /// One VM's distributor: the SPIs and their routes.
 #[derive(Debug, Clone)]
 pub struct Dist {
-    /// GICD_CTLR: EnableGrp1 (bit 1) and ARE (bit 4, always 1).
+    /// GICD_CTLR: EnableGrp1 and ARE (always 1).
     pub ctlr: u32,
     pub spis: [Irq; SPI_COUNT],
     /// GICD_IROUTER<n> for each SPI, as written (Aff3.Aff2.Aff1.Aff0, IRM in bit 31).
@@ -238,7 +246,7 @@ pub struct Dist {
 impl Dist {
     pub fn new(mpidrs: &[u64]) -> Self {
         Self {
-            ctlr: 1 << 4,
+            ctlr: GICD_CTLR::ARE::SET.value,
             spis: [Irq::default(); SPI_COUNT],
             irouter: [0; SPI_COUNT],
             spi_busy: 0,
@@ -252,7 +260,7 @@ impl Dist {
 
     /// GICD_CTLR.EnableGrp1: whether any Group 1 interrupt may be delivered.
     pub fn enabled_grp1(&self) -> bool {
-        self.ctlr & 0b10 != 0
+        GICD_CTLR::ENABLE_GRP1.is_set(self.ctlr)
     }
 
     /// SPI `intid` for changing; marks it busy.
@@ -271,10 +279,10 @@ impl Dist {
     /// name that matches nobody: vCPU 0).
     pub fn spi_target(&self, intid: u32) -> usize {
         let Some(&route) = self.irouter.get((intid as usize).wrapping_sub(32)) else { return 0 };
-        if route & (1 << 31) != 0 {
+        if GICD_IROUTER::IRM.is_set(route) {
             return 0;
         }
-        let aff = (route & 0xff_ffff) | ((route >> 32 & 0xff) << 32);
+        let aff = (GICD_IROUTER::AFF3.read(route) << 32) | GICD_IROUTER::AFF210.read(route);
         self.mpidrs.iter().position(|&m| m == aff).unwrap_or(0)
     }
 
@@ -334,27 +342,18 @@ impl Dist {
     }
 }
 
-/// A guest write to ICC_SGI1R_EL1 from `sender` (IHI 0069 12.11.9): SGI INTID [27:24],
-/// TargetList [15:0] within Aff3.Aff2.Aff1 [55:48].[39:32].[23:16] with RS [47:44], or
-/// IRM [40] = every vCPU but the sender. Returns the SGI and the vCPUs it goes to (their
-/// MPIDRs are `mpidrs`); the caller makes it pending in each target's redistributor.
+/// A guest write to ICC_SGI1R_EL1 from `sender` (IHI 0069 12.11.9, decoded by
+/// [`Sgi1r::decode`]): the SGI and the vCPUs it goes to (their MPIDRs are `mpidrs`); the
+/// caller makes it pending in each target's redistributor.
 pub fn sgi_targets(mpidrs: &[u64], sender: usize, value: u64) -> (u32, Kicks) {
-    let intid = ((value >> 24) & 0xf) as u32;
-    let aff321 = (((value >> 48) & 0xff) << 32) | (((value >> 32) & 0xff) << 16) | (((value >> 16) & 0xff) << 8);
-    let rs = (value >> 44) & 0xf;
+    let sgi = Sgi1r::decode(value);
     let mut kicks = Kicks::default();
     for (v, &m) in mpidrs.iter().enumerate() {
-        let aff0 = m & 0xff;
-        let targeted = if value & (1 << 40) != 0 {
-            v != sender
-        } else {
-            (m & !0xff) == aff321 && aff0 / 16 == rs && value & (1 << (aff0 % 16)) != 0
-        };
-        if targeted {
+        if sgi.reaches(m, v == sender) {
             kicks.add(v);
         }
     }
-    (intid, kicks)
+    (sgi.intid, kicks)
 }
 
 /// Chooses what vCPU `vcpu`'s `lr_count` list registers hold on entry: every active

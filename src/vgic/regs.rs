@@ -3,39 +3,63 @@
 //! RAZ/WI.
 
 use super::{Dist, INTID_COUNT, Irq, Kicks, Redistributor, SPI_COUNT};
+use crate::hw::gicv3::{self, ICFGR_EDGE, typer_affinity};
+use core::mem::offset_of;
 
-/// Size of the distributor frame.
-pub const GICD_SIZE: u64 = 0x1_0000;
-/// RD_base + SGI_base frames of one redistributor.
-pub const GICR_FRAME_SIZE: u64 = 0x2_0000;
+/// The offset of a distributor register, from `hw::gicv3::Distributor`.
+macro_rules! gicd {
+    ($field:ident) => {
+        offset_of!(gicv3::Distributor, $field) as u64
+    };
+}
 
-const GICD_CTLR: u64 = 0x0;
-const GICD_TYPER: u64 = 0x4;
-const GICD_IIDR: u64 = 0x8;
-const IGROUPR: u64 = 0x80;
-const ISENABLER: u64 = 0x100;
-const ICENABLER: u64 = 0x180;
-const ISPENDR: u64 = 0x200;
-const ICPENDR: u64 = 0x280;
-const ISACTIVER: u64 = 0x300;
-const ICACTIVER: u64 = 0x380;
-const IPRIORITYR: u64 = 0x400;
-const IPRIORITYR_END: u64 = 0x800;
-const ICFGR: u64 = 0xc00;
-const ICFGR_END: u64 = 0xd00;
-const IROUTER: u64 = 0x6100;
-const IROUTER_END: u64 = 0x6100 + 8 * 988;
-const PIDR2: u64 = 0xffe8;
+/// The offset of a redistributor register in its frames, from `hw::gicv3::Redistributor`.
+macro_rules! gicr {
+    ($field:ident) => {
+        offset_of!(gicv3::Redistributor, $field) as u64
+    };
+}
+
+const GICD_CTLR: u64 = gicd!(ctlr);
+const GICD_TYPER: u64 = gicd!(typer);
+const GICD_IIDR: u64 = gicd!(iidr);
+const IGROUPR: u64 = gicd!(igroupr);
+const ISENABLER: u64 = gicd!(isenabler);
+const ICENABLER: u64 = gicd!(icenabler);
+const ISPENDR: u64 = gicd!(ispendr);
+const ICPENDR: u64 = gicd!(icpendr);
+const ISACTIVER: u64 = gicd!(isactiver);
+const ICACTIVER: u64 = gicd!(icactiver);
+const IPRIORITYR: u64 = gicd!(ipriorityr);
+/// A priority byte for every INTID up to the spurious one: the 255 GICD_IPRIORITYR
+/// registers and the reserved word after them (INTIDs 1020-1023), whose bytes, like those
+/// of every INTID beyond the implemented SPIs, read as zero and ignore writes.
+const IPRIORITYR_END: u64 = IPRIORITYR + gicv3::INTID_SPURIOUS as u64 + 1;
+const ICFGR: u64 = gicd!(icfgr);
+const ICFGR_END: u64 = gicd!(igrpmodr);
+const IROUTER: u64 = gicd!(irouter);
+const IROUTER_END: u64 = IROUTER + (size_of::<u64>() * gicv3::GICD_IROUTER_COUNT) as u64;
+const GICD_PIDR2: u64 = gicd!(pidr2);
 /// ArchRev 3: GICv3.
-const PIDR2_GICV3: u64 = 0x3 << 4;
+const PIDR2_GICV3: u64 = gicv3::PIDR2::ARCH_REV::GICV3.value as u64;
 /// Arm as implementer.
-const IIDR: u64 = 0x43b;
+const IIDR: u64 = gicv3::IIDR_ARM as u64;
 
-const GICR_CTLR: u64 = 0x0;
-const GICR_IIDR: u64 = 0x4;
-const GICR_TYPER: u64 = 0x8;
-const GICR_WAKER: u64 = 0x14;
-const SGI_BASE: u64 = 0x1_0000;
+const GICR_CTLR: u64 = gicr!(ctlr);
+const GICR_IIDR: u64 = gicr!(iidr);
+const GICR_TYPER: u64 = gicr!(typer);
+/// GICR_TYPER's upper word, for 32-bit reads.
+const GICR_TYPER_HI: u64 = GICR_TYPER + 4;
+const GICR_WAKER: u64 = gicr!(waker);
+const GICR_PIDR2: u64 = gicr!(pidr2);
+const SGI_BASE: u64 = gicv3::GICR_SGI_BASE as u64;
+/// The SGI_base frame's registers, at the offsets the distributor has for the same
+/// registers (`hw::gicv3` checks that), from SGI_BASE.
+const SGI_IPRIORITYR: u64 = gicr!(ipriorityr) - SGI_BASE;
+/// A byte for each private INTID.
+const SGI_IPRIORITYR_END: u64 = SGI_IPRIORITYR + gicv3::SPI_FIRST as u64;
+const SGI_ICFGR0: u64 = gicr!(icfgr) - SGI_BASE;
+const SGI_ICFGR1: u64 = SGI_ICFGR0 + 4;
 
 /// Which bit-array register an offset is, for the seven one-bit-per-interrupt registers.
 #[derive(Clone, Copy)]
@@ -51,13 +75,13 @@ enum BitReg {
 
 fn bit_reg(offset: u64) -> Option<(BitReg, u64)> {
     let (kind, base) = match offset {
-        0x80..0x100 => (BitReg::Group, IGROUPR),
-        0x100..0x180 => (BitReg::SetEnable, ISENABLER),
-        0x180..0x200 => (BitReg::ClearEnable, ICENABLER),
-        0x200..0x280 => (BitReg::SetPending, ISPENDR),
-        0x280..0x300 => (BitReg::ClearPending, ICPENDR),
-        0x300..0x380 => (BitReg::SetActive, ISACTIVER),
-        0x380..0x400 => (BitReg::ClearActive, ICACTIVER),
+        IGROUPR..ISENABLER => (BitReg::Group, IGROUPR),
+        ISENABLER..ICENABLER => (BitReg::SetEnable, ISENABLER),
+        ICENABLER..ISPENDR => (BitReg::ClearEnable, ICENABLER),
+        ISPENDR..ICPENDR => (BitReg::SetPending, ISPENDR),
+        ICPENDR..ISACTIVER => (BitReg::ClearPending, ICPENDR),
+        ISACTIVER..ICACTIVER => (BitReg::SetActive, ISACTIVER),
+        ICACTIVER..IPRIORITYR => (BitReg::ClearActive, ICACTIVER),
         _ => return None,
     };
     Some((kind, (offset - base) / 4))
@@ -114,7 +138,7 @@ fn read_bytes(get: impl Fn(usize) -> Option<u8>, first: usize, size: u8) -> u64 
 }
 
 fn cfg_read(irqs: &[Irq]) -> u64 {
-    irqs.iter().enumerate().fold(0, |acc, (i, irq)| acc | if irq.edge { 0b10 << (2 * i) } else { 0 })
+    irqs.iter().enumerate().fold(0, |acc, (i, irq)| acc | if irq.edge { (ICFGR_EDGE as u64) << (2 * i) } else { 0 })
 }
 
 pub fn dist_read(s: &Dist, offset: u64, size: u8) -> u64 {
@@ -122,9 +146,12 @@ pub fn dist_read(s: &Dist, offset: u64, size: u8) -> u64 {
     match offset {
         GICD_CTLR if word => s.ctlr as u64,
         // ITLinesNumber, IDbits = 9 (10-bit INTIDs), no LPIs, no security extension.
-        GICD_TYPER if word => ((INTID_COUNT as u64 / 32) - 1) | (9 << 19),
+        GICD_TYPER if word => {
+            let lines = gicv3::GICD_TYPER::IT_LINES_NUMBER.val(INTID_COUNT as u32 / 32 - 1);
+            (lines + gicv3::GICD_TYPER::ID_BITS.val(9)).value as u64
+        }
         GICD_IIDR if word => IIDR,
-        0x80..0x400 if word => {
+        IGROUPR..IPRIORITYR if word => {
             let Some((kind, n)) = bit_reg(offset) else { return 0 };
             spi_range(n as usize, 32).map_or(0, |r| read_bits(kind, &s.spis[r]))
         }
@@ -144,7 +171,7 @@ pub fn dist_read(s: &Dist, offset: u64, size: u8) -> u64 {
                 v >> 32
             }
         }
-        PIDR2 if word => PIDR2_GICV3,
+        GICD_PIDR2 if word => PIDR2_GICV3,
         _ => 0,
     }
 }
@@ -153,12 +180,13 @@ pub fn dist_write(s: &mut Dist, offset: u64, size: u8, value: u64) -> Kicks {
     let word = size == 4 && offset.is_multiple_of(4);
     let all = Kicks((1u64 << s.vcpu_count().min(63)) - 1);
     match offset {
-        // Only EnableGrp1 (bit 1) is writable; ARE stays 1; DS reads as 1 (bit 6).
+        // Only EnableGrp1 is writable; ARE stays 1; DS reads as 1.
         GICD_CTLR if word => {
-            s.ctlr = (1 << 4) | (1 << 6) | (value as u32 & 0b10);
+            use gicv3::GICD_CTLR::{ARE, DS, ENABLE_GRP1};
+            s.ctlr = ARE::SET.value | DS::SET.value | (value as u32 & ENABLE_GRP1::SET.value);
             all
         }
-        0x80..0x400 if word => {
+        IGROUPR..IPRIORITYR if word => {
             let Some((kind, n)) = bit_reg(offset) else { return Kicks::default() };
             match spi_range(n as usize, 32) {
                 Some(r) => {
@@ -180,7 +208,7 @@ pub fn dist_write(s: &mut Dist, offset: u64, size: u8, value: u64) -> Kicks {
         ICFGR..ICFGR_END if word => {
             if let Some(r) = spi_range((offset - ICFGR) as usize / 4, 16) {
                 for (i, irq) in s.spis[r].iter_mut().enumerate() {
-                    irq.edge = value & (0b10 << (2 * i)) != 0;
+                    irq.edge = value & ((ICFGR_EDGE as u64) << (2 * i)) != 0;
                 }
             }
             Kicks::default()
@@ -188,8 +216,8 @@ pub fn dist_write(s: &mut Dist, offset: u64, size: u8, value: u64) -> Kicks {
         IROUTER..IROUTER_END if (size == 8 && offset.is_multiple_of(8)) || word => {
             let n = ((offset - IROUTER) / 8) as usize;
             if let Some(r) = s.irouter.get_mut(n) {
-                // Aff3 [39:32], IRM [31], Aff2..0 [23:0].
-                let mask = 0xff_8000_0000 | 0xff_ffff;
+                use gicv3::GICD_IROUTER::{AFF3, AFF210, IRM};
+                let mask = AFF3::SET.value | IRM::SET.value | AFF210::SET.value;
                 *r = match (size, offset % 8) {
                     (8, _) => value & mask,
                     (_, 0) => (*r & !0xffff_ffff) | (value & 0xffff_ffff & mask),
@@ -208,11 +236,11 @@ pub fn redist_read(r: &Redistributor, vcpu: usize, mpidrs: &[u64], off: u64, siz
     match off {
         GICR_CTLR if word => 0,
         GICR_IIDR if word => IIDR,
-        GICR_TYPER | 0xc if word || (size == 8 && off == GICR_TYPER) => {
-            let m = mpidrs.get(vcpu).copied().unwrap_or(0);
-            let aff = ((m >> 8) & 0xff00_0000) | (m & 0xff_ffff);
-            let last = if vcpu + 1 == mpidrs.len() { 1 << 4 } else { 0 };
-            let typer = (aff << 32) | ((vcpu as u64) << 8) | last;
+        GICR_TYPER | GICR_TYPER_HI if word || (size == 8 && off == GICR_TYPER) => {
+            use gicv3::GICR_TYPER::{AFFINITY, LAST, PROCESSOR_NUMBER};
+            let aff = typer_affinity(mpidrs.get(vcpu).copied().unwrap_or(0));
+            let last = if vcpu + 1 == mpidrs.len() { LAST::SET } else { LAST::CLEAR };
+            let typer = (AFFINITY.val(aff) + PROCESSOR_NUMBER.val(vcpu as u64) + last).value;
             match (size, off) {
                 (8, _) => typer,
                 (_, GICR_TYPER) => typer & 0xffff_ffff,
@@ -220,21 +248,24 @@ pub fn redist_read(r: &Redistributor, vcpu: usize, mpidrs: &[u64], off: u64, siz
             }
         }
         // ProcessorSleep and ChildrenAsleep together.
-        GICR_WAKER if word && r.sleep => 0b110,
+        GICR_WAKER if word && r.sleep => {
+            use gicv3::GICR_WAKER::{CHILDREN_ASLEEP, PROCESSOR_SLEEP};
+            (PROCESSOR_SLEEP::SET + CHILDREN_ASLEEP::SET).value as u64
+        }
         GICR_WAKER if word => 0,
-        PIDR2 if word => PIDR2_GICV3,
+        GICR_PIDR2 if word => PIDR2_GICV3,
         o if o >= SGI_BASE => {
             let o = o - SGI_BASE;
             match o {
-                0x80..0x400 if word => match bit_reg(o) {
+                IGROUPR..IPRIORITYR if word => match bit_reg(o) {
                     Some((kind, 0)) => read_bits(kind, &r.private),
                     _ => 0,
                 },
-                0x400..0x420 if size == 1 || word => {
-                    read_bytes(|i| r.private.get(i).map(|irq| irq.priority), (o - 0x400) as usize, size)
+                SGI_IPRIORITYR..SGI_IPRIORITYR_END if size == 1 || word => {
+                    read_bytes(|i| r.private.get(i).map(|irq| irq.priority), (o - SGI_IPRIORITYR) as usize, size)
                 }
-                0xc00 if word => cfg_read(&r.private[..16]),
-                0xc04 if word => cfg_read(&r.private[16..]),
+                SGI_ICFGR0 if word => cfg_read(&r.private[..16]),
+                SGI_ICFGR1 if word => cfg_read(&r.private[16..]),
                 _ => 0,
             }
         }
@@ -248,18 +279,18 @@ pub fn redist_write(r: &mut Redistributor, off: u64, size: u8, value: u64) -> bo
     let mut changed = false;
     let word = size == 4 && off.is_multiple_of(4);
     match off {
-        GICR_WAKER if word => r.sleep = value & 0b10 != 0,
+        GICR_WAKER if word => r.sleep = gicv3::GICR_WAKER::PROCESSOR_SLEEP.is_set(value as u32),
         o if o >= SGI_BASE => {
             let o = o - SGI_BASE;
             match o {
-                0x80..0x400 if word => {
+                IGROUPR..IPRIORITYR if word => {
                     if let Some((kind, 0)) = bit_reg(o) {
                         write_bits(kind, &mut r.private, value);
                         changed = true;
                     }
                 }
-                0x400..0x420 if size == 1 || word => {
-                    let first = (o - 0x400) as usize;
+                SGI_IPRIORITYR..SGI_IPRIORITYR_END if size == 1 || word => {
+                    let first = (o - SGI_IPRIORITYR) as usize;
                     for i in 0..size as usize {
                         if let Some(irq) = r.private.get_mut(first + i) {
                             irq.priority = (value >> (8 * i)) as u8;
@@ -268,9 +299,9 @@ pub fn redist_write(r: &mut Redistributor, off: u64, size: u8, value: u64) -> bo
                     changed = true;
                 }
                 // ICFGR0 (SGIs) is read-only: always edge. ICFGR1 configures the PPIs.
-                0xc04 if word => {
+                SGI_ICFGR1 if word => {
                     for (i, irq) in r.private[16..].iter_mut().enumerate() {
-                        irq.edge = value & (0b10 << (2 * i)) != 0;
+                        irq.edge = value & ((ICFGR_EDGE as u64) << (2 * i)) != 0;
                     }
                 }
                 _ => {}

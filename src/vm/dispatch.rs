@@ -56,14 +56,11 @@ pub fn sysreg(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> SysReg {
     }
 }
 
-/// ESR_EL1 exception classes of the exceptions injected here (Arm ARM D17.2.37).
-const EC_UNKNOWN: u64 = 0x00;
-const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
-const EC_INSN_ABORT_SAME_EL: u64 = 0x21;
-/// ESR_EL1.IL = 1: a 32-bit instruction.
-const ESR_IL: u64 = 1 << 25;
-/// Fault status "synchronous external abort, not on a translation table walk".
-const FSC_SEA: u64 = 0x10;
+use crate::hw::el2::pstate;
+use crate::hw::esr::{ec, fsc, syndrome};
+
+/// ESR ISS.WnR of a data abort: the access was a write.
+const WNR: u64 = 1 << 6;
 
 /// Handles one exit of `vcpu`.
 pub fn handle(vm: &Vm, vcpu: &mut Vcpu, exit: Exit) -> Next {
@@ -97,13 +94,13 @@ pub fn handle(vm: &Vm, vcpu: &mut Vcpu, exit: Exit) -> Next {
             // instruction describes, or the guest's page tables outside its RAM (S1PTW): a
             // bus error for the guest.
             rate_limited_warn(vm, "data abort", d.ipa.0);
-            let wnr = if d.write { 1 << 6 } else { 0 };
-            inject_external_abort(vcpu, EC_DATA_ABORT_SAME_EL, wnr, d.va);
+            let wnr = if d.write { WNR } else { 0 };
+            inject_external_abort(vcpu, ec::DATA_ABORT_LOWER, ec::DATA_ABORT_SAME_EL, wnr, d.va);
             Next::Resume
         }
         Exit::InstructionAbort { ipa, va } => {
             rate_limited_warn(vm, "instruction abort", ipa.0);
-            inject_external_abort(vcpu, EC_INSN_ABORT_SAME_EL, 0, va);
+            inject_external_abort(vcpu, ec::INSN_ABORT_LOWER, ec::INSN_ABORT_SAME_EL, 0, va);
             Next::Resume
         }
         Exit::SysReg { op0, op1, crn, crm, op2, reg, read } => {
@@ -184,17 +181,17 @@ fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) ->
 
 fn undefined(vm: &Vm, vcpu: &mut Vcpu) -> Next {
     rate_limited_warn(vm, "undefined instruction", vcpu.regs.pc);
-    super::inject::inject_sync(&mut vcpu.regs, (EC_UNKNOWN << 26) | ESR_IL, None);
+    super::inject::inject_sync(&mut vcpu.regs, syndrome(ec::UNKNOWN, 0), None);
     Next::Resume
 }
 
 /// Injects a synchronous external abort at `va` into the guest: exception class
-/// `ec_same_el` if it was at EL1, the lower-EL class (one less: 0x24 for 0x25, 0x20 for
-/// 0x21) if at EL0; `iss` adds to the fault status (WnR for data).
-fn inject_external_abort(vcpu: &mut Vcpu, ec_same_el: u64, iss: u64, va: u64) {
-    let from_el0 = vcpu.regs.pstate & 0b1111 == 0;
-    let ec = if from_el0 { ec_same_el - 1 } else { ec_same_el };
-    super::inject::inject_sync(&mut vcpu.regs, (ec << 26) | ESR_IL | iss | FSC_SEA, Some(va));
+/// `same_el` if it was at EL1, `lower` if at EL0; `iss` adds to the fault status (WnR for
+/// data).
+fn inject_external_abort(vcpu: &mut Vcpu, lower: u64, same_el: u64, iss: u64, va: u64) {
+    let from_el0 = vcpu.regs.pstate & pstate::M == pstate::EL0T;
+    let class = if from_el0 { lower } else { same_el };
+    super::inject::inject_sync(&mut vcpu.regs, syndrome(class, iss | fsc::SEA), Some(va));
 }
 
 fn rate_limited_warn(vm: &Vm, what: &str, addr: u64) {

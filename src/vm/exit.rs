@@ -2,17 +2,8 @@
 //! (Arm ARM D17.2.37, ESR_EL2). Host-tested with raw syndromes.
 #![forbid(unsafe_code)]
 
+use crate::hw::esr::{ESR, ISS_CALL, ISS_DATA_ABORT, ISS_SYSREG, ISS_WFX, ec, is_permission_fault};
 use crate::mm::GuestPhysAddr;
-
-/// Exception classes (ESR_EL2.EC) we act on.
-pub mod ec {
-    pub const WFX: u64 = 0x01;
-    pub const HVC64: u64 = 0x16;
-    pub const SMC64: u64 = 0x17;
-    pub const SYSREG: u64 = 0x18;
-    pub const INSN_ABORT_LOWER: u64 = 0x20;
-    pub const DATA_ABORT_LOWER: u64 = 0x24;
-}
 
 /// Vector indices of guest exits (lower EL, AArch64 and AArch32).
 pub const VECTOR_LOWER_SYNC: u64 = 8;
@@ -106,11 +97,6 @@ pub enum Exit {
     },
 }
 
-/// Whether a data or instruction fault status code is a permission fault (any level).
-pub fn is_permission_fault(fsc: u8) -> bool {
-    fsc & 0b11_1100 == 0b00_1100
-}
-
 fn ipa(far: u64, hpfar: u64) -> GuestPhysAddr {
     // HPFAR_EL2.FIPA [43:4] holds IPA[55:12]; the page offset comes from FAR.
     GuestPhysAddr(((hpfar & 0x0fff_ffff_ffff_fff0) << 8) | (far & 0xfff))
@@ -124,41 +110,40 @@ pub fn decode(vector: u64, esr: u64, far: u64, hpfar: u64) -> Exit {
         3 => return Exit::SError { esr },
         _ => {}
     }
-    let class = (esr >> 26) & 0x3f;
-    let iss = (esr & 0x1ff_ffff) as u32;
+    let class = ESR::EC.read(esr);
+    let iss = ESR::ISS.read(esr);
     match class {
-        ec::HVC64 => Exit::Hvc { imm: iss as u16 },
-        ec::SMC64 => Exit::Smc { imm: iss as u16 },
-        ec::WFX => Exit::Wfx { wfe: iss & 1 != 0 },
+        ec::HVC64 => Exit::Hvc { imm: ISS_CALL::IMM16.read(iss) as u16 },
+        ec::SMC64 => Exit::Smc { imm: ISS_CALL::IMM16.read(iss) as u16 },
+        ec::WFX => Exit::Wfx { wfe: ISS_WFX::WFE.is_set(iss) },
         ec::SYSREG => Exit::SysReg {
-            op0: ((iss >> 20) & 3) as u8,
-            op2: ((iss >> 17) & 7) as u8,
-            op1: ((iss >> 14) & 7) as u8,
-            crn: ((iss >> 10) & 0xf) as u8,
-            reg: ((iss >> 5) & 0x1f) as u8,
-            crm: ((iss >> 1) & 0xf) as u8,
-            read: iss & 1 != 0,
+            op0: ISS_SYSREG::OP0.read(iss) as u8,
+            op2: ISS_SYSREG::OP2.read(iss) as u8,
+            op1: ISS_SYSREG::OP1.read(iss) as u8,
+            crn: ISS_SYSREG::CRN.read(iss) as u8,
+            reg: ISS_SYSREG::RT.read(iss) as u8,
+            crm: ISS_SYSREG::CRM.read(iss) as u8,
+            read: ISS_SYSREG::DIRECTION.is_set(iss),
         },
         ec::DATA_ABORT_LOWER => {
-            let isv = iss & (1 << 24) != 0;
-            let access = isv.then(|| Access {
-                size: 1 << ((iss >> 22) & 3),
-                sign_extend: iss & (1 << 21) != 0,
-                reg: ((iss >> 16) & 0x1f) as u8,
-                sixty_four: iss & (1 << 15) != 0,
-                acquire_release: iss & (1 << 14) != 0,
+            let access = ISS_DATA_ABORT::ISV.is_set(iss).then(|| Access {
+                size: 1 << ISS_DATA_ABORT::SAS.read(iss),
+                sign_extend: ISS_DATA_ABORT::SSE.is_set(iss),
+                reg: ISS_DATA_ABORT::SRT.read(iss) as u8,
+                sixty_four: ISS_DATA_ABORT::SF.is_set(iss),
+                acquire_release: ISS_DATA_ABORT::AR.is_set(iss),
             });
             Exit::DataAbort(DataAbort {
                 ipa: ipa(far, hpfar),
                 va: far,
-                write: iss & (1 << 6) != 0,
+                write: ISS_DATA_ABORT::WNR.is_set(iss),
                 access,
-                dfsc: (iss & 0x3f) as u8,
-                s1ptw: iss & (1 << 7) != 0,
+                dfsc: ISS_DATA_ABORT::DFSC.read(iss) as u8,
+                s1ptw: ISS_DATA_ABORT::S1PTW.is_set(iss),
             })
         }
         ec::INSN_ABORT_LOWER => Exit::InstructionAbort { ipa: ipa(far, hpfar), va: far },
-        _ => Exit::Other { ec: class as u8, iss },
+        _ => Exit::Other { ec: class as u8, iss: iss as u32 },
     }
 }
 
@@ -167,7 +152,7 @@ mod tests {
     use super::*;
 
     fn esr(class: u64, iss: u64) -> u64 {
-        (class << 26) | (1 << 25) | iss
+        crate::hw::esr::syndrome(class, iss)
     }
 
     #[test]
@@ -176,14 +161,6 @@ mod tests {
         assert_eq!(decode(VECTOR_LOWER_FIQ, 0, 0, 0), Exit::Fiq);
         assert_eq!(decode(VECTOR_LOWER_SERROR, 0xbe00_0000, 0, 0), Exit::SError { esr: 0xbe00_0000 });
         assert_eq!(decode(13, 0, 0, 0), Exit::Irq, "AArch32 lower-EL IRQ vector");
-    }
-
-    #[test]
-    fn permission_faults() {
-        // DFSC 0b0011LL: permission fault at level LL; translation (0b0001LL) and access flag
-        // (0b0010LL) faults are not.
-        assert!((0x0c..=0x0f).all(is_permission_fault));
-        assert!(!(0x00..0x0c).chain(0x10..0x40).any(is_permission_fault));
     }
 
     #[test]

@@ -5,25 +5,9 @@
 //! interface.
 #![forbid(unsafe_code)]
 
-/// PSTATE / SPSR bits that exception entry looks at or sets.
-pub mod pstate {
-    /// M[3:0] of EL1 with SP_EL1 (EL1h).
-    pub const EL1H: u64 = 0b0101;
-    /// M[3:0] of EL1 with SP_EL0 (EL1t).
-    pub const EL1T: u64 = 0b0100;
-    /// M[4]: the interrupted state was AArch32.
-    pub const NRW: u64 = 1 << 4;
-    /// D, A, I, F.
-    pub const DAIF: u64 = 0b1111 << 6;
-    pub const SSBS: u64 = 1 << 12;
-    pub const PAN: u64 = 1 << 22;
-    pub const DIT: u64 = 1 << 24;
-}
-
-/// SCTLR_EL1.SPAN: 0 means "set PAN on taking an exception to EL1".
-pub const SCTLR_SPAN: u64 = 1 << 23;
-/// SCTLR_EL1.DSSBS: the SSBS value on taking an exception to EL1.
-pub const SCTLR_DSSBS: u64 = 1 << 44;
+/// PSTATE / SPSR bits (`hw::el2::pstate`), under the name callers know them by here.
+pub use crate::hw::el2::pstate;
+use crate::hw::el2::sctlr_el1::{DSSBS, SPAN};
 
 /// A synchronous exception taken to EL1h from the state `old` (the interrupted PSTATE, which
 /// becomes SPSR_EL1): the offset into VBAR_EL1 and the new PSTATE.
@@ -37,8 +21,8 @@ pub fn sync_entry(old: u64, sctlr_el1: u64, has_pan: bool) -> (u64, u64) {
     let offset = if old & pstate::NRW != 0 {
         0x600 // a guest's EL1 is AArch64, so an AArch32 state is EL0
     } else {
-        match old & 0b1111 {
-            0 => 0x400,
+        match old & pstate::M {
+            pstate::EL0T => 0x400,
             pstate::EL1T => 0x000,
             _ => 0x200,
         }
@@ -46,10 +30,10 @@ pub fn sync_entry(old: u64, sctlr_el1: u64, has_pan: bool) -> (u64, u64) {
     // `old` is in SPSR_EL2's layout, where an AArch32 state also keeps PAN at bit 22 and
     // DIT at bit 24 (AArch32's own CPSR has DIT at 21, but that is not what we hold).
     let mut new = pstate::EL1H | pstate::DAIF | (old & (pstate::PAN | pstate::DIT));
-    if has_pan && sctlr_el1 & SCTLR_SPAN == 0 {
+    if has_pan && sctlr_el1 & SPAN == 0 {
         new |= pstate::PAN;
     }
-    if sctlr_el1 & SCTLR_DSSBS != 0 {
+    if sctlr_el1 & DSSBS != 0 {
         new |= pstate::SSBS;
     }
     (offset, new)
@@ -73,7 +57,7 @@ mod tests {
     use super::*;
 
     /// SCTLR_EL1 with SPAN set and DSSBS clear: entry changes neither PAN nor SSBS.
-    const SCTLR: u64 = 0x30d0_0800 | SCTLR_SPAN;
+    const SCTLR: u64 = crate::hw::el2::sctlr_el1::MMU_OFF | SPAN;
 
     #[test]
     fn vector_offset_names_where_it_came_from() {
@@ -99,18 +83,18 @@ mod tests {
     fn pan_kept_and_set_unless_span() {
         let (_, new) = sync_entry(pstate::EL1H | pstate::PAN, SCTLR, true);
         assert_eq!(new & pstate::PAN, pstate::PAN, "kept");
-        let (_, new) = sync_entry(0, SCTLR & !SCTLR_SPAN, true);
+        let (_, new) = sync_entry(0, SCTLR & !SPAN, true);
         assert_eq!(new & pstate::PAN, pstate::PAN, "set: SPAN is 0");
         let (_, new) = sync_entry(0, SCTLR, true);
         assert_eq!(new & pstate::PAN, 0, "SPAN is 1: not set");
-        let (_, new) = sync_entry(0, SCTLR & !SCTLR_SPAN, false);
+        let (_, new) = sync_entry(0, SCTLR & !SPAN, false);
         assert_eq!(new & pstate::PAN, 0, "no FEAT_PAN: never set");
     }
 
     #[test]
     fn ssbs_from_dssbs_and_dit_kept() {
         assert_eq!(sync_entry(pstate::SSBS, SCTLR, true).1 & pstate::SSBS, 0, "DSSBS 0 clears it");
-        assert_eq!(sync_entry(0, SCTLR | SCTLR_DSSBS, true).1 & pstate::SSBS, pstate::SSBS, "DSSBS 1 sets it");
+        assert_eq!(sync_entry(0, SCTLR | DSSBS, true).1 & pstate::SSBS, pstate::SSBS, "DSSBS 1 sets it");
         assert_eq!(sync_entry(pstate::DIT, SCTLR, true).1 & pstate::DIT, pstate::DIT, "DIT kept");
         assert_eq!(
             sync_entry(pstate::NRW | pstate::DIT, SCTLR, true).1 & pstate::DIT,

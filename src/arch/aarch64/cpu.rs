@@ -5,6 +5,7 @@ use aarch64_cpu::registers::{
 };
 use core::arch::asm;
 
+use crate::hw::timer::ctl;
 use crate::platform::MPIDR_AFFINITY_MASK;
 
 /// This pCPU's MPIDR affinity fields.
@@ -103,22 +104,36 @@ pub fn dcache_invalidate(start: u64, end: u64) {
     dcache_lines(start, end, |a| unsafe { asm!("dc ivac, {}", in(reg) a, options(nostack, preserves_flags)) });
 }
 
+/// Sets IMASK in the timer control register named `$ctl` (CNTV_CTL_EL0 or CNTP_CTL_EL0, the
+/// same layout) by a read-modify-write.
+macro_rules! set_timer_imask {
+    ($ctl:literal) => {
+        // SAFETY: a read-modify-write of this pCPU's EL1 timer control (the running guest's),
+        // which the hypervisor does not otherwise use.
+        unsafe {
+            asm!(
+                concat!("mrs {t}, ", $ctl),
+                "orr {t}, {t}, #{imask}",
+                concat!("msr ", $ctl, ", {t}"),
+                "isb",
+                t = out(reg) _,
+                imask = const ctl::IMASK,
+                options(nostack)
+            )
+        }
+    };
+}
+
 /// Sets CNTV_CTL_EL0.IMASK: the virtual timer stops asserting its interrupt until the guest
 /// writes the control register again (which Linux does whenever it re-arms the timer).
 pub fn mask_virtual_timer() {
-    // SAFETY: a read-modify-write of this pCPU's virtual timer control (the running guest's).
-    unsafe {
-        asm!("mrs {t}, cntv_ctl_el0", "orr {t}, {t}, #2", "msr cntv_ctl_el0, {t}", "isb", t = out(reg) _, options(nostack))
-    };
+    set_timer_imask!("cntv_ctl_el0");
 }
 
 /// Sets CNTP_CTL_EL0.IMASK (the EL1 physical timer, which the guest owns), as for the
 /// virtual timer.
 pub fn mask_physical_timer() {
-    // SAFETY: a read-modify-write of this pCPU's physical timer control (the running guest's).
-    unsafe {
-        asm!("mrs {t}, cntp_ctl_el0", "orr {t}, {t}, #2", "msr cntp_ctl_el0, {t}", "isb", t = out(reg) _, options(nostack))
-    };
+    set_timer_imask!("cntp_ctl_el0");
 }
 
 /// Zeroes `[start, end)` (identity-mapped RAM the caller owns) with DC ZVA where the CPU

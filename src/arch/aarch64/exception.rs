@@ -4,6 +4,7 @@
 //! cross-pCPU kick), a fault taken by a deliberate probe ([`probe_load`], [`probe_store`]),
 //! a semihosting trap where there is no semihosting, or a bug, which is fatal.
 
+use crate::hw::esr::{ESR, ec};
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, Readable};
 use core::mem::{offset_of, size_of};
 
@@ -81,10 +82,6 @@ pub fn probe_store(addr: u64, value: u64) -> bool {
 const CURRENT_SPX_SYNC: u64 = 4;
 const CURRENT_SPX_IRQ: u64 = 5;
 
-const ESR_EC_SHIFT: u64 = 26;
-const EC_UNKNOWN: u64 = 0x00;
-const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
-
 #[unsafe(no_mangle)]
 extern "C" fn el2_trap(frame: &mut TrapFrame, index: u64) {
     match index {
@@ -98,11 +95,10 @@ extern "C" fn el2_trap(frame: &mut TrapFrame, index: u64) {
 }
 
 fn sync_at_el2(frame: &mut TrapFrame) {
-    let esr = ESR_EL2.get();
-    let ec = esr >> ESR_EC_SHIFT;
+    let class = ESR::EC.read(ESR_EL2.get());
     let load_insn = &raw const probe_load_insn as u64;
     let store_insn = &raw const probe_store_insn as u64;
-    if ec == EC_DATA_ABORT_SAME_EL && (frame.elr == load_insn || frame.elr == store_insn) {
+    if class == ec::DATA_ABORT_SAME_EL && (frame.elr == load_insn || frame.elr == store_insn) {
         frame.x[1] = 1;
         frame.x[0] = 0;
         frame.elr += 4;
@@ -110,7 +106,7 @@ fn sync_at_el2(frame: &mut TrapFrame) {
     }
     // SAFETY: ELR points at the instruction that trapped, inside our mapped image.
     let insn = unsafe { core::ptr::read_volatile(frame.elr as *const u32) };
-    if ec == EC_UNKNOWN && insn == super::semihosting::HLT_SEMIHOSTING {
+    if class == ec::UNKNOWN && insn == super::semihosting::HLT_SEMIHOSTING {
         frame.elr += 4;
         return;
     }

@@ -2,111 +2,24 @@
 //! interface, and SGIs between pCPUs (GIC architecture spec IHI 0069, chapters 12 and 13).
 
 use super::mmio;
+use crate::hw::gicv3::{
+    Distributor, GICD_CTLR, GICD_TYPER, GICR_SIZE, GICR_SIZE_VLPIS, GICR_TYPER, GICR_WAKER, INTID_SPECIAL_FIRST, PIDR2,
+    Redistributor, SPI_FIRST, Sgi1r, typer_affinity,
+};
 use crate::platform::{GicVersion, Platform, Region};
 use core::arch::asm;
 use spin::Once;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite};
-use tock_registers::{register_bitfields, register_structs};
 
-register_bitfields! {u32,
-    pub GICD_CTLR [
-        ENABLE_GRP0 OFFSET(0) NUMBITS(1) [],
-        ENABLE_GRP1 OFFSET(1) NUMBITS(1) [],
-        ARE OFFSET(4) NUMBITS(1) [],
-        DS OFFSET(6) NUMBITS(1) [],
-        RWP OFFSET(31) NUMBITS(1) []
-    ],
-    pub GICD_TYPER [
-        IT_LINES_NUMBER OFFSET(0) NUMBITS(5) []
-    ],
-    pub GICR_WAKER [
-        PROCESSOR_SLEEP OFFSET(1) NUMBITS(1) [],
-        CHILDREN_ASLEEP OFFSET(2) NUMBITS(1) []
-    ],
-    pub PIDR2 [
-        ARCH_REV OFFSET(4) NUMBITS(4) []
-    ]
-}
-
-register_bitfields! {u64,
-    pub GICR_TYPER [
-        VLPIS OFFSET(1) NUMBITS(1) [],
-        LAST OFFSET(4) NUMBITS(1) [],
-        PROCESSOR_NUMBER OFFSET(8) NUMBITS(16) [],
-        AFFINITY OFFSET(32) NUMBITS(32) []
-    ]
-}
-
-register_structs! {
-    /// GICv3 distributor (GICD_*), 64 KiB.
-    pub Distributor {
-        (0x0000 => pub ctlr: ReadWrite<u32, GICD_CTLR::Register>),
-        (0x0004 => pub typer: ReadOnly<u32, GICD_TYPER::Register>),
-        (0x0008 => pub iidr: ReadOnly<u32>),
-        (0x000c => _reserved0),
-        (0x0080 => pub igroupr: [ReadWrite<u32>; 32]),
-        (0x0100 => pub isenabler: [ReadWrite<u32>; 32]),
-        (0x0180 => pub icenabler: [ReadWrite<u32>; 32]),
-        (0x0200 => pub ispendr: [ReadWrite<u32>; 32]),
-        (0x0280 => pub icpendr: [ReadWrite<u32>; 32]),
-        (0x0300 => pub isactiver: [ReadWrite<u32>; 32]),
-        (0x0380 => pub icactiver: [ReadWrite<u32>; 32]),
-        (0x0400 => pub ipriorityr: [ReadWrite<u32>; 255]),
-        (0x07fc => _reserved1),
-        (0x0c00 => pub icfgr: [ReadWrite<u32>; 64]),
-        (0x0d00 => pub igrpmodr: [ReadWrite<u32>; 32]),
-        (0x0d80 => _reserved2),
-        (0x6100 => pub irouter: [ReadWrite<u64>; 988]),
-        (0x7fe0 => _reserved3),
-        (0xffe8 => pub pidr2: ReadOnly<u32, PIDR2::Register>),
-        (0xffec => _reserved4),
-        (0x10000 => @END),
-    }
-}
-
-register_structs! {
-    /// One GICv3 redistributor: the RD_base frame and the SGI_base frame, 128 KiB.
-    pub Redistributor {
-        (0x0_0000 => pub ctlr: ReadWrite<u32>),
-        (0x0_0004 => pub iidr: ReadOnly<u32>),
-        (0x0_0008 => pub typer: ReadOnly<u64, GICR_TYPER::Register>),
-        (0x0_0010 => pub statusr: ReadWrite<u32>),
-        (0x0_0014 => pub waker: ReadWrite<u32, GICR_WAKER::Register>),
-        (0x0_0018 => _reserved0),
-        (0x0_ffe8 => pub pidr2: ReadOnly<u32, PIDR2::Register>),
-        (0x0_ffec => _reserved1),
-        (0x1_0080 => pub igroupr0: ReadWrite<u32>),
-        (0x1_0084 => _reserved2),
-        (0x1_0100 => pub isenabler0: ReadWrite<u32>),
-        (0x1_0104 => _reserved3),
-        (0x1_0180 => pub icenabler0: ReadWrite<u32>),
-        (0x1_0184 => _reserved4),
-        (0x1_0200 => pub ispendr0: ReadWrite<u32>),
-        (0x1_0204 => _reserved5),
-        (0x1_0280 => pub icpendr0: ReadWrite<u32>),
-        (0x1_0284 => _reserved6),
-        (0x1_0300 => pub isactiver0: ReadWrite<u32>),
-        (0x1_0304 => _reserved7),
-        (0x1_0380 => pub icactiver0: ReadWrite<u32>),
-        (0x1_0384 => _reserved8),
-        (0x1_0400 => pub ipriorityr: [ReadWrite<u32>; 8]),
-        (0x1_0420 => _reserved9),
-        (0x1_0c00 => pub icfgr: [ReadWrite<u32>; 2]),
-        (0x1_0c08 => _reserved10),
-        (0x1_0d00 => pub igrpmodr0: ReadWrite<u32>),
-        (0x1_0d04 => _reserved11),
-        (0x2_0000 => @END),
-    }
-}
+/// INTIDs from 1020 are special; an acknowledge that finds nothing returns this one. For
+/// callers that name it from here (`irq.rs`).
+pub use crate::hw::gicv3::INTID_SPURIOUS;
 
 /// SGI the hypervisor reserves for kicking another pCPU (GIC SGIs 0-15; Linux guests only
 /// see virtual SGIs, so any physical one is ours).
 pub const SGI_KICK: u32 = 8;
 /// Priority of the kick: higher (numerically lower) than anything a guest gets later.
 const KICK_PRIORITY: u32 = 0x80;
-/// INTIDs 1020-1023 are special (spurious, etc.).
-pub const INTID_SPURIOUS: u32 = 1023;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GicError {
@@ -155,9 +68,10 @@ pub fn init_distributor(p: &Platform<'_>) -> Result<(), GicError> {
     }
     // SAFETY: the distributor region comes from the DTB and is mapped as device memory.
     let d: mmio::Mmio<Distributor> = unsafe { mmio::block(p.gic.distributor) };
-    let rev = d.pidr2.read(PIDR2::ARCH_REV);
-    if rev != 3 && rev != 4 {
-        return Err(GicError::BadArchRev(rev));
+    // GICv3 or GICv4: the revisions PIDR2::ARCH_REV names.
+    let pidr2 = d.pidr2.extract();
+    if pidr2.read_as_enum::<PIDR2::ARCH_REV::Value>(PIDR2::ARCH_REV).is_none() {
+        return Err(GicError::BadArchRev(pidr2.read(PIDR2::ARCH_REV)));
     }
     // All SPIs off until a VM routes them (SPIs start at INTID 32: register 1 onwards).
     let lines = (d.typer.read(GICD_TYPER::IT_LINES_NUMBER) as usize + 1).min(32);
@@ -182,7 +96,7 @@ pub fn intid_count() -> u32 {
 /// hypervisor's own device interrupts: the console's receive interrupt).
 pub fn enable_spi(intid: u32, mpidr: u64) {
     let Some(gic) = GIC.get() else { return };
-    if !(32..1020).contains(&intid) {
+    if !(SPI_FIRST..INTID_SPECIAL_FIRST).contains(&intid) {
         return;
     }
     let d = &gic.distributor;
@@ -191,22 +105,17 @@ pub fn enable_spi(intid: u32, mpidr: u64) {
     let prio = &d.ipriorityr[(intid / 4) as usize];
     let shift = (intid % 4) * 8;
     prio.set((prio.get() & !(0xff << shift)) | (KICK_PRIORITY << shift));
-    d.irouter[(intid - 32) as usize].set(mpidr & crate::platform::MPIDR_AFFINITY_MASK);
+    d.irouter[(intid - SPI_FIRST) as usize].set(mpidr & crate::platform::MPIDR_AFFINITY_MASK);
     d.isenabler[reg].set(bit);
 }
 
-/// Affinity as GICR_TYPER encodes it: Aff3.Aff2.Aff1.Aff0.
-fn packed_affinity(mpidr: u64) -> u64 {
-    ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff)
-}
-
 fn find_redistributor(gic: &Gic, mpidr: u64) -> Option<mmio::Mmio<Redistributor>> {
-    let want = packed_affinity(mpidr);
+    let want = typer_affinity(mpidr);
     for region in gic.redistributors.iter() {
         let mut base = region.base;
-        while base + 0x2_0000 <= region.base + region.size {
+        while base + GICR_SIZE <= region.base + region.size {
             // SAFETY: every frame inside a DTB redistributor region is mapped device memory.
-            let r: mmio::Mmio<Redistributor> = unsafe { mmio::block(Region { base, size: 0x2_0000 }) };
+            let r: mmio::Mmio<Redistributor> = unsafe { mmio::block(Region { base, size: GICR_SIZE }) };
             let typer = r.typer.extract();
             if typer.read(GICR_TYPER::AFFINITY) == want {
                 return Some(r);
@@ -215,8 +124,8 @@ fn find_redistributor(gic: &Gic, mpidr: u64) -> Option<mmio::Mmio<Redistributor>
                 break;
             }
             base += match (gic.stride, typer.is_set(GICR_TYPER::VLPIS)) {
-                (0, false) => 0x2_0000,
-                (0, true) => 0x4_0000,
+                (0, false) => GICR_SIZE,
+                (0, true) => GICR_SIZE_VLPIS,
                 (s, _) => s,
             };
         }
@@ -273,13 +182,7 @@ pub fn init_cpu(mpidr: u64, ppis: &[u32]) -> Result<(), GicError> {
 
 /// Sends SGI `intid` to the pCPU with affinity `mpidr` (ICC_SGI1R_EL1, IHI 0069 12.11.9).
 pub fn send_sgi(intid: u32, mpidr: u64) {
-    let aff0 = mpidr & 0xff;
-    let value = (1u64 << (aff0 % 16))
-        | (((mpidr >> 8) & 0xff) << 16)
-        | ((intid as u64 & 0xf) << 24)
-        | (((mpidr >> 16) & 0xff) << 32)
-        | ((aff0 / 16) << 44)
-        | (((mpidr >> 32) & 0xff) << 48);
+    let value = Sgi1r::to(intid, mpidr).encode();
     // SAFETY: writing ICC_SGI1R_EL1 only raises an SGI; the dsb makes earlier stores (the
     // message the target will read) visible first.
     unsafe { asm!("dsb ishst", "msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nostack)) };

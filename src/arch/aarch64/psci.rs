@@ -1,11 +1,11 @@
 //! Calls to the firmware's PSCI over the conduit the DTB names (PSCI 1.1, DEN0022).
 
+use crate::hw::psci as spec;
 use crate::platform::{Psci, PsciConduit};
 use core::arch::asm;
 
-pub const PSCI_VERSION: u32 = 0x8400_0000;
-pub const SYSTEM_OFF: u32 = 0x8400_0008;
-pub const SYSTEM_RESET: u32 = 0x8400_0009;
+/// For callers that name it from here (`guest.rs`); `hw::psci` has every function ID.
+pub use crate::hw::psci::SYSTEM_RESET;
 
 /// PSCI return codes (DEN0022 5.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,15 +26,15 @@ impl PsciError {
     fn from_code(code: i64) -> Result<u64, Self> {
         Err(match code {
             c if c >= 0 => return Ok(c as u64),
-            -1 => Self::NotSupported,
-            -2 => Self::InvalidParameters,
-            -3 => Self::Denied,
-            -4 => Self::AlreadyOn,
-            -5 => Self::OnPending,
-            -6 => Self::InternalFailure,
-            -7 => Self::NotPresent,
-            -8 => Self::Disabled,
-            -9 => Self::InvalidAddress,
+            spec::NOT_SUPPORTED => Self::NotSupported,
+            spec::INVALID_PARAMETERS => Self::InvalidParameters,
+            spec::DENIED => Self::Denied,
+            spec::ALREADY_ON => Self::AlreadyOn,
+            spec::ON_PENDING => Self::OnPending,
+            spec::INTERNAL_FAILURE => Self::InternalFailure,
+            spec::NOT_PRESENT => Self::NotPresent,
+            spec::DISABLED => Self::Disabled,
+            spec::INVALID_ADDRESS => Self::InvalidAddress,
             c => Self::Unknown(c),
         })
     }
@@ -68,10 +68,10 @@ pub fn cpu_on(psci: &Psci, mpidr: u64, entry: u64, context: u64) -> Result<(), P
 }
 
 pub fn version(psci: &Psci) -> Result<(u16, u16), PsciError> {
-    let v = PsciError::from_code(call(psci.conduit, PSCI_VERSION, 0, 0, 0))?;
+    let v = PsciError::from_code(call(psci.conduit, spec::VERSION, 0, 0, 0))?;
     Ok(((v >> 16) as u16, v as u16))
 }
 
 pub fn system_off(psci: &Psci) {
-    call(psci.conduit, SYSTEM_OFF, 0, 0, 0);
+    call(psci.conduit, spec::SYSTEM_OFF, 0, 0, 0);
 }

@@ -2,49 +2,10 @@
 //! receive, the receive interrupt, and an unlocked writer for early and panic messages.
 
 use super::{cpu, mmio};
+use crate::hw::pl011::{CR, FR, INT, LCR_H, Registers};
 use crate::platform::Region;
 use core::fmt::{self, Write};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite};
-use tock_registers::{register_bitfields, register_structs};
-
-register_bitfields! {u32,
-    FR [
-        /// Receive FIFO empty.
-        RXFE OFFSET(4) NUMBITS(1) [],
-        /// Transmit FIFO full.
-        TXFF OFFSET(5) NUMBITS(1) [],
-        /// Busy transmitting.
-        BUSY OFFSET(3) NUMBITS(1) [],
-        /// Transmit FIFO empty.
-        TXFE OFFSET(7) NUMBITS(1) []
-    ],
-    LCR_H [
-        /// FIFOs enabled (else each is one byte deep).
-        FEN OFFSET(4) NUMBITS(1) []
-    ],
-    CR [
-        /// UART enabled.
-        UARTEN OFFSET(0) NUMBITS(1) []
-    ]
-}
-
-register_structs! {
-    /// ARM PrimeCell UART (PL011) registers we use (DDI 0183, 3.2).
-    pub Pl011Regs {
-        (0x00 => dr: ReadWrite<u32>),
-        (0x04 => _reserved0),
-        (0x18 => fr: ReadOnly<u32, FR::Register>),
-        (0x1c => _reserved1),
-        (0x2c => lcr_h: ReadWrite<u32, LCR_H::Register>),
-        (0x30 => cr: ReadWrite<u32, CR::Register>),
-        (0x34 => _reserved2),
-        (0x38 => imsc: ReadWrite<u32>),
-        (0x3c => _reserved3),
-        (0x44 => icr: ReadWrite<u32>),
-        (0x48 => @END),
-    }
-}
 
 /// Last-resort UART for messages before (or without) a usable DTB: QEMU virt's PL011. Used
 /// only to say why the hypervisor cannot start.
@@ -54,7 +15,7 @@ pub const FALLBACK_UART: Region = Region { base: 0x0900_0000, size: 0x1000 };
 const TX_FIFO_DEPTH: u8 = 16;
 
 pub struct Uart {
-    regs: mmio::Mmio<Pl011Regs>,
+    regs: mmio::Mmio<Registers>,
     /// Bytes that may be written without looking at FR: the free FIFO entries the last FR
     /// read showed, less those written since. Under TCG a FR read per byte cost about
     /// 0.5 us, 15 ms of a Linux boot's 15,000 console bytes. Exact only while this port is
@@ -69,7 +30,7 @@ impl Uart {
     /// `region` must be a PL011 from the DTB (or the fallback), reachable as device memory.
     pub unsafe fn new(region: Region) -> Self {
         // SAFETY: forwarded from the caller.
-        let regs: mmio::Mmio<Pl011Regs> = unsafe { mmio::block(region) };
+        let regs: mmio::Mmio<Registers> = unsafe { mmio::block(region) };
         let depth = if regs.lcr_h.is_set(LCR_H::FEN) { TX_FIFO_DEPTH } else { 1 };
         Self { regs, credits: 0, depth }
     }
@@ -164,8 +125,8 @@ impl Write for Uart {
 impl Uart {
     /// Turns on the receive interrupts (RX and RX timeout).
     pub fn enable_receive_interrupt(&mut self) {
-        self.regs.icr.set(0x7ff);
-        self.regs.imsc.set((1 << 4) | (1 << 6));
+        self.regs.icr.write(INT::ALL::SET);
+        self.regs.imsc.write(INT::RX::SET + INT::RT::SET);
     }
 }
 

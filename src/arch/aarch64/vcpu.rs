@@ -7,6 +7,8 @@
 //! code) never touches them. They are reset whenever a vCPU starts, so nothing leaks from
 //! one guest to the next on the same pCPU.
 
+use crate::hw::el2::{cptr, hcr, mdcr, mpidr, sctlr_el1};
+use crate::hw::timer::cnthctl;
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 use core::arch::asm;
 use core::mem::offset_of;
@@ -159,18 +161,39 @@ pub fn enter(regs: &mut GuestRegs) -> Syndrome {
 /// (TID3, emulated by vm::idregs), SMC trapped (TSC), implementation defined and auxiliary
 /// control registers trapped (TIDCP, TACR), set/way cache maintenance trapped (TSW), EL1 is
 /// AArch64 (RW). Pointer authentication (API = APK = 0) and MTE tag access (ATA = 0) trap,
-/// and the ID registers hide both.
-pub const HCR_GUEST: u64 = (1 << 0)
-    | (1 << 1)
-    | (1 << 3)
-    | (1 << 4)
-    | (1 << 5)
-    | (1 << 18)
-    | (1 << 19)
-    | (1 << 20)
-    | (1 << 21)
-    | (1 << 22)
-    | (1 << 31);
+/// and the ID registers hide both. WFI and WFE do not trap (TWI = TWE = 0).
+pub const HCR_GUEST: u64 = hcr::VM
+    | hcr::SWIO
+    | hcr::FMO
+    | hcr::IMO
+    | hcr::AMO
+    | hcr::TID3
+    | hcr::TSC
+    | hcr::TIDCP
+    | hcr::TACR
+    | hcr::TSW
+    | hcr::RW;
+
+/// HCR_EL2 while no guest runs (from boot on, and after a VM finished on this pCPU): EL1
+/// is AArch64, and physical IRQ/FIQ/SError go to EL2.
+pub const HCR_HOST: u64 = hcr::RW | hcr::FMO | hcr::IMO | hcr::AMO;
+
+/// CPTR_EL2 while a guest runs: TFP = 0 (FP/SIMD is the guest's), TZ = 1 (SVE trapped: we
+/// do not switch its state), TTA = 1 (trace trapped).
+const CPTR_GUEST: u64 = cptr::RES1 | cptr::TZ | cptr::TTA;
+
+/// MDCR_EL2 while a guest runs: TDRA, TDOSA and TDA trap the debug registers, TPM and TPMCR
+/// the PMU; HPMN = 0: no event counters for the guest.
+const MDCR_GUEST: u64 = mdcr::TDRA | mdcr::TDOSA | mdcr::TDA | mdcr::TPM | mdcr::TPMCR;
+
+/// CNTHCTL_EL2 while a guest runs: EL1 may use the physical counter and timer (EL1PCTEN,
+/// EL1PCEN), as the architecture gives them to EL1; the hypervisor uses neither. Their
+/// interrupts come to EL2 (HCR_EL2.IMO) and are injected.
+const CNTHCTL_GUEST: u64 = cnthctl::EL1PCTEN | cnthctl::EL1PCEN;
+
+// The values these had as raw numbers (before `hw`), so that naming them changed nothing.
+const _: () = assert!(HCR_GUEST == 0x807c_003b && HCR_HOST == 0x8000_0038);
+const _: () = assert!(CPTR_GUEST == 0x10_33ff && MDCR_GUEST == 0xe60 && CNTHCTL_GUEST == 0b11);
 
 /// Loads a VM's stage-2 tables and traps on this pCPU, its virtual counter offset (the same
 /// for all its vCPUs), and resets the EL1 state the guest will see (MMU off, no vector
@@ -191,15 +214,8 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             "msr vmpidr_el2, {vmpidr}",
             "mrs {tmp}, midr_el1",
             "msr vpidr_el2, {tmp}",
-            // CPTR_EL2: RES1 bits 13, 12, 9 and 0-7; TFP = 0 (FP/SIMD is the guest's), TZ =
-            // 1 (SVE trapped: we do not switch its state), TTA = 1 (trace trapped).
             "msr cptr_el2, {cptr}",
-            // MDCR_EL2: TDRA, TDOSA and TDA trap the debug registers, TPM and TPMCR the PMU
-            // (HPMN = 0: no event counters for the guest).
             "msr mdcr_el2, {mdcr}",
-            // CNTHCTL_EL2: EL1 may use the physical counter and timer (EL1PCTEN, EL1PCEN),
-            // as the architecture gives them to EL1; the hypervisor uses neither. Their
-            // interrupts come to EL2 (HCR_EL2.IMO) and are injected.
             "msr cnthctl_el2, {cnthctl}",
             "msr cntvoff_el2, {cntvoff}",
             "msr sctlr_el1, {sctlr}",
@@ -226,13 +242,13 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             vtcr = in(reg) vtcr,
             vttbr = in(reg) vttbr,
             hcr = in(reg) HCR_GUEST,
-            vmpidr = in(reg) vmpidr | (1 << 31),
+            vmpidr = in(reg) vmpidr | mpidr::RES1,
             tmp = out(reg) _,
-            cptr = in(reg) (1u64 << 20) | (1 << 8) | 0x33ff,
-            mdcr = in(reg) (1u64 << 11) | (1 << 10) | (1 << 9) | (1 << 6) | (1 << 5),
-            cnthctl = in(reg) 0b11u64,
+            cptr = in(reg) CPTR_GUEST,
+            mdcr = in(reg) MDCR_GUEST,
+            cnthctl = in(reg) CNTHCTL_GUEST,
             cntvoff = in(reg) cntvoff,
-            sctlr = in(reg) 0x30d0_0800u64,
+            sctlr = in(reg) sctlr_el1::MMU_OFF,
             options(nostack)
         );
     }
@@ -241,13 +257,13 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
 /// Puts HCR_EL2 back to its no-guest value after a VM finished on this pCPU.
 pub fn unload_guest_config() {
     // SAFETY: EL2 control register; stage-2 off, physical interrupts still to EL2.
-    unsafe { asm!("msr hcr_el2, {}", "isb", in(reg) (1u64 << 31) | (1 << 3) | (1 << 4) | (1 << 5), options(nostack)) };
+    unsafe { asm!("msr hcr_el2, {}", "isb", in(reg) HCR_HOST, options(nostack)) };
 }
 
-/// ESR_EL1 exception classes for injected exceptions.
-pub const EC_UNKNOWN: u64 = 0x00;
-pub const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
-pub const EC_INSN_ABORT_SAME_EL: u64 = 0x21;
+/// ESR_EL1 exception classes for injected exceptions, by the names `vm::run` uses.
+pub use crate::hw::esr::ec::{
+    DATA_ABORT_SAME_EL as EC_DATA_ABORT_SAME_EL, INSN_ABORT_SAME_EL as EC_INSN_ABORT_SAME_EL, UNKNOWN as EC_UNKNOWN,
+};
 
 /// VBAR_EL1 and SCTLR_EL1 of the guest on this pCPU: where an injected exception enters,
 /// and the controls that decide its PSTATE.

@@ -1,19 +1,17 @@
 //! The GICv3 virtual CPU interface at EL2 (ICH_*_EL2, IHI 0069 12.4): list registers in and
 //! out, the hypervisor control register, and a clean state for a vCPU that starts.
 
+use crate::hw::gicv3::{ICH_HCR, ICH_VTR, MAX_LRS};
 use crate::util::FixedVec;
 use crate::vgic::Lr;
 use core::arch::asm;
-
-/// Most list registers the architecture allows.
-pub const MAX_LRS: usize = 16;
 
 /// ICH_VTR_EL2.ListRegs + 1.
 pub fn lr_count() -> usize {
     let vtr: u64;
     // SAFETY: reading an ID-like EL2 register.
     unsafe { asm!("mrs {}, ich_vtr_el2", out(reg) vtr, options(nomem, nostack)) };
-    ((vtr & 0x1f) as usize + 1).min(MAX_LRS)
+    (ICH_VTR::LIST_REGS.read(vtr) as usize + 1).min(MAX_LRS)
 }
 
 fn write_lr(index: usize, value: u64) {
@@ -69,10 +67,10 @@ fn read_lr(index: usize) -> u64 {
     v
 }
 
-/// ICH_HCR_EL2: En (bit 0), UIE (bit 1, maintenance interrupt when at most one LR holds
-/// an interrupt).
-const ICH_HCR_EN: u64 = 1;
-const ICH_HCR_UIE: u64 = 1 << 1;
+/// ICH_HCR_EL2.En and UIE (a maintenance interrupt when at most one LR holds an
+/// interrupt).
+const ICH_HCR_EN: u64 = ICH_HCR::EN::SET.value;
+const ICH_HCR_UIE: u64 = ICH_HCR::UIE::SET.value;
 
 fn write_hcr(value: u64) {
     // SAFETY: this pCPU's virtual CPU interface control.
@@ -111,7 +109,7 @@ pub fn answer_maintenance() {
     write_hcr(hcr & !ICH_HCR_UIE);
     for i in 0..lr_count() {
         let lr = Lr(read_lr(i));
-        if lr.state() == 0 && lr.0 & Lr::EOI_MAINTENANCE != 0 {
+        if lr.state() == Lr::STATE_INVALID && lr.0 & Lr::EOI_MAINTENANCE != 0 {
             write_lr(i, 0);
         }
     }

@@ -90,14 +90,7 @@ pub struct Taken {
     pub vector_offset: u64,
 }
 
-/// ESR_EL2 exception classes the fake's exits carry (Arm ARM D17.2.37).
-const EC_UNKNOWN: u64 = 0x00;
-const EC_WFX: u64 = 0x01;
-const EC_HVC64: u64 = 0x16;
-const EC_SMC64: u64 = 0x17;
-const EC_SYSREG: u64 = 0x18;
-const EC_DATA_ABORT_LOWER: u64 = 0x24;
-const IL: u64 = 1 << 25;
+use crate::hw::esr::{ec, syndrome};
 
 /// The register a fake device access uses (SRT).
 pub const ACCESS_REG: usize = 1;
@@ -170,7 +163,7 @@ impl Guest {
         for (i, a) in args.iter().enumerate() {
             self.regs.x[1 + i] = *a;
         }
-        let _ = self.trap((EC_HVC64 << 26) | IL, 0, 0, true);
+        let _ = self.trap(syndrome(ec::HVC64, 0), 0, 0, true);
         self.regs.x[0]
     }
 
@@ -180,26 +173,26 @@ impl Guest {
         for (i, a) in args.iter().enumerate() {
             self.regs.x[1 + i] = *a;
         }
-        let _ = self.trap((EC_SMC64 << 26) | IL, 0, 0, false);
+        let _ = self.trap(syndrome(ec::SMC64, 0), 0, 0, false);
         self.regs.x[0]
     }
 
     /// An instruction the hypervisor does not emulate (an unknown exception class).
     pub fn undefined(&mut self) -> Result<(), Taken> {
-        self.trap((EC_UNKNOWN << 26) | IL, 0, 0, false)
+        self.trap(syndrome(ec::UNKNOWN, 0), 0, 0, false)
     }
 
     /// MSR of the system register (op0, op1, CRn, CRm, op2) from x1 = `value`.
     pub fn msr(&mut self, op0: u64, op1: u64, crn: u64, crm: u64, op2: u64, value: u64) -> Result<(), Taken> {
         self.regs.x[ACCESS_REG] = value;
         let iss = (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | ((ACCESS_REG as u64) << 5) | (crm << 1);
-        self.trap((EC_SYSREG << 26) | IL | iss, 0, 0, false)
+        self.trap(syndrome(ec::SYSREG, iss), 0, 0, false)
     }
 
     /// MRS into x1 of the system register (op0, op1, CRn, CRm, op2).
     pub fn mrs(&mut self, op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> Result<u64, Taken> {
         let iss = (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | ((ACCESS_REG as u64) << 5) | (crm << 1) | 1;
-        self.trap((EC_SYSREG << 26) | IL | iss, 0, 0, false).map(|()| self.regs.x[ACCESS_REG])
+        self.trap(syndrome(ec::SYSREG, iss), 0, 0, false).map(|()| self.regs.x[ACCESS_REG])
     }
 
     /// ICC_SGI1R_EL1 = `value` (trapped by the vGIC).
@@ -216,7 +209,7 @@ impl Guest {
         let iss = (1 << 24) | (sas << 22) | ((ACCESS_REG as u64) << 16) | (1 << 15) | ((write as u64) << 6) | fsc;
         // HPFAR_EL2 is UNKNOWN for a permission fault: the fake makes it garbage.
         let hpfar = if fsc & 0b11_1100 == 0b00_1100 { 0xdead_beef_0000 } else { (ipa >> 12) << 4 };
-        self.trap((EC_DATA_ABORT_LOWER << 26) | IL | iss, ipa, hpfar, false)
+        self.trap(syndrome(ec::DATA_ABORT_LOWER, iss), ipa, hpfar, false)
     }
 
     /// A `size`-byte load from guest-physical `ipa` (the guest's MMU is off) into x1:
@@ -315,7 +308,7 @@ impl Guest {
 
     /// WFI trapped as the hardware reports it (HCR_EL2.TWI set): an exit with EC WFx.
     pub fn wfi_trapped(&mut self) {
-        let _ = self.trap((EC_WFX << 26) | IL, 0, 0, false);
+        let _ = self.trap(syndrome(ec::WFX, 0), 0, 0, false);
     }
 
     /// Waits for a virtual interrupt and acknowledges it.
