@@ -29,6 +29,8 @@ pub struct PerCpu {
     pub online: AtomicBool,
     /// Kick SGIs this pCPU has taken (Relaxed: a statistic).
     pub kicks: AtomicU64,
+    /// Times this pCPU saved one vCPU's context to run another (Relaxed: a statistic).
+    pub switches: AtomicU64,
     /// A kick SGI is on its way and not yet taken: set (swap, AcqRel) by [`kick`], which
     /// sends the SGI only if it was clear, and cleared (swap, AcqRel) by this pCPU's IRQ
     /// handler before it looks for work. So a burst of kicks costs one SGI, and whatever a
@@ -51,6 +53,7 @@ impl PerCpu {
             mpidr,
             online: AtomicBool::new(false),
             kicks: AtomicU64::new(0),
+            switches: AtomicU64::new(0),
             kick_pending: AtomicBool::new(false),
             pings: [const { AtomicU32::new(0) }; MAX_CPUS],
             pongs: [const { AtomicU32::new(0) }; MAX_CPUS],

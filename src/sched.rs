@@ -219,10 +219,15 @@ fn refuse(slot: Slot) {
     retire(slot);
 }
 
-/// Starts `vm`: each vCPU goes to the pCPU its placement names (this one's straight into its
-/// run queue). Then runs this pCPU's vCPUs, and returns why the VM ended once no pCPU holds
-/// any of its vCPUs any more.
+/// Runs `vm` to its end ([`start_vm`], then [`wait_vm`] on this pCPU).
 pub fn run_vm(vm: Arc<Vm>) -> VcpuEnd {
+    start_vm(&vm);
+    wait_vm(&vm)
+}
+
+/// Starts `vm`: each vCPU goes to the pCPU its placement names (this one's straight into its
+/// run queue). This pCPU is the one [`wait_vm`] runs on.
+pub fn start_vm(vm: &Arc<Vm>) {
     let me = percpu::this_cpu().id;
     vm.waiter.store(me.0, Ordering::Relaxed);
     for v in 0..vm.config.vcpu_count {
@@ -245,6 +250,11 @@ pub fn run_vm(vm: Arc<Vm>) -> VcpuEnd {
             }
         }
     }
+}
+
+/// Runs this pCPU's vCPUs (of any VM) until `vm` has ended and no pCPU holds any of its
+/// vCPUs any more; returns why it ended.
+pub fn wait_vm(vm: &Arc<Vm>) -> VcpuEnd {
     run(&|| vm.ended.load(Ordering::Acquire) && vm.placed.load(Ordering::Acquire) == 0);
     let why = *vm.end_reason.lock();
     let exits: Vec<u64> = vm.exits.iter().take(vm.config.vcpu_count).map(|e| e.load(Ordering::Relaxed)).collect();
@@ -402,18 +412,23 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
             && let Some(p) = q.slots.iter_mut().find(|s| s.id() == prev)
         {
             arch::save_context(&mut p.ctx);
+            if let Some(me) = percpu::try_this_cpu() {
+                me.switches.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let vm = &slot.vm;
         let v = slot.vcpu.index;
         if slot.state == State::Fresh {
             arch::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[v], vm.cntvoff);
+            arch::lrs_reset(arch::lr_count());
             q.wfi_trapped = false;
             log::info!("VM '{}': vCPU {v} running on this pCPU from {:#x}", vm.name, slot.vcpu.regs.pc);
         } else {
             arch::switch_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[v], vm.cntvoff);
+            // Empty list registers (the model refills them), then the interface's own state.
+            arch::lrs_reset(arch::lr_count());
             arch::restore_context(&slot.ctx);
         }
-        arch::lrs_reset(arch::lr_count());
         slot.lrs = Default::default();
         q.loaded = Some(slot.id());
         slot.state = State::Runnable;

@@ -21,6 +21,10 @@ core::arch::global_asm!(concat!(
     include_str!("../../tests/guests/mmio.S")
 ));
 core::arch::global_asm!(concat!(include_str!("../../tests/guests/common.S"), include_str!("../../tests/guests/gic.S")));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/switch.S")
+));
 core::arch::global_asm!(concat!(include_str!("../../tests/guests/common.S"), include_str!("../../tests/guests/cpu.S")));
 core::arch::global_asm!(concat!(
     include_str!("../../tests/guests/common.S"),
@@ -46,6 +50,8 @@ unsafe extern "C" {
     static guest_uart_end: u8;
     static guest_walk_start: u8;
     static guest_walk_end: u8;
+    static guest_switch_start: u8;
+    static guest_switch_end: u8;
 }
 
 fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
@@ -68,6 +74,18 @@ fn smp_image() -> &'static [u8] {
 /// A 2 MiB test VM at [`GUEST_RAM_IPA`] running `image` from its start; a creation error
 /// is a failed check.
 fn new_vm(ctx: &mut Ctx, name: &'static str, image: &'static [u8], vcpu_count: usize, arg: u64) -> Option<Vm> {
+    new_vm_on(ctx, name, image, crate::vm::Placement::identity(vcpu_count), arg)
+}
+
+/// As [`new_vm`], with vCPU i on pCPU `placement.cpu(i)`.
+fn new_vm_on(
+    ctx: &mut Ctx,
+    name: &'static str,
+    image: &'static [u8],
+    placement: crate::vm::Placement,
+    arg: u64,
+) -> Option<Vm> {
+    let vcpu_count = placement.len();
     let config = VmConfig {
         name,
         ram_base: GuestPhysAddr(GUEST_RAM_IPA),
@@ -76,7 +94,7 @@ fn new_vm(ctx: &mut Ctx, name: &'static str, image: &'static [u8], vcpu_count: u
         image,
         entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg,
-        placement: crate::vm::Placement::identity(vcpu_count),
+        placement,
     };
     match Vm::new(config) {
         Ok(vm) => Some(vm),
@@ -160,7 +178,7 @@ pub fn run(ctx: &mut Ctx) {
 pub fn run_smp(ctx: &mut Ctx) {
     let n = crate::percpu::all().len();
     if n < 2 {
-        check!(ctx, true, "one pCPU: the smp guest needs two or more");
+        ctx.skip(format_args!("one pCPU: the smp guest needs two or more"));
         return;
     }
     let Some(vm) = new_vm(ctx, "smp", smp_image(), n, n as u64).map(Arc::new) else { return };
@@ -234,7 +252,7 @@ pub fn run_mmio(ctx: &mut Ctx) {
 pub fn run_gic(ctx: &mut Ctx) {
     let n = crate::percpu::all().len().min(8);
     if n < 2 {
-        check!(ctx, true, "one pCPU: the gic guest needs two or more");
+        ctx.skip(format_args!("one pCPU: the gic guest needs two or more"));
         return;
     }
     let image = blob(&raw const guest_gic_start, &raw const guest_gic_end);
@@ -262,6 +280,71 @@ pub fn run_gic(ctx: &mut Ctx) {
     check_eq!(ctx, get(6), Some(0), "SPI 40 reached nobody else");
     ctx.section("guest-lr-overflow");
     check_eq!(ctx, get(7), Some(0x12_3456), "six pending SGIs ({lrs} list registers) taken in priority order");
+}
+
+/// The "gic" guest with two vCPUs on pCPUs 2 and 3 (not the identity placement): SGIs both
+/// ways, PSCI CPU_ON onto pCPU 3, both virtual timers, the routed SPI, while pCPU 0 waits.
+pub fn run_placed(ctx: &mut Ctx) {
+    use crate::ids::CpuId;
+    if crate::percpu::all().len() < 4 {
+        return ctx
+            .skip(format_args!("{} pCPUs: placing vCPUs on pCPUs 2 and 3 needs four", crate::percpu::all().len()));
+    }
+    let image = blob(&raw const guest_gic_start, &raw const guest_gic_end);
+    let placement = crate::vm::Placement::on(&[CpuId(2), CpuId(3)]).expect("two vCPUs");
+    let Some(vm) = new_vm_on(ctx, "placed", image, placement, 2).map(Arc::new) else { return };
+    let kicks_before: alloc::vec::Vec<u64> =
+        crate::percpu::all().iter().map(|c| c.kicks.load(core::sync::atomic::Ordering::Relaxed)).collect();
+    let end = run_vm(vm.clone());
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "placed gic guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    check_eq!(ctx, get(8), Some(2), "the guest saw 2 vCPUs");
+    check_eq!(ctx, get(1), Some(0), "SGIs both ways between vCPU 0 on pCPU 2 and vCPU 1 on pCPU 3, exactly once");
+    check_eq!(ctx, get(2), Some(0), "SGI broadcast reached vCPU 1 exactly once");
+    check_eq!(ctx, get(3), Some(200), "virtual timer fired 100 times on each vCPU");
+    check_eq!(ctx, get(4), Some(0), "no timer interrupt early or over a second late");
+    check_eq!(ctx, get(5), Some(2), "SPI 40 routed to vCPU 1 reached it on pCPU 3, twice");
+    check_eq!(ctx, get(6), Some(0), "SPI 40 reached nobody else");
+    let kicked = |i: usize| crate::percpu::all()[i].kicks.load(core::sync::atomic::Ordering::Relaxed) > kicks_before[i];
+    check!(ctx, kicked(2) && kicked(3), "pCPUs 2 and 3 took kicks");
+    check_eq!(ctx, vm.exits[0].load(core::sync::atomic::Ordering::Relaxed) > 0, true, "vCPU 0 ran");
+}
+
+/// Two VMs of one vCPU each on one pCPU (pCPU 0, so every machine shape has it): each waits
+/// for its timer 200 times in a trapped WFI, so the pCPU switches between them, and checks
+/// after every switch that its general, FP/SIMD, system, timer and GIC CPU interface state
+/// came back intact.
+pub fn run_switch(ctx: &mut Ctx) {
+    use crate::ids::CpuId;
+    let image = blob(&raw const guest_switch_start, &raw const guest_switch_end);
+    let here = crate::vm::Placement::on(&[CpuId(0)]).expect("one vCPU");
+    let Some(a) = new_vm_on(ctx, "switch-a", image, here, 1).map(Arc::new) else { return };
+    let Some(b) = new_vm_on(ctx, "switch-b", image, here, 2).map(Arc::new) else { return };
+    let me = crate::percpu::this_cpu();
+    let switches_before = me.switches.load(core::sync::atomic::Ordering::Relaxed);
+    crate::sched::start_vm(&a);
+    crate::sched::start_vm(&b);
+    let end_a = crate::sched::wait_vm(&a);
+    let end_b = crate::sched::wait_vm(&b);
+    let switches = me.switches.load(core::sync::atomic::Ordering::Relaxed) - switches_before;
+    for (vm, end, seed) in [(&a, end_a, 1u64), (&b, end_b, 2)] {
+        let name = vm.name;
+        check_eq!(ctx, end, VcpuEnd::SystemOff, "{name} ended with SYSTEM_OFF");
+        let reports = *vm.reports.lock();
+        let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+        check_eq!(ctx, get(4), Some(seed), "{name}: its own seed");
+        check_eq!(ctx, get(1), Some(200), "{name}: 200 rounds");
+        check_eq!(ctx, get(3), Some(200), "{name}: a timer interrupt each round");
+        check_eq!(
+            ctx,
+            get(2),
+            Some(0),
+            "{name}: general, FP/SIMD, FPCR/FPSR, system, timer and GIC state intact after every switch (bits: 0 GPR, 1 FP, 2 FPCR/FPSR, 3 sysregs, 4 timers, 5 GIC)"
+        );
+        check_eq!(ctx, get(5), Some(0x8000_0000), "{name}: sees MPIDR 0");
+    }
+    check!(ctx, switches >= 200, "the pCPU switched between the two vCPUs {switches} times (at least 200)");
 }
 
 /// The "cpu" guest, twice on pCPU 0 (the second run must find the FP registers the first one

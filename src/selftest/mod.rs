@@ -24,6 +24,7 @@ pub struct Ctx {
     failed: u32,
     total_passed: u32,
     total_failed: u32,
+    total_skipped: u32,
 }
 
 impl Ctx {
@@ -34,6 +35,13 @@ impl Ctx {
             self.failed += 1;
             println!("  FAIL {file}:{line}: {what}");
         }
+    }
+
+    /// The current suite does not apply on this machine: says why, on its own line, and
+    /// counts as skipped (not passed).
+    pub fn skip(&mut self, why: fmt::Arguments<'_>) {
+        println!("suite {}: skipped ({why})", self.name);
+        self.total_skipped += 1;
     }
 
     /// Ends the current suite's report line and starts the suite `name`.
@@ -138,6 +146,8 @@ const SUITES: &[Suite] = &[
     Suite { name: "guest-fp", run: guests::run_cpu },
     Suite { name: "guest-uart", run: guests::run_uart },
     Suite { name: "guest-stage1", run: guests::run_walk },
+    Suite { name: "guest-placement", run: guests::run_placed },
+    Suite { name: "guest-switch", run: guests::run_switch },
     Suite { name: "kernel-in-place", run: guests::run_in_place },
     #[cfg(feature = "selftest-fail")]
     Suite { name: "forced-failure", run: forced_failure },
@@ -166,14 +176,14 @@ pub fn run() -> ! {
     }
     let expect = expectations();
     log::info!("self-test: {} suites, expecting {:?}", SUITES.len(), expect);
-    let mut ctx = Ctx { name: "", passed: 0, failed: 0, total_passed: 0, total_failed: 0 };
+    let mut ctx = Ctx { name: "", passed: 0, failed: 0, total_passed: 0, total_failed: 0, total_skipped: 0 };
     for suite in SUITES {
         ctx.section(suite.name);
         (suite.run)(&mut ctx);
     }
     ctx.flush();
-    let (passed, failed) = (ctx.total_passed, ctx.total_failed);
-    println!("selftest: {passed} passed, {failed} failed");
+    let (passed, failed, skipped) = (ctx.total_passed, ctx.total_failed, ctx.total_skipped);
+    println!("selftest: {passed} passed, {failed} failed, {skipped} skipped");
     semihosting::exit(if failed == 0 && passed > 0 { 0 } else { 1 });
     println!("selftest: no semihosting to report the result; halting");
     boot::halt()

@@ -63,8 +63,16 @@ fn vm(name: &'static str, vcpus: usize, entry: u64) -> Vm {
     Vm::new(config).expect("a test VM")
 }
 
-/// Runs `vm` to its end on this pCPU (vCPU n on pCPU n), failing the test after 30 s.
+/// Runs `vm` to its end from this pCPU, failing the test after 30 s.
 fn run(vm: &Arc<Vm>) -> VcpuEnd {
+    let end = run_with_watchdog(|| run_vm(vm.clone()));
+    let failures = take_failures();
+    assert!(failures.is_empty(), "guest programs failed: {failures:?}");
+    end
+}
+
+/// `f()`, or the test process aborts after 30 s (a VM that never ends would hang it).
+fn run_with_watchdog<T>(f: impl FnOnce() -> T) -> T {
     let done = Arc::new(AtomicBool::new(false));
     let watchdog = {
         let done = done.clone();
@@ -79,12 +87,10 @@ fn run(vm: &Arc<Vm>) -> VcpuEnd {
             std::process::abort();
         })
     };
-    let end = run_vm(vm.clone());
+    let r = f();
     done.store(true, Ordering::Release);
     let _ = watchdog.join();
-    let failures = take_failures();
-    assert!(failures.is_empty(), "guest programs failed: {failures:?}");
-    end
+    r
 }
 
 /// Values guest programs hand back to the test.
@@ -272,4 +278,118 @@ fn mmio_reaches_each_device() {
     assert_eq!(seen.get("virtio magic"), Some(0x7472_6976), "virtio-mmio magic 'virt'");
     assert_eq!(seen.get("virtio device id"), Some(2), "a block device");
     assert!(vm.exits[0].load(Ordering::Relaxed) >= 5, "the trapped accesses were exits");
+}
+
+/// A VM whose placement is not the identity: vCPU 0 on pCPU 2, vCPU 1 on pCPU 3. CPU_ON,
+/// SGIs both ways and a timer; the kicks go to the pCPUs the placement names.
+#[test]
+fn a_vm_placed_on_pcpus_2_and_3() {
+    use crate::ids::CpuId;
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (s, r) = (seen.clone(), ready.clone());
+    program(0x4000_8000, move |g| {
+        gic_on(g, 0);
+        s.put("vcpu 0 pcpu", g.cpu() as u64);
+        s.put("vcpu 0 mpidr", g.mpidr());
+        g.hvc(psci::CPU_ON_64, &[1, 0x4000_9000, 0]);
+        while !r.load(Ordering::Acquire) {
+            g.hvc(psci::VERSION, &[]);
+        }
+        g.send_sgi((5 << 24) | 0b10).unwrap();
+        let back = g.wait_interrupt();
+        g.eoi(back);
+        s.put("vcpu 0 got", back as u64);
+        while g.hvc(psci::AFFINITY_INFO_64, &[1, 0]) != psci::AFFINITY_OFF as u64 {}
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let (s, r) = (seen.clone(), ready.clone());
+    program(0x4000_9000, move |g| {
+        gic_on(g, 1);
+        s.put("vcpu 1 pcpu", g.cpu() as u64);
+        s.put("vcpu 1 mpidr", g.mpidr());
+        r.store(true, Ordering::Release);
+        let sgi = g.wait_interrupt();
+        g.eoi(sgi);
+        s.put("vcpu 1 got", sgi as u64);
+        g.arm_virtual_timer(crate::arch::ticks_from_us(1_000));
+        let timer = g.wait_interrupt();
+        g.stop_virtual_timer();
+        g.eoi(timer);
+        s.put("vcpu 1 timer", timer as u64);
+        // SGI 6 back to vCPU 0.
+        g.send_sgi((6 << 24) | 0b01).unwrap();
+        g.hvc(psci::CPU_OFF, &[]);
+    });
+    let mut config = vm("placed", 2, 0x4000_8000).config;
+    config.placement = super::Placement::on(&[CpuId(2), CpuId(3)]).unwrap();
+    let vm = Arc::new(Vm::new(config).expect("a placed VM"));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("vcpu 0 pcpu"), Some(2));
+    assert_eq!(seen.get("vcpu 1 pcpu"), Some(3));
+    assert_eq!((seen.get("vcpu 0 mpidr"), seen.get("vcpu 1 mpidr")), (Some(0), Some(1)), "the guest's own MPIDRs");
+    assert_eq!(seen.get("vcpu 1 got"), Some(5), "SGI 5 from vCPU 0 to vCPU 1");
+    assert_eq!(seen.get("vcpu 1 timer"), Some(27), "vCPU 1's timer on pCPU 3");
+    assert_eq!(seen.get("vcpu 0 got"), Some(6), "SGI 6 back from vCPU 1");
+    let log = fake::log();
+    assert!(log.contains(&Event::Kick { from: Some(2), to: 3 }), "pCPU 2 kicked pCPU 3: {log:?}");
+    assert!(log.contains(&Event::Kick { from: Some(3), to: 2 }), "pCPU 3 kicked pCPU 2: {log:?}");
+    assert!(!log.iter().any(|e| matches!(e, Event::Kick { to: 1, .. })), "nobody kicked pCPU 1: {log:?}");
+}
+
+/// Two VMs of one vCPU each on one pCPU: each waits for its timer in WFI (trapped, as the
+/// pCPU has another vCPU), so the pCPU switches between them; each finds its EL1 registers,
+/// FP/SIMD registers and timer as it left them every time.
+#[test]
+fn two_vms_take_turns_on_one_pcpu() {
+    use crate::ids::CpuId;
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    for (entry, seed) in [(0x4000_a000u64, 1u64), (0x4000_b000, 2)] {
+        let s = seen.clone();
+        program(entry, move |g| {
+            gic_on(g, 0);
+            let mut bad = 0;
+            for round in 0..20u64 {
+                let mark = (seed << 32) | round;
+                g.hw.el1.tpidr_el1 = mark;
+                g.hw.el1.sp_el0 = !mark;
+                g.hw.fp.q[7] = (mark as u128) << 64 | 0x77;
+                g.hw.ptimer.cval = mark;
+                g.arm_virtual_timer(crate::arch::ticks_from_us(300));
+                let cval = g.hw.vtimer.cval;
+                let intid = g.wait_interrupt();
+                g.eoi(intid);
+                g.stop_virtual_timer();
+                let intact = intid == 27
+                    && g.hw.el1.tpidr_el1 == mark
+                    && g.hw.el1.sp_el0 == !mark
+                    && g.hw.fp.q[7] == (mark as u128) << 64 | 0x77
+                    && g.hw.ptimer.cval == mark
+                    && g.hw.vtimer.cval == cval;
+                bad += u64::from(!intact);
+            }
+            s.put(if seed == 1 { "a bad rounds" } else { "b bad rounds" }, bad);
+            g.hvc(psci::SYSTEM_OFF, &[]);
+        });
+    }
+    let make = |name, entry| {
+        let mut config = vm(name, 1, entry).config;
+        config.placement = super::Placement::on(&[CpuId(0)]).unwrap();
+        Arc::new(Vm::new(config).expect("a VM"))
+    };
+    let (a, b) = (make("turn-a", 0x4000_a000), make("turn-b", 0x4000_b000));
+    let me = crate::percpu::this_cpu();
+    let before = me.switches.load(Ordering::Relaxed);
+    crate::sched::start_vm(&a);
+    crate::sched::start_vm(&b);
+    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&a)), VcpuEnd::SystemOff);
+    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&b)), VcpuEnd::SystemOff);
+    let failures = take_failures();
+    assert!(failures.is_empty(), "guest programs failed: {failures:?}");
+    assert_eq!(seen.get("a bad rounds"), Some(0), "VM a's state intact after every switch");
+    assert_eq!(seen.get("b bad rounds"), Some(0), "VM b's state intact after every switch");
+    let switches = me.switches.load(Ordering::Relaxed) - before;
+    assert!(switches >= 20, "the pCPU switched {switches} times");
 }
