@@ -60,7 +60,7 @@ fn init_hcr() {
 #[unsafe(no_mangle)]
 extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
     crate::console::set_boot_time(cpu::counter());
-    let blob = boot::dtb_slice(dtb).unwrap_or_else(|e| {
+    let blob = dtb_slice(dtb).unwrap_or_else(|e| {
         early_fail(
             None,
             format_args!(
@@ -271,7 +271,7 @@ extern "C" fn secondary_main(index: u64) -> ! {
 /// Entered at EL1 or EL3 instead of EL2.
 #[unsafe(no_mangle)]
 extern "C" fn wrong_el_main(dtb: u64, el: u64) -> ! {
-    let uart = boot::dtb_slice(dtb).ok().and_then(|b| platform::discover(b, dtb).ok()).and_then(|p| p.uart);
+    let uart = dtb_slice(dtb).ok().and_then(|b| platform::discover(b, dtb).ok()).and_then(|p| p.uart);
     console_early(
         uart,
         format_args!(
@@ -304,4 +304,19 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     ));
     semihosting::exit(1);
     boot::halt()
+}
+
+/// The DTB the bootloader passed, as a byte slice, if x0 points at something with the magic.
+pub fn dtb_slice(dtb: u64) -> Result<&'static [u8], crate::platform::check::FdtDamage> {
+    use crate::platform::check::{self, FdtDamage, HEADER_SIZE};
+    if dtb == 0 || !dtb.is_multiple_of(8) {
+        return Err(FdtDamage::BadMagic(0));
+    }
+    // SAFETY: the boot protocol says x0 holds the DTB's physical address; we read the
+    // header first (within RAM if x0 is honest) and then only `totalsize` bytes, bounded by
+    // check::MAX_SIZE. Nothing writes to the blob while the hypervisor runs.
+    let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, HEADER_SIZE) };
+    let size = check::total_size(header)?;
+    // SAFETY: as above, with the size the header declares.
+    Ok(unsafe { core::slice::from_raw_parts(dtb as *const u8, size) })
 }

@@ -11,3 +11,5 @@ for d in src/*; do
 done
 n=$(find arch -name '*.S' -print0 | xargs -0 cat | grep -cvE '^\s*(//.*)?$' || true)
 printf "%-24s %6d\n" "arch (assembly)" "$n"
+echo "== share of the hypervisor the host tests compile (tests/portable-share.py)"
+python3 tests/portable-share.py

@@ -351,3 +351,39 @@ mod tests {
     /// The bits of ICC_SGI1R_EL1 no field holds: RES0 [63:56], [43:41] and [31:28].
     const RES0: u64 = (0xff << 56) | (0b111 << 41) | (0xf << 28);
 }
+
+/// Virtual priorities have 5 bits (ICH_VTR_EL2.PRIbits = 4 means 5 bits on QEMU and most
+/// cores); lower is more urgent. We keep the guest's 8-bit value and place the top 5 bits.
+pub const PRIORITY_MASK: u8 = 0xf8;
+
+/// List-register contents (ICH_LR<n>_EL2, IHI 0069 12.4.6; the fields are
+/// [`ICH_LR`]): a virtual Group 1 interrupt with HW = 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lr(pub u64);
+
+impl Lr {
+    /// Values of the State field.
+    pub const STATE_INVALID: u64 = ICH_LR::STATE::Value::Invalid as u64;
+    pub const STATE_PENDING: u64 = ICH_LR::STATE::Value::Pending as u64;
+    pub const STATE_ACTIVE: u64 = ICH_LR::STATE::Value::Active as u64;
+
+    /// EOI (with HW = 0): a maintenance interrupt when the guest deactivates it.
+    pub const EOI_MAINTENANCE: u64 = ICH_LR::EOI::SET.value;
+
+    pub fn new(intid: u32, priority: u8, state: u64) -> Self {
+        Lr(ICH_LR::STATE.val(state).value
+            | ICH_LR::GROUP::SET.value
+            | ICH_LR::PRIORITY.val((priority & PRIORITY_MASK) as u64).value
+            | ICH_LR::VINTID.val(intid as u64).value)
+    }
+    /// The same, and the guest's EOI makes the vCPU exit.
+    pub fn with_eoi_exit(self) -> Self {
+        Lr(self.0 | Self::EOI_MAINTENANCE)
+    }
+    pub fn intid(self) -> u32 {
+        ICH_LR::VINTID.read(self.0) as u32
+    }
+    pub fn state(self) -> u64 {
+        ICH_LR::STATE.read(self.0)
+    }
+}

@@ -1,7 +1,6 @@
 //! DTB discovery on the live machine.
 
 use super::{Ctx, check, check_eq, expectations};
-use crate::arch::aarch64::boot;
 use crate::platform::{self, EnableMethod, GicVersion, ModuleKind};
 use crate::start::boot_info;
 
@@ -40,7 +39,7 @@ pub fn run(ctx: &mut Ctx) {
         None => check!(ctx, false, "timer node present"),
     }
     // Discovery is deterministic: parsing the same blob again gives the same machine.
-    match boot::dtb_slice(p.dtb.base).map(|blob| platform::discover(blob, p.dtb.base)) {
+    match crate::start::dtb_slice(p.dtb.base).map(|blob| platform::discover(blob, p.dtb.base)) {
         Ok(Ok(again)) => {
             check_eq!(ctx, again.cpus.len(), p.cpus.len(), "re-parse: CPUs");
             check_eq!(ctx, &*again.memory, &*p.memory, "re-parse: memory");

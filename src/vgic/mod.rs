@@ -21,7 +21,7 @@
 //! maps, and [`flush`] looks only at set bits, clearing those of idle interrupts.
 #![forbid(unsafe_code)]
 
-use crate::hw::gicv3::{GICD_CTLR, GICD_IROUTER, ICH_LR, Sgi1r};
+use crate::hw::gicv3::{GICD_CTLR, GICD_IROUTER, Sgi1r};
 use alloc::vec::Vec;
 
 mod regs;
@@ -34,10 +34,6 @@ pub use crate::hw::gicv3::{GICD_SIZE, GICR_SIZE as GICR_FRAME_SIZE};
 /// SPIs the virtual distributor implements: INTIDs 32 to 32 + SPI_COUNT - 1.
 pub const SPI_COUNT: usize = 96;
 pub const INTID_COUNT: usize = 32 + SPI_COUNT;
-/// Virtual priorities have 5 bits (ICH_VTR_EL2.PRIbits = 4 means 5 bits on QEMU and most
-/// cores); lower is more urgent. We keep the guest's 8-bit value and place the top 5 bits.
-const PRIORITY_MASK: u8 = 0xf8;
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Irq {
     pub enabled: bool,
@@ -89,37 +85,7 @@ fn bits(mut map: u128) -> impl Iterator<Item = u32> {
     })
 }
 
-/// List-register contents (ICH_LR<n>_EL2, IHI 0069 12.4.6; the fields are
-/// `hw::gicv3::ICH_LR`): a virtual Group 1 interrupt with HW = 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lr(pub u64);
-
-impl Lr {
-    /// Values of the State field.
-    pub const STATE_INVALID: u64 = ICH_LR::STATE::Value::Invalid as u64;
-    pub const STATE_PENDING: u64 = ICH_LR::STATE::Value::Pending as u64;
-    pub const STATE_ACTIVE: u64 = ICH_LR::STATE::Value::Active as u64;
-
-    /// EOI (with HW = 0): a maintenance interrupt when the guest deactivates it.
-    pub const EOI_MAINTENANCE: u64 = ICH_LR::EOI::SET.value;
-
-    pub fn new(intid: u32, priority: u8, state: u64) -> Self {
-        Lr(ICH_LR::STATE.val(state).value
-            | ICH_LR::GROUP::SET.value
-            | ICH_LR::PRIORITY.val((priority & PRIORITY_MASK) as u64).value
-            | ICH_LR::VINTID.val(intid as u64).value)
-    }
-    /// The same, and the guest's EOI makes the vCPU exit.
-    pub fn with_eoi_exit(self) -> Self {
-        Lr(self.0 | Self::EOI_MAINTENANCE)
-    }
-    pub fn intid(self) -> u32 {
-        ICH_LR::VINTID.read(self.0) as u32
-    }
-    pub fn state(self) -> u64 {
-        ICH_LR::STATE.read(self.0)
-    }
-}
+pub use crate::hw::gicv3::Lr;
 
 /// Which vCPUs need a kick after a change (bit n = vCPU n).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

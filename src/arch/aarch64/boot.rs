@@ -91,18 +91,3 @@ pub fn halt() -> ! {
     // SAFETY: `park` masks interrupts and loops on WFE; it never returns.
     unsafe { park() }
 }
-
-/// The DTB the bootloader passed, as a byte slice, if x0 points at something with the magic.
-pub fn dtb_slice(dtb: u64) -> Result<&'static [u8], crate::platform::check::FdtDamage> {
-    use crate::platform::check::{self, FdtDamage, HEADER_SIZE};
-    if dtb == 0 || !dtb.is_multiple_of(8) {
-        return Err(FdtDamage::BadMagic(0));
-    }
-    // SAFETY: the boot protocol says x0 holds the DTB's physical address; we read the
-    // header first (within RAM if x0 is honest) and then only `totalsize` bytes, bounded by
-    // check::MAX_SIZE. Nothing writes to the blob while the hypervisor runs.
-    let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, HEADER_SIZE) };
-    let size = check::total_size(header)?;
-    // SAFETY: as above, with the size the header declares.
-    Ok(unsafe { core::slice::from_raw_parts(dtb as *const u8, size) })
-}

@@ -1,9 +1,9 @@
 //! The GICv3 virtual CPU interface at EL2 (ICH_*_EL2, IHI 0069 12.4): list registers in and
 //! out, the hypervisor control register, and a clean state for a vCPU that starts.
 
+use crate::hw::gicv3::Lr;
 use crate::hw::gicv3::{ICH_HCR, ICH_VTR, MAX_LRS};
 use crate::util::FixedVec;
-use crate::vgic::Lr;
 use core::arch::asm;
 
 /// ICH_VTR_EL2.ListRegs + 1.

@@ -2,8 +2,8 @@
 //! from and to the core's list-register values at load and save.
 
 use super::vcpu::{FakeLr, LR_COUNT, with_hw};
+use crate::hw::gicv3::Lr;
 use crate::util::FixedVec;
-use crate::vgic::Lr;
 
 pub const MAX_LRS: usize = 16;
 
