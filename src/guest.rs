@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 use crate::arch;
+use crate::ids::CpuId;
 use crate::mm::range::Range;
 use crate::mm::{GuestPhysAddr, layout};
 use crate::platform::{ModuleKind, Platform};
 use crate::vm::run::{VcpuEnd, Vm, run_vm, set_console_vm};
-use crate::vm::{VmConfig, fdt, linux, memory_map};
+use crate::vm::{VmConfig, config, fdt, linux, memory_map};
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use log::{error, info};
 
 /// Guest RAM starts where QEMU's `virt` puts RAM.
@@ -64,27 +66,58 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
         None => None,
     };
     let disk = p.modules.iter().find(|m| m.kind == ModuleKind::Disk);
-    let virtio: &[(u64, u64, u32)] = if disk.is_some() {
-        &[(memory_map::VIRTIO_BLK, crate::devices::virtio_blk::SIZE, memory_map::VIRTIO_BLK_INTID - 32)]
-    } else {
-        &[]
-    };
-    let vcpus = crate::percpu::all().iter().filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire)).count();
-    let ram_size = arch::largest_guest_ram().min(GUEST_RAM_MAX) & !((2 << 20) - 1);
+    let module = |kind| p.modules.iter().position(|m| m.kind == kind).map(config::ModuleRef);
+    // One VM on every pCPU that came up, vCPU n on the n-th of them.
+    let online: Vec<CpuId> = crate::percpu::all()
+        .iter()
+        .filter(|c| c.online.load(core::sync::atomic::Ordering::Acquire))
+        .map(|c| c.id)
+        .collect();
+    let vcpus = online.len();
+    let largest = arch::largest_guest_ram();
+    let ram_size = largest.min(GUEST_RAM_MAX) & !((2 << 20) - 1);
     let bootargs = kernel.bootargs.unwrap_or(DEFAULT_BOOTARGS);
+    let spec = config::VmSpec {
+        name: "linux".into(),
+        cpus: online.clone(),
+        ram: config::RamSpec { ipa: GuestPhysAddr(GUEST_RAM_BASE), size: ram_size },
+        kernel: module(ModuleKind::Kernel),
+        ramdisk: module(ModuleKind::Ramdisk),
+        image: None,
+        devices: config::virt_devices(vcpus, module(ModuleKind::Disk), false),
+        console: true,
+        bootargs: Some(bootargs.into()),
+    };
+    // One validation step: pCPUs, RAM, modules, device windows and interrupts, against
+    // the platform and each other; a refusal names the VM and the resource.
+    let online_mask = online.iter().fold(0u64, |m, c| m | 1u64.checked_shl(c.0 as u32).unwrap_or(0));
+    config::validate(core::slice::from_ref(&spec), &config::Board::new(p, online_mask, largest))
+        .map_err(|e| format!("{e}"))?;
+    let virtio: Vec<(u64, u64, u32)> = spec
+        .devices
+        .iter()
+        .filter(|d| matches!(d.kind, config::DeviceKind::VirtioBlk { .. }))
+        .map(|d| (d.ipa.start, d.ipa.size(), d.intid.unwrap_or(0).saturating_sub(32)))
+        .collect();
+    let device = |kind| spec.devices.iter().find(|d| d.kind == kind).copied().unwrap_or_default();
+    let (gicd, gicr, uart) = (
+        device(config::DeviceKind::GicDistributor).ipa,
+        device(config::DeviceKind::GicRedistributors).ipa,
+        device(config::DeviceKind::Pl011),
+    );
     let place = linux::place(GUEST_RAM_BASE, ram_size, &header, initrd_bytes.map(|i| i.len() as u64))
         .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
     let dtb = fdt::build(&fdt::GuestDt {
         ram_base: GUEST_RAM_BASE,
         ram_size,
         vcpu_count: vcpus,
-        gicd: memory_map::GICD,
-        gicd_size: crate::vgic::GICD_SIZE,
-        gicr: memory_map::GICR,
-        gicr_size: crate::vgic::GICR_FRAME_SIZE * vcpus as u64,
-        uart: memory_map::UART,
-        uart_spi: memory_map::UART_INTID - 32,
-        virtio,
+        gicd: gicd.start,
+        gicd_size: gicd.size(),
+        gicr: gicr.start,
+        gicr_size: gicr.size(),
+        uart: uart.ipa.start,
+        uart_spi: uart.intid.unwrap_or(0).saturating_sub(32),
+        virtio: &virtio,
         bootargs,
         initrd: place.initrd,
     });
@@ -97,7 +130,8 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
         image: &[],
         entry: GuestPhysAddr(place.kernel),
         arg: place.dtb,
-        placement: crate::vm::Placement::identity(vcpus),
+        placement: crate::vm::Placement::on(&spec.cpus).ok_or("too many vCPUs")?,
+        devices: crate::vm::device_table(&spec.devices).ok_or("too many devices")?,
     };
     // The kernel runs where the bootloader put it when its pages hold nothing else: under
     // TCG a 32 MiB copy took 50 ms of every boot. Otherwise it is copied.

@@ -58,3 +58,51 @@ pub fn give_back_guest_ram(r: Range) {
 pub fn largest_guest_ram() -> u64 {
     GUEST_RAM.lock().as_ref().map_or(0, |free| free.ranges().iter().map(|r| r.size()).max().unwrap_or(0))
 }
+
+/// Module memory handed out for writing (a disk's bytes, a kernel's pages), by range (lock
+/// `arch::pool::CLAIMS`, a leaf): each range at most once at a time, so at most one
+/// mutable view of it exists. Not a one-shot flag: a range given back can be taken again.
+static CLAIMS: IrqLock<[Option<Range>; CLAIM_SLOTS]> = IrqLock::new([None; CLAIM_SLOTS]);
+/// Module ranges that can be held at once (the DTB has at most `platform::MAX_MODULES`).
+const CLAIM_SLOTS: usize = 2 * crate::platform::MAX_MODULES;
+
+/// Takes `range` for exclusive use; `false` if any of it is taken already (or the table is
+/// full, which would take more modules than a DTB has).
+pub fn claim(range: Range) -> bool {
+    let mut claims = CLAIMS.lock();
+    if claims.iter().flatten().any(|c| c.overlaps(&range)) {
+        return false;
+    }
+    match claims.iter_mut().find(|c| c.is_none()) {
+        Some(slot) => {
+            *slot = Some(range);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Gives back a range [`claim`] handed out.
+pub fn release(range: Range) {
+    if let Some(slot) = CLAIMS.lock().iter_mut().find(|c| **c == Some(range)) {
+        *slot = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_is_claimed_once_until_given_back() {
+        let r = Range { start: 0x7_0000_0000, end: 0x7_0000_2000 };
+        assert!(claim(r));
+        assert!(!claim(r), "claimed twice");
+        assert!(!claim(Range { start: 0x7_0000_1000, end: 0x7_0000_3000 }), "overlapping");
+        assert!(claim(Range { start: 0x7_0000_2000, end: 0x7_0000_3000 }), "adjacent is another range");
+        release(r);
+        assert!(claim(r), "claimed again after it was given back");
+        release(r);
+        release(Range { start: 0x7_0000_2000, end: 0x7_0000_3000 });
+    }
+}

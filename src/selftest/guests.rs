@@ -95,6 +95,8 @@ fn new_vm_on(
         entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg,
         placement,
+        devices: crate::vm::device_table(&crate::vm::config::virt_devices(vcpu_count, None, true))
+            .expect("the virt layout fits"),
     };
     match Vm::new(config) {
         Ok(vm) => Some(vm),
@@ -476,6 +478,8 @@ pub fn run_in_place(ctx: &mut Ctx) {
         entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: b.layout.image.whole.start,
         placement: crate::vm::Placement::identity(1),
+        devices: crate::vm::device_table(&crate::vm::config::virt_devices(1, None, true))
+            .expect("the virt layout fits"),
     };
     let window = GUEST_RAM_IPA + (1 << 20);
     let vm = match Vm::new_in_place(config, Some((GuestPhysAddr(window), taken))) {

@@ -124,9 +124,10 @@ pub struct DeviceSpec {
 }
 
 /// The emulated device models a VM can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeviceKind {
     /// The virtual GICv3 distributor (one per VM, required).
+    #[default]
     GicDistributor,
     /// The virtual GICv3 redistributors, one frame per vCPU in vCPU order (one window per
     /// VM, required).
@@ -140,6 +141,13 @@ pub enum DeviceKind {
     },
     /// The self-test device (test flavour; at most one per VM).
     Test,
+}
+
+impl Default for DeviceSpec {
+    /// Filler for fixed-capacity tables; never a device of a VM.
+    fn default() -> Self {
+        Self { kind: DeviceKind::default(), ipa: Range::default(), intid: None }
+    }
 }
 
 impl DeviceKind {

@@ -2,13 +2,13 @@
 //! table and device state, vCPU power states, and how it ended.
 #![forbid(unsafe_code)]
 
-use super::config::VmidPool;
+use super::config::{DeviceKind, VmidPool};
 use super::{MAX_VCPUS, VmConfig, memory_map};
 use crate::arch::{self, FrameTables, ModulePages, OwnedRam, RegisterPage};
 use crate::devices::pl011::{self, Pl011};
-use crate::devices::testdev::{self, TestDevice};
-use crate::devices::virtio_blk::{self, VirtioBlk};
-use crate::devices::{self, Device, GuestMemory, MmioRegion, OutOfGuestRam};
+use crate::devices::testdev::TestDevice;
+use crate::devices::virtio_blk::VirtioBlk;
+use crate::devices::{Device, GuestMemory, MmioRegion, OutOfGuestRam};
 use crate::ids::VmId;
 use crate::mm::pagetable::{Leaves, MapError, PageTable, TableMemory, s2};
 use crate::mm::range::Range;
@@ -17,6 +17,7 @@ use crate::psci::PowerState;
 use crate::sync::IrqLock;
 use crate::util::FixedVec;
 use crate::vgic;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 
@@ -50,12 +51,12 @@ pub struct Vm {
     /// Each vCPU's MPIDR as the guest sees it (Aff0 = vCPU index).
     pub mpidrs: FixedVec<u64, MAX_VCPUS>,
     /// vCPU power states (lock `Vm::power`, a leaf).
-    pub power: IrqLock<FixedVec<PowerState, MAX_VCPUS>>,
+    pub power: Box<IrqLock<FixedVec<PowerState, MAX_VCPUS>>>,
     /// Test-ABI reports (lock `Vm::reports`, a leaf).
-    pub reports: IrqLock<FixedVec<(u64, u64), 64>>,
+    pub reports: Box<IrqLock<FixedVec<(u64, u64), 64>>>,
     /// The virtual distributor: SPIs and their routes (lock `Vm::vgic`; taken after
     /// `Vm::uart`, `Vm::virtio` or a `Vm::redists` lock, never before them).
-    pub vgic: IrqLock<vgic::Dist>,
+    pub vgic: Box<IrqLock<vgic::Dist>>,
     /// Each vCPU's virtual redistributor: its SGIs and PPIs (lock `Vm::redists[n]`, taken
     /// by vCPU n on entry and exit, and by whoever sends it an SGI or writes its frames;
     /// never two of them at once).
@@ -74,7 +75,7 @@ pub struct Vm {
     /// Release, before the kick that every GICD_CTLR write sends; read with Acquire).
     pub grp1: AtomicBool,
     /// Guest-physical MMIO regions; fixed at creation.
-    pub regions: FixedVec<MmioRegion, 6>,
+    pub regions: FixedVec<MmioRegion, { super::MAX_DEVICES }>,
     /// The guest's UART (lock `Vm::uart`; taken before `Vm::vgic`, never after).
     pub uart: IrqLock<Pl011>,
     /// Exits each vCPU took, stored when it stops (for tests and statistics).
@@ -90,7 +91,7 @@ pub struct Vm {
     /// `Vm::vgic`, never after).
     pub virtio: Option<IrqLock<VirtioBlk<'static>>>,
     /// The self-test device (lock `Vm::testdev`, a leaf).
-    pub testdev: IrqLock<TestDevice>,
+    pub testdev: Box<IrqLock<TestDevice>>,
     /// CNTVOFF_EL2 for every vCPU: the counter when the VM was created, so its virtual
     /// counter starts near 0 and runs in step on all its vCPUs.
     pub cntvoff: u64,
@@ -182,18 +183,32 @@ impl Vm {
         // From here on the VMID goes back if creation fails (`Vmid`'s drop).
         let vmid = Vmid(vmid);
         let mut regions = FixedVec::new();
-        let region = |start: u64, size: u64, device, intid| MmioRegion {
-            range: Range { start, end: start + size },
-            device,
-            intid,
-        };
-        let _ = regions.push(region(memory_map::GICD, vgic::GICD_SIZE, Device::GicDistributor, None));
-        let redists = vgic::GICR_FRAME_SIZE * config.vcpu_count as u64;
-        let _ = regions.push(region(memory_map::GICR, redists, Device::GicRedistributors, None));
-        let _ =
-            regions.push(region(memory_map::UART, devices::pl011::SIZE, Device::Pl011, Some(memory_map::UART_INTID)));
-        if cfg!(feature = "selftest") {
-            let _ = regions.push(region(memory_map::TEST_DEVICE, testdev::SIZE, Device::Test, Some(testdev::SPI)));
+        for d in config.devices.iter() {
+            let device = match d.kind {
+                DeviceKind::GicDistributor => Device::GicDistributor,
+                DeviceKind::GicRedistributors => Device::GicRedistributors,
+                DeviceKind::Pl011 => Device::Pl011,
+                DeviceKind::VirtioBlk { .. } => Device::VirtioBlk,
+                DeviceKind::Test => Device::Test,
+            };
+            if d.ipa.size() != d.kind.window_size(config.vcpu_count) {
+                return Err(VmError::BadConfig("a device window is not the size of its registers"));
+            }
+            if d.kind == DeviceKind::Pl011 && d.ipa.start != READ_ONLY_PAGE {
+                // The register page's faults are told apart by this one address.
+                return Err(VmError::BadConfig("the PL011 must be at QEMU virt's address"));
+            }
+            if regions.iter().any(|r: &MmioRegion| r.range.overlaps(&d.ipa)) {
+                return Err(VmError::BadConfig("two device windows overlap"));
+            }
+            regions
+                .push(MmioRegion { range: d.ipa, device, intid: d.intid })
+                .map_err(|_| VmError::BadConfig("too many devices"))?;
+        }
+        for required in [Device::GicDistributor, Device::GicRedistributors, Device::Pl011] {
+            if !regions.iter().any(|r| r.device == required) {
+                return Err(VmError::BadConfig("a VM needs the GIC distributor, redistributors and a PL011"));
+            }
         }
         if regions
             .iter()
@@ -220,15 +235,15 @@ impl Vm {
             stage2,
             vtcr,
             mpidrs,
-            power: IrqLock::new(power),
-            reports: IrqLock::new(FixedVec::new()),
-            vgic: IrqLock::new(vgic::Dist::new(&mpidrs)),
+            power: Box::new(IrqLock::new(power)),
+            reports: Box::new(IrqLock::new(FixedVec::new())),
+            vgic: Box::new(IrqLock::new(vgic::Dist::new(&mpidrs))),
             redists: (0..config.vcpu_count).map(|_| IrqLock::new(vgic::Redistributor::new())).collect(),
             vgic_work: AtomicU64::new(u64::MAX),
             spi_work: AtomicU64::new(u64::MAX),
             grp1: AtomicBool::new(false),
             regions,
-            testdev: IrqLock::new(TestDevice::default()),
+            testdev: Box::new(IrqLock::new(TestDevice::default())),
             uart: IrqLock::new(uart),
             exits: [const { AtomicU64::new(0) }; MAX_VCPUS],
             uart_page,
@@ -261,11 +276,11 @@ impl Vm {
     }
 
     /// Gives the VM a virtio-blk disk backed by `disk` (before the VM runs).
+    /// The configuration must have the virtio-blk device.
     pub fn attach_disk(&mut self, disk: &'static mut [u8]) -> Result<(), VmError> {
-        let range = Range { start: memory_map::VIRTIO_BLK, end: memory_map::VIRTIO_BLK + virtio_blk::SIZE };
-        self.regions
-            .push(MmioRegion { range, device: Device::VirtioBlk, intid: Some(memory_map::VIRTIO_BLK_INTID) })
-            .map_err(|_| VmError::BadConfig("too many devices"))?;
+        if !self.regions.iter().any(|r| r.device == Device::VirtioBlk) {
+            return Err(VmError::BadConfig("no virtio-blk device in the configuration"));
+        }
         self.virtio = Some(IrqLock::new(VirtioBlk::new(disk)));
         Ok(())
     }

@@ -43,6 +43,21 @@ pub struct VmConfig {
     pub arg: u64,
     /// The pCPU each vCPU runs on.
     pub placement: Placement,
+    /// The emulated devices, their windows and interrupts ([`config::virt_devices`] for
+    /// QEMU virt's layout).
+    pub devices: crate::util::FixedVec<config::DeviceSpec, MAX_DEVICES>,
+}
+
+/// Most emulated devices one VM has.
+pub const MAX_DEVICES: usize = 8;
+
+/// `specs` as a VM's device table; `None` past [`MAX_DEVICES`].
+pub fn device_table(specs: &[config::DeviceSpec]) -> Option<crate::util::FixedVec<config::DeviceSpec, MAX_DEVICES>> {
+    let mut table = crate::util::FixedVec::new();
+    for d in specs {
+        table.push(*d).ok()?;
+    }
+    Some(table)
 }
 
 /// Where a VM's vCPUs run: vCPU i on pCPU `cpus[i]`. Several vCPUs may share a pCPU

@@ -59,6 +59,8 @@ fn vm(name: &'static str, vcpus: usize, entry: u64) -> Vm {
         entry: GuestPhysAddr(entry),
         arg: 0x1234,
         placement: super::Placement::identity(vcpus),
+        devices: super::device_table(&super::config::virt_devices(vcpus, Some(super::config::ModuleRef(0)), true))
+            .unwrap(),
     };
     Vm::new(config).expect("a test VM")
 }
@@ -392,4 +394,59 @@ fn two_vms_take_turns_on_one_pcpu() {
     assert_eq!(seen.get("b bad rounds"), Some(0), "VM b's state intact after every switch");
     let switches = me.switches.load(Ordering::Relaxed) - before;
     assert!(switches >= 20, "the pCPU switched {switches} times");
+}
+
+/// A configuration the VM cannot be built from is refused with what is wrong, and takes
+/// nothing (its VMID goes back: 300 refusals would exhaust 255 VMIDs otherwise).
+#[test]
+fn bad_configurations_are_refused() {
+    use super::config::{DeviceKind, DeviceSpec};
+    use super::run::VmError;
+    use crate::ids::CpuId;
+    let _m = machine();
+    let good = vm("good", 2, RAM).config;
+    let refused = |c: VmConfig| match Vm::new(c) {
+        Err(VmError::BadConfig(why)) => why,
+        Err(e) => panic!("refused for another reason: {e:?}"),
+        Ok(_) => panic!("accepted"),
+    };
+    for _ in 0..150 {
+        let mut c = good;
+        c.placement = super::Placement::on(&[CpuId(0), CpuId(fake::CPU_COUNT)]).unwrap();
+        assert!(refused(c).contains("pCPU the machine does not have"));
+        let mut c = good;
+        c.placement = super::Placement::identity(1);
+        assert!(refused(c).contains("one pCPU per vCPU"));
+    }
+    let with = |f: &dyn Fn(&mut Vec<DeviceSpec>)| {
+        let mut c = good;
+        let mut d: Vec<DeviceSpec> = c.devices.iter().copied().collect();
+        f(&mut d);
+        c.devices = super::device_table(&d).unwrap();
+        c
+    };
+    let pl011 = |d: &mut Vec<DeviceSpec>| d.iter().position(|x| x.kind == DeviceKind::Pl011).unwrap();
+    let moved = with(&|d| {
+        let i = pl011(d);
+        d[i].ipa = Range { start: 0x0910_0000, end: 0x0910_1000 };
+    });
+    for _ in 0..300 {
+        assert!(refused(moved).contains("PL011"), "refused after its VMID and RAM were taken: both go back");
+    }
+    let overlapping = with(&|d| {
+        let i = pl011(d);
+        d[i].kind = DeviceKind::Test;
+        d.push(DeviceSpec { kind: DeviceKind::Pl011, ipa: d[i].ipa, intid: Some(33) });
+    });
+    assert!(refused(overlapping).contains("overlap"));
+    let no_gic = with(&|d| d.retain(|x| x.kind != DeviceKind::GicDistributor));
+    assert!(refused(no_gic).contains("GIC distributor"));
+    let short = with(&|d| {
+        let i = pl011(d);
+        d[i].ipa.end -= 0x800;
+    });
+    assert!(refused(short).contains("size of its registers"));
+    let mut in_ram = good;
+    in_ram.ram_base = GuestPhysAddr(0x0800_0000);
+    assert!(refused(in_ram).contains("overlaps the device regions"));
 }

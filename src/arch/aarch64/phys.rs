@@ -25,16 +25,17 @@ pub fn ram_bytes(p: &crate::platform::Platform<'_>, range: Range) -> Option<&'st
     Some(unsafe { core::slice::from_raw_parts(range.start as *const u8, range.size() as usize) })
 }
 
-/// The disk module's bytes, writable: handed out once (the virtio-blk device owns them).
-/// `None` if the range is not plain RAM or the disk was already taken.
+/// The disk module's bytes, writable: the virtio-blk device owns them from now on (the
+/// claim is never given back: the slice lives as long as the hypervisor). `None` if the
+/// range is not plain RAM or any of it is claimed already.
 pub fn take_disk(p: &crate::platform::Platform<'_>, range: Range) -> Option<&'static mut [u8]> {
-    static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
     ram_bytes(p, range)?;
-    if TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel) {
+    if !crate::arch::pool::claim(range) {
         return None;
     }
     // SAFETY: the module is RAM in our map, excluded from every free pool (the layout
-    // removes modules), and this is the only mutable reference ever made to it (TAKEN).
+    // removes modules), and the claim table makes this the only mutable reference to it:
+    // its claim is never released.
     Some(unsafe { core::slice::from_raw_parts_mut(range.start as *mut u8, range.size() as usize) })
 }
 
@@ -300,8 +301,9 @@ fn scrub(range: Range) {
 }
 
 /// The pages of the kernel module, handed to a VM as part of its RAM so that the guest's
-/// kernel runs where the bootloader put it instead of from a copy. Taken once; scrubbed
-/// on drop and never given to a pool (modules are no pool's memory).
+/// kernel runs where the bootloader put it instead of from a copy. Claimed while it lives;
+/// scrubbed and the claim given back on drop, never given to a pool (modules are no pool's
+/// memory).
 pub struct ModulePages {
     range: Range,
 }
@@ -315,6 +317,7 @@ impl ModulePages {
 impl Drop for ModulePages {
     fn drop(&mut self) {
         scrub(self.range);
+        crate::arch::pool::release(self.range);
     }
 }
 
@@ -324,14 +327,14 @@ impl Drop for ModulePages {
 /// coherency (the guest starts with its MMU off, and a line left from our reads must not
 /// later stand in for what it writes). `None` if the range is not plain RAM or was taken.
 pub fn take_kernel_pages(p: &crate::platform::Platform<'_>, pages: Range, module: Range) -> Option<ModulePages> {
-    static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
     ram_bytes(p, pages)?;
-    if !pages.contains_range(&module) || TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel) {
+    if !pages.contains_range(&module) || !crate::arch::pool::claim(pages) {
         return None;
     }
     // SAFETY: the pages are RAM in our map, excluded from every free pool (the layout
-    // removes modules' pages) and shared with nothing else (`module_pages`); TAKEN makes
-    // this the only hand-out. The tail past the module is ours to clear.
+    // removes modules' pages) and shared with nothing else (`module_pages`); the claim
+    // makes this the only hand-out until the ModulePages is dropped. The tail past the
+    // module is ours to clear.
     unsafe { super::cpu::zero_range(module.end, pages.end) };
     super::cpu::dcache_clean_invalidate(pages.start, pages.end);
     // SAFETY: instruction cache invalidation has no effect on data.

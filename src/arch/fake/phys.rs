@@ -79,17 +79,7 @@ pub fn ram_bytes(p: &Platform<'_>, range: Range) -> Option<&'static [u8]> {
     Some(Box::leak(buf.into_boxed_slice()))
 }
 
-/// Ranges handed out by `take_disk` and `take_kernel_pages` (each once).
-static TAKEN: Mutex<Vec<Range>> = Mutex::new(Vec::new());
-
-fn take_once(range: Range) -> bool {
-    let mut taken = lock(&TAKEN);
-    if taken.iter().any(|t| t.overlaps(&range)) {
-        return false;
-    }
-    taken.push(range);
-    true
-}
+use crate::arch::pool::claim as take_once;
 
 /// The disk module's bytes, writable, once (a copy; the device owns it).
 pub fn take_disk(p: &Platform<'_>, range: Range) -> Option<&'static mut [u8]> {
@@ -260,6 +250,7 @@ impl ModulePages {
 impl Drop for ModulePages {
     fn drop(&mut self) {
         zero(self.range);
+        crate::arch::pool::release(self.range);
     }
 }
 
