@@ -1,11 +1,14 @@
-//! Boot flow, from the first Rust function to every pCPU parked and ready:
+//! Boot flow, from the first Rust function to every pCPU in its scheduler loop, and the
+//! composition root: it hands the platform's interrupt numbers to `irq`, installs the IRQ
+//! entry point the exception vectors call, and hands the platform to `guest`.
 //!
 //! 1. primary, MMU off: find the DTB (x0), discover the platform, plan the hypervisor's
 //!    memory, build the EL2 identity map, turn the MMU and caches on;
 //! 2. primary, MMU on: console and log, heap and frames, HCR_EL2, GIC distributor, per-pCPU
 //!    data, its own redistributor and CPU interface;
 //! 3. every other pCPU the DTB lists is started (PSCI CPU_ON or spin-table) at
-//!    `secondary_entry`, turns on the same MMU, sets up its GIC interface and parks;
+//!    `secondary_entry`, turns on the same MMU, sets up its GIC interface and runs its
+//!    scheduler loop (`sched::park_loop`);
 //! 4. then the test flavour runs its suites; the hypervisor proper waits for work.
 //!
 //! Errors before the console is up are printed with `console::early_print`; all of them

@@ -25,8 +25,8 @@ pub(super) fn spi_line(vm: &Vm, intid: u32, signal: Signal) -> Kicks {
 
 /// Marks the vCPUs in `kicks` as having vGIC work and kicks the pCPUs the placement puts
 /// them on (other than this one, whose scheduler looks at the marks itself) so they
-/// refill their list registers. `_me`, the vCPU kicking, is only a hint.
-pub(super) fn kick(vm: &Vm, _me: usize, kicks: Kicks) {
+/// refill their list registers.
+pub(super) fn kick(vm: &Vm, kicks: Kicks) {
     vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
     for v in kicks.iter().filter(|&v| v < vm.config.vcpu_count) {
         kick_pcpu_of(vm, v);
@@ -126,7 +126,7 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
     if !write && a.reg != 31 {
         vcpu.regs.x[a.reg as usize] = devices::load_value(a, effects.value);
     }
-    kick(vm, vcpu.index, effects.kick);
+    kick(vm, effects.kick);
     true
 }
 
@@ -172,5 +172,5 @@ pub fn console_input(bytes: &[u8]) {
             None => Kicks::default(),
         }
     };
-    kick(&vm, usize::MAX, kicks);
+    kick(&vm, kicks);
 }

@@ -142,7 +142,7 @@ pub fn timer_events(vm: &Vm, vcpu: usize, events: crate::irq::Events) {
     let ppis = crate::irq::ppis();
     for (fired, ppi) in [(events.virtual_timer, ppis.virtual_timer), (events.physical_timer, ppis.physical_timer)] {
         if fired && vm.redists.get(vcpu).is_some_and(|r| r.lock().set_pending(ppi)) {
-            kick(vm, vcpu, Kicks(1 << vcpu.min(63)));
+            kick(vm, Kicks(1 << vcpu.min(63)));
         }
     }
 }
@@ -155,7 +155,7 @@ fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) ->
             for t in targets.iter() {
                 vm.redists[t].lock().set_pending(sgi);
             }
-            kick(vm, vcpu.index, targets);
+            kick(vm, targets);
             None
         }
         // Group 0 SGIs: the VM has only Group 1. Ignored.

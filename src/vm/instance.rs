@@ -328,7 +328,7 @@ impl Drop for Vmid {
 }
 
 /// The one page stage 2 maps read-only (the UART's register page, `new_in_place`): a
-/// stage-2 permission fault, whose HPFAR_EL2 is UNKNOWN, is placed here (`run_vcpu`). A
+/// stage-2 permission fault, whose HPFAR_EL2 is UNKNOWN, is placed here (`vm::vcpu::run`). A
 /// second read-only mapping would need its own way to tell its faults apart.
 pub(super) const READ_ONLY_PAGE: u64 = memory_map::UART;
 

@@ -1,5 +1,5 @@
 //! Virtual machines: the configuration a VM is built from, why guests exit, the VM itself
-//! and the `run_vcpu` loop.
+//! and its vCPUs' run loop.
 #![forbid(unsafe_code)]
 
 pub mod bus;

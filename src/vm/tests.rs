@@ -1,6 +1,6 @@
 //! Host tests of the real run loop over the fake arch (`arch::fake`): guests are Rust
 //! programs whose HVCs, device accesses, SGIs and faults are the exits the loop handles, on
-//! a fake machine of eight pCPUs (threads) that park in `percpu::park_loop` between tests.
+//! a fake machine of eight pCPUs (threads) that run their scheduler loops (`sched::park_loop`) between tests.
 
 use super::run::{VcpuEnd, Vm, run_vm};
 use super::{VmConfig, memory_map};

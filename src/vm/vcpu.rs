@@ -87,7 +87,7 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
                 vm.spi_work.fetch_or(kicks.0, Ordering::Release);
                 drop(dist);
                 drop(redist);
-                bus::kick(vm, vcpu.index, kicks);
+                bus::kick(vm, kicks);
             } else {
                 vgic::sync(None, &mut redist, vcpu.index, &lrs);
             }

@@ -157,24 +157,25 @@ impl Guest {
         Err(taken)
     }
 
-    /// HVC #0 with x0 = `fid` and x1.. = `args`; x0 afterwards.
-    pub fn hvc(&mut self, fid: u32, args: &[u64]) -> u64 {
+    /// An SMCCC call with x0 = `fid` and x1.. = `args` by exception class `class`; x0
+    /// afterwards. An HVC's return address is past it already; a trapped SMC's is not.
+    fn call(&mut self, class: u64, fid: u32, args: &[u64]) -> u64 {
         self.regs.x[0] = fid as u64;
         for (i, a) in args.iter().enumerate() {
             self.regs.x[1 + i] = *a;
         }
-        let _ = self.trap(syndrome(ec::HVC64, 0), 0, 0, true);
+        let _ = self.trap(syndrome(class, 0), 0, 0, class == ec::HVC64);
         self.regs.x[0]
+    }
+
+    /// HVC #0; x0 afterwards.
+    pub fn hvc(&mut self, fid: u32, args: &[u64]) -> u64 {
+        self.call(ec::HVC64, fid, args)
     }
 
     /// SMC #0 (trapped: the hypervisor steps over it); x0 afterwards.
     pub fn smc(&mut self, fid: u32, args: &[u64]) -> u64 {
-        self.regs.x[0] = fid as u64;
-        for (i, a) in args.iter().enumerate() {
-            self.regs.x[1 + i] = *a;
-        }
-        let _ = self.trap(syndrome(ec::SMC64, 0), 0, 0, false);
-        self.regs.x[0]
+        self.call(ec::SMC64, fid, args)
     }
 
     /// An instruction the hypervisor does not emulate (an unknown exception class).
