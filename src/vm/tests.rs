@@ -453,3 +453,53 @@ fn bad_configurations_are_refused() {
     in_ram.ram_base = GuestPhysAddr(0x0800_0000);
     assert!(refused(in_ram).contains("overlaps the device regions"));
 }
+
+/// Time slices: a vCPU that never waits shares its pCPU with another VM's vCPU, which still
+/// gets its timer interrupts (the EL2 timer ends the spinner's slice, and the scheduler makes
+/// the other's timer pending when it is due).
+#[test]
+fn a_spinning_vcpu_is_preempted_for_another() {
+    use crate::ids::CpuId;
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let (s, d) = (seen.clone(), done.clone());
+    program(0x4000_c000, move |g| {
+        let mut spins = 0u64;
+        while !d.load(Ordering::Acquire) {
+            g.tick();
+            spins += 1;
+        }
+        s.put("spins", spins);
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let (s, d) = (seen.clone(), done.clone());
+    program(0x4000_d000, move |g| {
+        gic_on(g, 0);
+        let mut taken = 0;
+        for _ in 0..5 {
+            g.arm_virtual_timer(crate::arch::ticks_from_us(2_000));
+            let intid = g.wait_interrupt();
+            g.eoi(intid);
+            g.stop_virtual_timer();
+            taken += u64::from(intid == 27);
+        }
+        s.put("timer interrupts", taken);
+        d.store(true, Ordering::Release);
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let make = |name, entry| {
+        let mut config = vm(name, 1, entry).config;
+        config.placement = super::Placement::on(&[CpuId(0)]).unwrap();
+        Arc::new(Vm::new(config).expect("a VM"))
+    };
+    let (spinner, waiter) = (make("spinner", 0x4000_c000), make("waiter", 0x4000_d000));
+    crate::sched::start_vm(&spinner);
+    crate::sched::start_vm(&waiter);
+    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&waiter)), VcpuEnd::SystemOff);
+    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&spinner)), VcpuEnd::SystemOff);
+    let failures = take_failures();
+    assert!(failures.is_empty(), "guest programs failed: {failures:?}");
+    assert_eq!(seen.get("timer interrupts"), Some(5), "the waiting VM took its five timer interrupts");
+    assert!(seen.get("spins").is_some_and(|n| n > 0), "the spinner ran too");
+}
