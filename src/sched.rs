@@ -396,7 +396,7 @@ fn pick(c: &Cpu) -> Option<Box<Slot>> {
             State::Fresh | State::Runnable => true,
             // Woken by anything that marks vGIC work for it (an interrupt made pending,
             // its timer): WFI may wake spuriously, so a superset is right.
-            State::Waiting => s.vm.vgic_work.load(Ordering::Acquire) & s.bit() != 0,
+            State::Waiting => s.vm.vgic_work.has(s.bit()),
         }
     })?;
     Some(q.slots.remove(i))

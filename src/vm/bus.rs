@@ -19,7 +19,7 @@ pub(super) fn spi_line(vm: &Vm, intid: u32, signal: Signal) -> Kicks {
         Signal::Level(high) => dist.set_line(intid, high),
         Signal::Edge => dist.set_pending(intid),
     };
-    vm.spi_work.fetch_or(kicks.0, Ordering::Release);
+    vm.spi_work.mark(kicks);
     kicks
 }
 
@@ -27,7 +27,7 @@ pub(super) fn spi_line(vm: &Vm, intid: u32, signal: Signal) -> Kicks {
 /// them on (other than this one, whose scheduler looks at the marks itself) so they
 /// refill their list registers.
 pub(super) fn kick(vm: &Vm, kicks: Kicks) {
-    vm.vgic_work.fetch_or(kicks.0, Ordering::Release);
+    vm.vgic_work.mark(kicks);
     for v in kicks.iter().filter(|&v| v < vm.config.vcpu_count) {
         kick_pcpu_of(vm, v);
     }
@@ -88,7 +88,7 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
             let e = device_access(vm, &mut *dist, None, &access);
             if write {
                 vm.grp1.store(dist.enabled_grp1(), Ordering::Release);
-                vm.spi_work.fetch_or(e.kick.0, Ordering::Release);
+                vm.spi_work.mark(e.kick);
             }
             e
         }

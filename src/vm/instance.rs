@@ -65,12 +65,12 @@ pub struct Vm {
     /// (Release) by whoever changes the vGIC state, before kicking; a vCPU that reads it
     /// clear (Acquire) on entry skips the vGIC locks. A change racing with that read is
     /// followed by a kick, so the next entry sees it.
-    pub vgic_work: AtomicU64,
+    pub vgic_work: super::work::WorkBits,
     /// Bit n set: an SPI may be busy for vCPU n, so its flush takes `Vm::vgic` too. Set
     /// (Release, before `vgic_work` and the kick) after a distributor change that returned
     /// vCPU n among its kicks; cleared by vCPU n, holding `Vm::vgic`, when its flush finds
     /// no busy SPI routed to it (so a clear never hides a change made under the lock).
-    pub spi_work: AtomicU64,
+    pub spi_work: super::work::WorkBits,
     /// GICD_CTLR.EnableGrp1, for flushes without `Vm::vgic` (stored under that lock,
     /// Release, before the kick that every GICD_CTLR write sends; read with Acquire).
     pub grp1: AtomicBool,
@@ -239,8 +239,8 @@ impl Vm {
             reports: Box::new(IrqLock::new(FixedVec::new())),
             vgic: Box::new(IrqLock::new(vgic::Dist::new(&mpidrs))),
             redists: (0..config.vcpu_count).map(|_| IrqLock::new(vgic::Redistributor::new())).collect(),
-            vgic_work: AtomicU64::new(u64::MAX),
-            spi_work: AtomicU64::new(u64::MAX),
+            vgic_work: super::work::WorkBits::all(),
+            spi_work: super::work::WorkBits::all(),
             grp1: AtomicBool::new(false),
             regions,
             testdev: Box::new(IrqLock::new(TestDevice::default())),

@@ -13,6 +13,7 @@ pub mod inject;
 pub mod instance;
 pub mod linux;
 pub mod vcpu;
+pub mod work;
 
 /// The run loop's entry points and the VM value, as the rest of the hypervisor uses them.
 pub mod run {

@@ -57,7 +57,7 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
     let me = 1u64 << vcpu.index.min(63);
     let mut exits = 0u64;
     let stop = loop {
-        let work = vm.vgic_work.load(Ordering::Acquire) & me != 0;
+        let work = vm.vgic_work.has(me);
         let mut used = 0;
         if work {
             let flush = flush_vgic(vm, vcpu.index, lr_count);
@@ -67,10 +67,10 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
                 // Nothing to inject: stop flushing on every entry, unless something is (or
                 // has just become) pending or active, which keeps the bit set. Anyone who
                 // makes an interrupt deliverable after this also kicks us.
-                let _ = vm.vgic_work.fetch_and(!me, Ordering::AcqRel);
-                let spis = vm.spi_work.load(Ordering::Acquire) & me != 0;
+                vm.vgic_work.clear(me);
+                let spis = vm.spi_work.has(me);
                 if spis || vm.redists[vcpu.index].lock().may_have_work() {
-                    vm.vgic_work.fetch_or(me, Ordering::AcqRel);
+                    vm.vgic_work.remark(me);
                 }
             }
         }
@@ -84,7 +84,7 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
             if lrs.iter().any(|lr| lr.intid() >= 32) {
                 let mut dist = vm.vgic.lock();
                 let kicks = vgic::sync(Some(&mut dist), &mut redist, vcpu.index, &lrs);
-                vm.spi_work.fetch_or(kicks.0, Ordering::Release);
+                vm.spi_work.mark(kicks);
                 drop(dist);
                 drop(redist);
                 bus::kick(vm, kicks);
@@ -119,14 +119,14 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
 fn flush_vgic(vm: &Vm, index: usize, lr_count: usize) -> vgic::Flush {
     let me = 1u64 << index.min(63);
     let mut redist = vm.redists[index].lock();
-    if vm.spi_work.load(Ordering::Acquire) & me == 0 {
+    if !vm.spi_work.has(me) {
         return vgic::flush(None, &mut redist, index, lr_count, vm.grp1.load(Ordering::Acquire));
     }
     let mut dist = vm.vgic.lock();
     let grp1 = dist.enabled_grp1();
     let flush = vgic::flush(Some(&mut dist), &mut redist, index, lr_count, grp1);
     if !dist.has_work_for(index) {
-        vm.spi_work.fetch_and(!me, Ordering::AcqRel);
+        vm.spi_work.clear(me);
     }
     flush
 }
