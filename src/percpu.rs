@@ -98,18 +98,16 @@ pub fn this_cpu() -> &'static PerCpu {
     try_this_cpu().expect("per-pCPU data installed")
 }
 
+/// The pCPU named is not one of this machine's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    NoSuchCpu,
-    MailboxFull,
-}
+pub struct NoSuchCpu(pub CpuId);
 
 /// Makes `target` take an IRQ soon (waking it from WFI, or making its guest exit), unless
 /// a kick SGI is already on its way to it: repeated kicks coalesce, so they never fail
 /// for lack of room. What the caller stored before is visible to `target` when it runs
 /// its IRQ handler.
-pub fn kick(target: CpuId) -> Result<(), SendError> {
-    let cpu = get(target).ok_or(SendError::NoSuchCpu)?;
+pub fn kick(target: CpuId) -> Result<(), NoSuchCpu> {
+    let cpu = get(target).ok_or(NoSuchCpu(target))?;
     if !cpu.kick_pending.swap(true, Ordering::AcqRel) {
         // send_kick has a dsb before the SGI write.
         arch::send_kick(cpu.mpidr);

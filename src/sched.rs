@@ -114,6 +114,12 @@ impl Slot {
     fn bit(&self) -> u64 {
         1 << self.vcpu.index.min(63)
     }
+
+    /// Whether this vCPU's timers are in its saved context (it ran, and is not the one
+    /// `loaded` in the hardware), so the scheduler watches them.
+    fn timers_saved(&self, loaded: Option<(usize, usize)>) -> bool {
+        Some(self.id()) != loaded && matches!(self.state, State::Runnable | State::Waiting)
+    }
 }
 
 /// One pCPU's run queue.
@@ -164,15 +170,24 @@ pub fn send(target: CpuId, msg: Message) -> Result<(), (SendError, Message)> {
         }
         mailbox.push_back(msg);
     }
-    percpu::kick(target).map_err(|e| {
-        (
-            match e {
-                percpu::SendError::NoSuchCpu => SendError::NoSuchCpu,
-                percpu::SendError::MailboxFull => SendError::MailboxFull,
-            },
-            Message::Pong { from: target },
-        )
-    })
+    // The scheduler's table and the per-pCPU data have the same pCPUs (both made by
+    // `percpu::init`), so this finds its target.
+    if let Err(e) = percpu::kick(target) {
+        log::error!("kick for pCPU {}: {e:?}", target.0);
+    }
+    Ok(())
+}
+
+/// Files `slot` in this pCPU's run queue `c`; a full queue refuses it (its VM ends).
+fn enqueue(c: &Cpu, slot: Box<Slot>) {
+    let mut q = c.queue.lock();
+    if q.slots.len() < MAX_SLOTS {
+        q.slots.push(slot);
+        return;
+    }
+    drop(q);
+    log::error!("VM '{}': this pCPU already runs {MAX_SLOTS} vCPUs", slot.vm.name);
+    refuse(*slot);
 }
 
 /// This pCPU took its kick SGI (from the IRQ handler): clears the kick flag, then handles
@@ -200,14 +215,7 @@ pub fn kick_taken() -> bool {
             }
             Message::RunVcpu(slot) => {
                 arrived = true;
-                let mut q = c.queue.lock();
-                if q.slots.len() < MAX_SLOTS {
-                    q.slots.push(slot);
-                } else {
-                    drop(q);
-                    log::error!("VM '{}': pCPU {} already runs {MAX_SLOTS} vCPUs", slot.vm.name, me.id.0);
-                    refuse(*slot);
-                }
+                enqueue(c, slot);
             }
         }
     }
@@ -235,14 +243,7 @@ pub fn start_vm(vm: &Arc<Vm>) {
         vm.placed.fetch_add(1, Ordering::AcqRel);
         let slot = Box::new(Slot::new(vm.clone(), v));
         if target == me {
-            let c = cpu(me).expect("scheduler initialised");
-            let mut q = c.queue.lock();
-            if q.slots.len() < MAX_SLOTS {
-                q.slots.push(slot);
-                continue;
-            }
-            drop(q);
-            refuse(*slot);
+            enqueue(cpu(me).expect("scheduler initialised"), slot);
         } else if let Err((e, msg)) = send(target, Message::RunVcpu(slot)) {
             log::error!("VM '{}': vCPU {v} to pCPU {}: {e:?}", vm.name, target.0);
             if let Message::RunVcpu(slot) = msg {
@@ -266,13 +267,8 @@ pub fn wait_vm(vm: &Arc<Vm>) -> VcpuEnd {
 pub fn end_vm(vm: &Vm, why: VcpuEnd) {
     vm.end_reason.lock().get_or_insert(why);
     vm.ended.store(true, Ordering::Release);
-    let here = arch::cpu_index();
     for v in 0..vm.config.vcpu_count {
-        if let Some(c) = vm.config.placement.cpu(v)
-            && Some(c.0) != here
-        {
-            let _ = percpu::kick(c);
-        }
+        vm.kick_pcpu_of(v);
     }
 }
 
@@ -337,7 +333,7 @@ fn retire_ended(c: &Cpu) {
 fn software_timers(q: &mut Queue) {
     let now = arch::counter();
     let loaded = q.loaded;
-    for s in q.slots.iter_mut().filter(|s| Some(s.id()) != loaded && s.state != State::Off && s.state != State::Fresh) {
+    for s in q.slots.iter_mut().filter(|s| s.timers_saved(loaded)) {
         let t = &mut s.ctx.timer;
         let vnow = now.wrapping_sub(s.vm.cntvoff);
         let events = crate::irq::Events {
@@ -359,7 +355,7 @@ fn software_timers(q: &mut Queue) {
 fn next_deadline(q: &Queue) -> Option<u64> {
     q.slots
         .iter()
-        .filter(|s| Some(s.id()) != q.loaded && matches!(s.state, State::Runnable | State::Waiting))
+        .filter(|s| s.timers_saved(q.loaded))
         .flat_map(|s| {
             let t = &s.ctx.timer;
             [

@@ -29,17 +29,7 @@ pub(super) fn spi_line(vm: &Vm, intid: u32, signal: Signal) -> Kicks {
 pub(super) fn kick(vm: &Vm, kicks: Kicks) {
     vm.vgic_work.mark(kicks);
     for v in kicks.iter().filter(|&v| v < vm.config.vcpu_count) {
-        kick_pcpu_of(vm, v);
-    }
-}
-
-/// Kicks the pCPU vCPU `v` of `vm` is placed on, unless that is this pCPU.
-pub(super) fn kick_pcpu_of(vm: &Vm, v: usize) {
-    let Some(cpu) = vm.config.placement.cpu(v) else { return };
-    if crate::arch::cpu_index() != Some(cpu.0)
-        && let Err(e) = crate::percpu::kick(cpu)
-    {
-        log::warn!("VM '{}': kick for vCPU {v} on {cpu}: {e:?}", vm.name);
+        vm.kick_pcpu_of(v);
     }
 }
 
@@ -52,9 +42,7 @@ fn unknown_access(vm: &Vm, device: Device, offset: u64, write: bool) {
     }
 }
 
-/// One register access to device `dev` (the caller holds its lock): frame `frame` for
-/// banked registers. A changed interrupt line is applied while the device's lock is still
-/// held, so a device's edges reach the vGIC in order.
+/// One register access: `frame` names the vCPU frame for banked registers.
 #[derive(Clone, Copy)]
 struct RegisterAccess {
     offset: u64,
@@ -64,6 +52,9 @@ struct RegisterAccess {
     frame: usize,
 }
 
+/// Runs access `a` on device `dev` (the caller holds its lock). A changed interrupt line is
+/// applied while the device's lock is still held, so a device's edges reach the vGIC in
+/// order.
 fn device_access<D: Mmio>(vm: &Vm, dev: &mut D, intid: Option<u32>, a: &RegisterAccess) -> Effects {
     let mut mem = VmMemory(vm);
     let mut ctx = Ctx { mem: &mut mem, frame: a.frame, mpidrs: &vm.mpidrs };

@@ -225,7 +225,7 @@ fn call(vm: &Vm, vcpu: &mut Vcpu) -> Next {
         }
         Some(Outcome::CpuOn { target, .. }) => {
             // The target's pCPU (the placement's) finds it OnPending when kicked.
-            bus::kick_pcpu_of(vm, target);
+            vm.kick_pcpu_of(target);
             psci::SUCCESS
         }
         None if cfg!(feature = "selftest") && fid == super::test_abi::REPORT => {

@@ -265,6 +265,17 @@ impl Vm {
         self.stage2.root().0 | ((self.vmid.0 as u64) << 48)
     }
 
+    /// Kicks the pCPU vCPU `v` is placed on, unless that is this pCPU (whose scheduler
+    /// looks for work itself).
+    pub fn kick_pcpu_of(&self, v: usize) {
+        let Some(cpu) = self.config.placement.cpu(v) else { return };
+        if arch::cpu_index() != Some(cpu.0)
+            && let Err(e) = crate::percpu::kick(cpu)
+        {
+            log::warn!("VM '{}': kick for vCPU {v} on {cpu}: {e:?}", self.name);
+        }
+    }
+
     /// The guest RAM's intermediate physical address range.
     pub fn ram_ipa(&self) -> Range {
         Range { start: self.config.ram_base.0, end: self.config.ram_base.0 + self.config.ram_size }
