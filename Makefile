@@ -8,7 +8,8 @@
 #   make guest           fetch the guest kernel and build the initramfs (run on demand)
 #   make bench           boot-to-prompt time, QEMU directly vs under the hypervisor
 #
-# Variables: SMP (QEMU -smp), MEM (QEMU -m), QEMU, TIMEOUT (seconds per QEMU run),
+# Variables: SMP (QEMU -smp), MEM (QEMU -m), GIC (virt's gic-version), CPU (QEMU -cpu),
+# QEMU, TIMEOUT (seconds per QEMU run),
 # GUEST_CACHE (where guest artifacts live), LINUX_IMAGE and INITRD (your own instead).
 
 SHELL        := /bin/bash
@@ -24,7 +25,11 @@ LLVM_BIN      = $(SYSROOT)/lib/rustlib/x86_64-unknown-linux-gnu/bin
 SOURCES      := $(shell find src arch tests/guests -type f) Cargo.toml Cargo.lock build.rs .cargo/config.toml
 # -nic none: without it the virt machine adds a virtio-net PCI card whose boot ROM
 # (efi-virtio.rom, package ipxe-qemu) QEMU must find; nothing here uses a network.
-QEMU_MACHINE := -machine virt,virtualization=on,gic-version=3 -cpu max -nic none
+# GIC (the virt machine's gic-version: 3 or 2) and CPU (QEMU -cpu: max, cortex-a53, ...)
+# pick the machine shape the suites run on.
+GIC          ?= 3
+CPU          ?= max
+QEMU_MACHINE := -machine virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) -nic none
 # A small module handed over as a multiboot module, so discovery is checked end to end.
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000
@@ -39,7 +44,7 @@ LINUX_ARGS   ?= console=ttyAMA0 earlycon
 all: $(BUILD)/armvisor.bin
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,13p' Makefile
 
 # Toolchain pieces rust-toolchain.toml names but rustup may not have fetched yet, and the
 # QEMU/U-Boot/dtc packages the tests use. Each step says what it installs.
@@ -76,7 +81,7 @@ QEMU_SELFTEST = timeout --foreground $(TIMEOUT) $(QEMU) $(QEMU_MACHINE) -smp $(S
 	$(QEMU_EXTRA)
 
 run: $(BUILD)/armvisor-selftest.bin $(TEST_MODULE)
-	@echo "==> running the in-QEMU suites: -smp $(SMP) -m $(MEM)"
+	@echo "==> running the in-QEMU suites: -smp $(SMP) -m $(MEM), GICv$(GIC), -cpu $(CPU)"
 	$(QEMU_SELFTEST)
 
 host-test: $(BUILD)/.setup

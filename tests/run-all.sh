@@ -6,7 +6,8 @@
 #               vGIC, PSCI, devices, the run loop and scheduler with test guests)
 #   clippy      -D warnings on the host library and on the EL2 image
 #   portable    at least 70 % of the non-test lines are compiled (and tested) on the host
-#   qemu-*      the in-QEMU suites (`make run`) in several machine shapes, one binary
+#   qemu-*      the in-QEMU suites (`make run`) in several machine shapes, one binary,
+#               including the ARMv8.0 Cortex-A53, A57 and A72
 #   fail        a build with one failing assertion makes QEMU exit non-zero, "1 failed"
 #   el1         started without virtualization=on: the EL2 message and a non-zero exit
 #   panic       a panic on pCPU 1: message with location and pCPU, QEMU exits 1
@@ -104,6 +105,10 @@ step qemu-smp1 qemu_suites 30 SMP=1 MEM=512M
 step qemu-smp2 qemu_suites 30 SMP=2 MEM=512M
 step qemu-smp8 qemu_suites 40 SMP=8 MEM=512M
 step qemu-mem4g qemu_suites 40 SMP=4 MEM=4G
+# ARMv8.0 cores (no PAN, VHE, LSE): what the suites check that a core lacks is a skip line.
+step qemu-cortex-a53 qemu_suites 40 SMP=4 MEM=512M CPU=cortex-a53
+step qemu-cortex-a57 qemu_suites 40 SMP=4 MEM=512M CPU=cortex-a57
+step qemu-cortex-a72 qemu_suites 40 SMP=4 MEM=512M CPU=cortex-a72
 step fail refuses_with '^selftest: [0-9]+ passed, 1 failed' -- \
     -machine virt,virtualization=on,gic-version=3 -smp 2 -kernel build/armvisor-selftest-fail.bin
 step el1 refuses_with "entered at EL1, but a hypervisor needs EL2" "virtualization=on" -- \

@@ -438,8 +438,13 @@ pub fn run_walk(ctx: &mut Ctx) {
         Some(pstate::EL1T),
         "SPSR_EL1: EL1t, PAN clear as it was"
     );
-    let pan = if crate::arch::aarch64::cpu::has_pan() { pstate::PAN } else { 0 };
-    check_eq!(ctx, get(8), Some(pan), "SCTLR_EL1.SPAN 0: PSTATE.PAN set on entry (where FEAT_PAN is)");
+    let has_pan = crate::arch::aarch64::cpu::has_pan();
+    check_eq!(ctx, get(9).map(|f| f != 0), Some(has_pan), "the guest's ID_AA64MMFR1_EL1.PAN says what the core has");
+    if has_pan {
+        check_eq!(ctx, get(8), Some(pstate::PAN), "SCTLR_EL1.SPAN 0: PSTATE.PAN set on exception entry");
+    } else {
+        ctx.skip(format_args!("PSTATE.PAN on exception entry: this core has no FEAT_PAN (ARMv8.0)"));
+    }
 }
 
 /// The kernel module's pages as guest RAM, as the Linux guest runs its kernel in place: the

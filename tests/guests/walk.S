@@ -11,7 +11,9 @@
 //   so the abort must arrive at the EL1t vector (+0x000) with PSTATE.PAN set.
 // Report ids: 1 CR read through the identity map; 2 ESR_EL1 of the TTBR1 load; 3 its FAR;
 // 4 the load's destination register afterwards (still 0x55); 5 aborts taken (exactly 1);
-// 6 the vector offset the abort arrived at; 7 its SPSR_EL1; 8 PSTATE.PAN in the handler.
+// 6 the vector offset the abort arrived at; 7 its SPSR_EL1; 8 PSTATE.PAN in the handler
+// (read only where ID_AA64MMFR1_EL1.PAN says the register exists: on an ARMv8.0 core such
+// as the Cortex-A53 it is UNDEFINED); 9 ID_AA64MMFR1_EL1.PAN as the guest sees it.
 
 .section .rodata.guest_walk, "a"
 .balign 4096
@@ -21,6 +23,9 @@ guest_walk_start:
     msr     vbar_el1, x1
     mov     x25, #0                     // aborts taken
     mov     x26, #0xbad                 // vector offset taken
+    mrs     x19, id_aa64mmfr1_el1
+    ubfx    x19, x19, #20, #4           // PAN: 0 on ARMv8.0
+    mov     x28, #0xbad                 // PSTATE.PAN in the handler, if it has one
 
     // Three zeroed tables: L1, then L2 and L3 for the alias.
     adr     x10, guest_walk_start
@@ -98,6 +103,7 @@ guest_walk_start:
     REPORT  6, x26
     REPORT  7, x27
     REPORT  8, x28
+    REPORT  9, x19
     SYSTEM_OFF
 
 // EL1 synchronous exceptions: keep ESR, FAR, SPSR and PAN, step over the instruction.
@@ -105,8 +111,9 @@ walk_sync:
     mrs     x23, esr_el1
     mrs     x24, far_el1
     mrs     x27, spsr_el1
+    cbz     x19, 1f                     // no FEAT_PAN: no PAN register to read
     mrs     x28, S3_0_C4_C2_3           // PAN
-    add     x25, x25, #1
+1:  add     x25, x25, #1
     mrs     x22, elr_el1
     add     x22, x22, #4
     msr     elr_el1, x22
