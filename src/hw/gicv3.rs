@@ -214,13 +214,8 @@ pub const IIDR_ARM: u32 = 0x43b;
 /// means edge-triggered (IHI 0069, GICD_ICFGR<n>).
 pub const ICFGR_EDGE: u32 = 0b10;
 
-/// The first SPI: INTIDs 0-15 are SGIs, 16-31 PPIs (IHI 0069 2.2, INTIDs).
-pub const SPI_FIRST: u32 = 32;
-/// INTIDs 1020-1023 are special: 1020 and 1021 for EL3, 1022 legacy, 1023 spurious (IHI
-/// 0069 2.2, INTIDs).
-pub const INTID_SPECIAL_FIRST: u32 = 1020;
-/// What an acknowledge returns when no interrupt is pending.
-pub const INTID_SPURIOUS: u32 = 1023;
+/// The INTID ranges, the same on both versions (IHI 0069 2.2, INTIDs).
+pub use super::gic::{INTID_SPECIAL_FIRST, INTID_SPURIOUS, SPI_FIRST};
 
 /// Most list registers there can be: ICH_LR0_EL2 to ICH_LR15_EL2 (IHI 0069 12.4.6).
 pub const MAX_LRS: usize = 16;
@@ -305,6 +300,26 @@ impl Sgi1r {
     }
 }
 
+pub use super::gic::{Lr, PRIORITY_MASK};
+
+/// `lr` as ICH_LR<n>_EL2 holds it (IHI 0069 12.4.6; the fields are [`ICH_LR`]), with HW = 0.
+/// A GICv3 list register has no source CPU: [`Lr::source`] is not encoded.
+pub fn encode_lr(lr: Lr) -> u64 {
+    (ICH_LR::STATE.val(lr.state())
+        + ICH_LR::GROUP.val(lr.group1() as u64)
+        + ICH_LR::EOI.val(lr.eoi_exit() as u64)
+        + ICH_LR::PRIORITY.val(lr.priority() as u64)
+        + ICH_LR::VINTID.val(lr.intid() as u64))
+    .value
+}
+
+/// An ICH_LR<n>_EL2 value read back after an exit.
+pub fn decode_lr(v: u64) -> Lr {
+    let lr = Lr::new(ICH_LR::VINTID.read(v) as u32, ICH_LR::PRIORITY.read(v) as u8, ICH_LR::STATE.read(v))
+        .with_group1(ICH_LR::GROUP.is_set(v));
+    if ICH_LR::EOI.is_set(v) { lr.with_eoi_exit() } else { lr }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,42 +363,19 @@ mod tests {
         assert_eq!(Sgi1r::decode(all_but_irm).encode(), all_but_irm & !RES0);
     }
 
+    #[test]
+    fn list_register_round_trip() {
+        let lr = Lr::new(40, 0xa7, Lr::STATE_PENDING | Lr::STATE_ACTIVE).with_eoi_exit();
+        let v = encode_lr(lr);
+        // State [63:62], Group [60], priority [55:48] (top 5 bits), EOI [41], vINTID.
+        assert_eq!(v, (3 << 62) | (1 << 60) | (0xa0 << 48) | (1 << 41) | 40);
+        assert_eq!(decode_lr(v), lr);
+        let group0 = Lr::new(27, 0, Lr::STATE_PENDING).with_group1(false);
+        assert_eq!(decode_lr(encode_lr(group0)), group0);
+        // No source field: a GICv2 sender does not survive, and is not invented.
+        assert_eq!(decode_lr(encode_lr(Lr::new(3, 0, 1).with_source(5))).source(), 0);
+    }
+
     /// The bits of ICC_SGI1R_EL1 no field holds: RES0 [63:56], [43:41] and [31:28].
     const RES0: u64 = (0xff << 56) | (0b111 << 41) | (0xf << 28);
-}
-
-/// Virtual priorities have 5 bits (ICH_VTR_EL2.PRIbits = 4 means 5 bits on QEMU and most
-/// cores); lower is more urgent. We keep the guest's 8-bit value and place the top 5 bits.
-pub const PRIORITY_MASK: u8 = 0xf8;
-
-/// List-register contents (ICH_LR<n>_EL2, IHI 0069 12.4.6; the fields are
-/// [`ICH_LR`]): a virtual Group 1 interrupt with HW = 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lr(pub u64);
-
-impl Lr {
-    /// Values of the State field.
-    pub const STATE_INVALID: u64 = ICH_LR::STATE::Value::Invalid as u64;
-    pub const STATE_PENDING: u64 = ICH_LR::STATE::Value::Pending as u64;
-    pub const STATE_ACTIVE: u64 = ICH_LR::STATE::Value::Active as u64;
-
-    /// EOI (with HW = 0): a maintenance interrupt when the guest deactivates it.
-    pub const EOI_MAINTENANCE: u64 = ICH_LR::EOI::SET.value;
-
-    pub fn new(intid: u32, priority: u8, state: u64) -> Self {
-        Lr(ICH_LR::STATE.val(state).value
-            | ICH_LR::GROUP::SET.value
-            | ICH_LR::PRIORITY.val((priority & PRIORITY_MASK) as u64).value
-            | ICH_LR::VINTID.val(intid as u64).value)
-    }
-    /// The same, and the guest's EOI makes the vCPU exit.
-    pub fn with_eoi_exit(self) -> Self {
-        Lr(self.0 | Self::EOI_MAINTENANCE)
-    }
-    pub fn intid(self) -> u32 {
-        ICH_LR::VINTID.read(self.0) as u32
-    }
-    pub fn state(self) -> u64 {
-        ICH_LR::STATE.read(self.0)
-    }
 }

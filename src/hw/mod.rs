@@ -11,6 +11,7 @@
 
 pub mod el2;
 pub mod esr;
+pub mod gic;
 pub mod gicv3;
 pub mod pl011;
 pub mod psci;

@@ -273,8 +273,8 @@ fn every_offset_and_width_is_harmless() {
         let _ = s.write_sgi1r(99, v);
     }
     let _ = s.flush(7, 4);
-    s.sync(7, &[Lr(u64::MAX)]);
-    s.sync(0, &[Lr(u64::MAX)]);
+    s.sync(7, &[crate::hw::gicv3::decode_lr(u64::MAX)]);
+    s.sync(0, &[crate::hw::gicv3::decode_lr(u64::MAX)]);
     // A list register naming an SPI, synced without the distributor, changes nothing.
     let before = s.dist.spis;
     sync(None, &mut s.redists[0], 0, &[Lr::new(40, 0, Lr::STATE_ACTIVE)]);
@@ -404,7 +404,7 @@ fn only_an_asserted_level_interrupt_asks_for_an_exit_on_eoi() {
     s.set_line(0, 34, true); // an edge
     s.set_pending(0, 27); // the timer: latched when it fired, its source masked
     let f = s.flush(0, 4);
-    let eoi = |intid: u32| f.lrs.iter().find(|l| l.intid() == intid).unwrap().0 & Lr::EOI_MAINTENANCE != 0;
+    let eoi = |intid: u32| f.lrs.iter().find(|l| l.intid() == intid).unwrap().eoi_exit();
     assert!(eoi(33));
     assert!(!eoi(34));
     assert!(!eoi(27));

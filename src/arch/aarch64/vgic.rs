@@ -1,8 +1,7 @@
 //! The GICv3 virtual CPU interface at EL2 (ICH_*_EL2, IHI 0069 12.4): list registers in and
 //! out, the hypervisor control register, and a clean state for a vCPU that starts.
 
-use crate::hw::gicv3::Lr;
-use crate::hw::gicv3::{ICH_HCR, ICH_VTR, MAX_LRS};
+use crate::hw::gicv3::{ICH_HCR, ICH_VTR, Lr, MAX_LRS, decode_lr, encode_lr};
 use crate::util::FixedVec;
 use core::arch::asm;
 
@@ -108,8 +107,8 @@ pub fn answer_maintenance() {
     unsafe { asm!("mrs {}, ich_hcr_el2", out(reg) hcr, options(nostack)) };
     write_hcr(hcr & !ICH_HCR_UIE);
     for i in 0..lr_count() {
-        let lr = Lr(read_lr(i));
-        if lr.state() == Lr::STATE_INVALID && lr.0 & Lr::EOI_MAINTENANCE != 0 {
+        let lr = decode_lr(read_lr(i));
+        if lr.state() == Lr::STATE_INVALID && lr.eoi_exit() {
             write_lr(i, 0);
         }
     }
@@ -131,7 +130,7 @@ pub struct Loaded {
 /// registers, and one the hardware did not fill stays zero.)
 pub fn load(lrs: &[Lr], lr_count: usize, underflow: bool, last: &mut Loaded) {
     for i in 0..lrs.len().max(last.lrs).min(lr_count) {
-        write_lr(i, lrs.get(i).map_or(0, |l| l.0));
+        write_lr(i, lrs.get(i).map_or(0, |&l| encode_lr(l)));
     }
     if underflow || last.underflow {
         write_hcr(ICH_HCR_EN | if underflow { ICH_HCR_UIE } else { 0 });
@@ -143,7 +142,7 @@ pub fn load(lrs: &[Lr], lr_count: usize, underflow: bool, last: &mut Loaded) {
 pub fn save(count: usize) -> FixedVec<Lr, MAX_LRS> {
     let mut out = FixedVec::new();
     for i in 0..count.min(MAX_LRS) {
-        let _ = out.push(Lr(read_lr(i)));
+        let _ = out.push(decode_lr(read_lr(i)));
     }
     out
 }

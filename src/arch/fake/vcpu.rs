@@ -36,6 +36,9 @@ pub struct FakeLr {
     pub active: bool,
     /// Maintenance interrupt when the guest deactivates it.
     pub eoi: bool,
+    pub group1: bool,
+    /// The sending CPU interface of a GICv2 SGI.
+    pub source: u8,
 }
 
 /// The VM configuration `load_guest_config` put on this pCPU.

@@ -2,7 +2,7 @@
 //! from and to the core's list-register values at load and save.
 
 use super::vcpu::{FakeLr, LR_COUNT, with_hw};
-use crate::hw::gicv3::Lr;
+use crate::hw::gic::Lr;
 use crate::util::FixedVec;
 
 pub const MAX_LRS: usize = 16;
@@ -20,19 +20,21 @@ pub struct Loaded {
 
 fn decode(lr: Lr) -> Option<FakeLr> {
     let state = lr.state();
-    (state != 0 || lr.0 & Lr::EOI_MAINTENANCE != 0).then_some(FakeLr {
+    (state != 0 || lr.eoi_exit()).then_some(FakeLr {
         intid: lr.intid(),
-        priority: (lr.0 >> 48) as u8,
+        priority: lr.priority(),
         pending: state & Lr::STATE_PENDING != 0,
         active: state & Lr::STATE_ACTIVE != 0,
-        eoi: lr.0 & Lr::EOI_MAINTENANCE != 0,
+        eoi: lr.eoi_exit(),
+        group1: lr.group1(),
+        source: lr.source(),
     })
 }
 
 fn encode(lr: Option<FakeLr>) -> Lr {
-    let Some(l) = lr else { return Lr(0) };
+    let Some(l) = lr else { return Lr::default() };
     let state = (if l.pending { Lr::STATE_PENDING } else { 0 }) | (if l.active { Lr::STATE_ACTIVE } else { 0 });
-    let lr = Lr::new(l.intid, l.priority, state);
+    let lr = Lr::new(l.intid, l.priority, state).with_group1(l.group1).with_source(l.source);
     if l.eoi { lr.with_eoi_exit() } else { lr }
 }
 

@@ -1,0 +1,82 @@
+//! What the two GIC versions the hypervisor drives have in common: the INTID ranges, and a
+//! list register's contents in neither version's encoding. The portable vGIC model decides
+//! [`Lr`] values; the arch layer encodes them for the hardware it has (ICH_LR<n>_EL2 on a
+//! GICv3, `hw::gicv3::encode_lr`; GICH_LR<n> on a GICv2) and decodes them after an exit.
+#![forbid(unsafe_code)]
+
+/// SGIs are INTIDs 0-15, PPIs 16-31, SPIs from 32 (IHI 0048B 2.2.1, IHI 0069 2.2).
+pub const SGI_COUNT: u32 = 16;
+pub const SPI_FIRST: u32 = 32;
+/// INTIDs 1020-1023 are special; 1023 is what an acknowledge that finds nothing returns.
+pub const INTID_SPECIAL_FIRST: u32 = 1020;
+pub const INTID_SPURIOUS: u32 = 1023;
+
+/// Virtual priorities have 5 bits on both versions as the hypervisor uses them: a GICv2
+/// list register holds priority [7:3] (IHI 0048B 5.3.11), and ICH_VTR_EL2.PRIbits is 4 on
+/// QEMU and most GICv3 cores. We keep the guest's 8-bit value and place the top 5 bits.
+pub const PRIORITY_MASK: u8 = 0xf8;
+
+/// One list register's contents, decoded: a virtual interrupt with no physical one behind it
+/// (HW = 0 in both encodings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lr {
+    intid: u32,
+    /// [`Lr::STATE_PENDING`] and [`Lr::STATE_ACTIVE`] bits.
+    state: u8,
+    priority: u8,
+    group1: bool,
+    /// The CPU interface that sent an SGI, which a GICv2 guest reads in GICC_IAR.CPUID
+    /// (0-7). A GICv3 list register has no such field; there it is always 0.
+    source: u8,
+    /// A maintenance interrupt when the guest deactivates the interrupt (the EOI bit).
+    eoi_exit: bool,
+}
+
+impl Lr {
+    /// Values of the State field (the same in both encodings).
+    pub const STATE_INVALID: u64 = 0;
+    pub const STATE_PENDING: u64 = 1;
+    pub const STATE_ACTIVE: u64 = 2;
+
+    /// A Group 1 interrupt `intid` at `priority` (its top 5 bits) in `state`.
+    pub fn new(intid: u32, priority: u8, state: u64) -> Self {
+        Self {
+            intid,
+            state: (state & 3) as u8,
+            priority: priority & PRIORITY_MASK,
+            group1: true,
+            source: 0,
+            eoi_exit: false,
+        }
+    }
+    /// The same, and the guest's EOI makes the vCPU exit.
+    pub fn with_eoi_exit(self) -> Self {
+        Self { eoi_exit: true, ..self }
+    }
+    /// The same in Group 0 (`false`) or Group 1.
+    pub fn with_group1(self, group1: bool) -> Self {
+        Self { group1, ..self }
+    }
+    /// The same, sent by CPU interface `source` (an SGI on a GICv2; 0-7).
+    pub fn with_source(self, source: u8) -> Self {
+        Self { source: source & 7, ..self }
+    }
+    pub fn intid(self) -> u32 {
+        self.intid
+    }
+    pub fn state(self) -> u64 {
+        self.state as u64
+    }
+    pub fn priority(self) -> u8 {
+        self.priority
+    }
+    pub fn group1(self) -> bool {
+        self.group1
+    }
+    pub fn source(self) -> u8 {
+        self.source
+    }
+    pub fn eoi_exit(self) -> bool {
+        self.eoi_exit
+    }
+}
