@@ -84,7 +84,7 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
         kernel: module(ModuleKind::Kernel),
         ramdisk: module(ModuleKind::Ramdisk),
         image: None,
-        devices: config::virt_devices(vcpus, module(ModuleKind::Disk), false),
+        devices: config::virt_devices(arch::gic_version(), vcpus, module(ModuleKind::Disk), false),
         console: true,
         bootargs: Some(bootargs.into()),
     };
@@ -100,21 +100,28 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
         .map(|d| (d.ipa.start, d.ipa.size(), d.intid.unwrap_or(0).saturating_sub(32)))
         .collect();
     let device = |kind| spec.devices.iter().find(|d| d.kind == kind).copied().unwrap_or_default();
-    let (gicd, gicr, uart) = (
-        device(config::DeviceKind::GicDistributor).ipa,
-        device(config::DeviceKind::GicRedistributors).ipa,
-        device(config::DeviceKind::Pl011),
-    );
+    let window = |kind| {
+        let r = device(kind).ipa;
+        (r.start, r.size())
+    };
+    let gic = match arch::gic_version() {
+        crate::vgic::Version::V3 => fdt::GuestGic::V3 {
+            gicd: window(config::DeviceKind::GicDistributor),
+            gicr: window(config::DeviceKind::GicRedistributors),
+        },
+        crate::vgic::Version::V2 => fdt::GuestGic::V2 {
+            gicd: window(config::DeviceKind::GicV2Distributor),
+            gicc: window(config::DeviceKind::GicV2CpuInterface),
+        },
+    };
+    let uart = device(config::DeviceKind::Pl011);
     let place = linux::place(GUEST_RAM_BASE, ram_size, &header, initrd_bytes.map(|i| i.len() as u64))
         .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
     let dtb = fdt::build(&fdt::GuestDt {
         ram_base: GUEST_RAM_BASE,
         ram_size,
         vcpu_count: vcpus,
-        gicd: gicd.start,
-        gicd_size: gicd.size(),
-        gicr: gicr.start,
-        gicr_size: gicr.size(),
+        gic,
         uart: uart.ipa.start,
         uart_spi: uart.intid.unwrap_or(0).saturating_sub(32),
         virtio: &virtio,

@@ -47,6 +47,9 @@ pub use imp::cpu::{mask_physical_timer, mask_virtual_timer};
 pub use imp::firmware::{system_off, system_reset};
 /// The physical GIC as the hypervisor uses it: the kick SGI, acknowledge and EOI.
 pub use imp::gic::{SGI_KICK, irq_ack, irq_eoi, irq_pending, send_kick};
+/// The board's GIC version (every guest sees the same), and on a GICv2 the physical address
+/// of the 8 KiB virtual CPU interface (GICV) that stage 2 maps at a guest's GICC.
+pub use imp::gic::{guest_cpu_interface, version as gic_version};
 /// Stage 2: the machine's physical address range and TLB invalidation.
 pub use imp::mmu::{invalidate_ipa, pa_range};
 /// Physical memory the hypervisor hands to guests: the pools and the ownership types.

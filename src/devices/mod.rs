@@ -92,6 +92,9 @@ pub enum Device {
     GicDistributor,
     /// The vGIC redistributors, one 128 KiB frame pair per vCPU.
     GicRedistributors,
+    /// The GICv2 distributor (its banked registers are the accessing vCPU's
+    /// redistributor state).
+    GicV2Distributor,
     /// The self-test register file ([`testdev`]).
     Test,
     /// The guest's console UART ([`pl011`]).

@@ -4,6 +4,25 @@
 //! GICv3, `hw::gicv3::encode_lr`; GICH_LR<n> on a GICv2) and decodes them after an exit.
 #![forbid(unsafe_code)]
 
+/// A GIC architecture version: the board's, and so the one every guest sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Version {
+    /// GICv2 (IHI 0048B): a memory-mapped CPU interface; GICH/GICV for virtualization.
+    V2,
+    /// GICv3 or GICv4 (IHI 0069): system-register CPU interface; ICH_* for virtualization.
+    #[default]
+    V3,
+}
+
+impl core::fmt::Display for Version {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::V2 => "GICv2",
+            Self::V3 => "GICv3",
+        })
+    }
+}
+
 /// SGIs are INTIDs 0-15, PPIs 16-31, SPIs from 32 (IHI 0048B 2.2.1, IHI 0069 2.2).
 pub const SGI_COUNT: u32 = 16;
 pub const SPI_FIRST: u32 = 32;

@@ -61,6 +61,9 @@ pub mod s2 {
     /// A page of device register values the guest may read but not write or execute
     /// (writes exit as permission faults and are emulated).
     pub const REGISTER_PAGE: u64 = MEMATTR_NORMAL_WB | S2AP_RO | SH_INNER | AF | XN;
+    /// MemAttr = 0b0001: Device-nGnRE. A device passed through to the guest (the GICv2's
+    /// virtual CPU interface), read-write, never executable.
+    pub const DEVICE: u64 = (0b0001 << 2) | S2AP_RW | AF | XN;
 
     /// The level stage-2 walks start at for `ipa_bits` of guest-physical address space:
     /// 1 for 39 bits (three levels, one descriptor fewer per walk than four), else 0.

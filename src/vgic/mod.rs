@@ -1,7 +1,11 @@
-//! The virtual GICv3 as a portable model: an emulated distributor, one redistributor per
-//! vCPU, per-interrupt state, routing, and what each vCPU's list registers should hold
-//! (GIC architecture spec IHI 0069). The arch layer moves [`Lr`] values in and out of
-//! ICH_LR<n>_EL2 and traps ICC_SGI1R_EL1; everything else is decided here and host-tested.
+//! The virtual GIC as a portable model: an emulated distributor, one redistributor per
+//! vCPU, per-interrupt state, routing, and what each vCPU's list registers should hold. One
+//! model serves both versions a guest may see ([`Version`]): a GICv3 (IHI 0069), whose
+//! registers `regs` decodes and whose SGIs come from a trapped ICC_SGI1R_EL1, and a GICv2
+//! (IHI 0048B), whose distributor `v2` decodes (its banked registers for INTIDs 0-31 are
+//! this vCPU's [`Redistributor`]) and whose SGIs come from GICD_SGIR, pending per sending
+//! CPU. The arch layer moves [`Lr`] values in and out of the list registers (ICH_LR<n>_EL2
+//! or GICH_LR<n>); everything else is decided here and host-tested.
 //!
 //! State is split the way it is locked: each vCPU's [`Redistributor`] (its SGIs and PPIs,
 //! lock `Vm::redists[n]`) and one [`Dist`] per VM (the SPIs, GICD_CTLR, the routes; lock
@@ -27,6 +31,23 @@ use alloc::vec::Vec;
 mod regs;
 #[cfg(test)]
 mod tests;
+pub mod v2;
+#[cfg(test)]
+mod v2_tests;
+
+/// The GIC a guest sees: the host's own version (a vGICv3 needs the ICH_* system registers,
+/// a vGICv2 a GICH/GICV pair).
+pub use crate::hw::gic::Version;
+
+/// Bit 0: Group 0 interrupts may be delivered (GICD_CTLR.EnableGrp0); bit 1: Group 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Groups(pub u8);
+
+impl Groups {
+    fn allows(self, group1: bool) -> bool {
+        self.0 & (1 << group1 as u8) != 0
+    }
+}
 
 /// The distributor's frame, and one redistributor's RD_base + SGI_base frames.
 pub use crate::hw::gicv3::{GICD_SIZE, GICR_SIZE as GICR_FRAME_SIZE};
@@ -85,7 +106,7 @@ fn bits(mut map: u128) -> impl Iterator<Item = u32> {
     })
 }
 
-pub use crate::hw::gicv3::Lr;
+pub use crate::hw::gic::Lr;
 
 /// Which vCPUs need a kick after a change (bit n = vCPU n).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,10 +136,18 @@ pub struct Flush {
     pub underflow: bool,
 }
 
-/// A vCPU's redistributor and private interrupts (SGIs 0-15, PPIs 16-31).
+/// A vCPU's redistributor and private interrupts (SGIs 0-15, PPIs 16-31); on a GICv2,
+/// the distributor's banked registers of that vCPU's CPU interface.
 #[derive(Debug, Clone)]
 pub struct Redistributor {
+    pub version: Version,
     pub private: [Irq; 32],
+    /// GICv2: bit n of `sgi_sources[i]` set while SGI i from CPU interface n is pending
+    /// (each sender's SGI is an interrupt of its own, IHI 0048B 3.2.1; GICD_SPENDSGIR). An
+    /// SGI's `pending` is these bits not all clear. Unused on a GICv3.
+    pub sgi_sources: [u8; 16],
+    /// GICv2: the sender of SGI i while it is active.
+    pub sgi_active_source: [u8; 16],
     /// Bit n set: private interrupt n may be busy (see the module comment).
     busy: u32,
     /// GICR_WAKER.ProcessorSleep.
@@ -127,18 +156,31 @@ pub struct Redistributor {
 
 impl Default for Redistributor {
     fn default() -> Self {
-        Self::new()
+        Self::new(Version::V3)
     }
 }
 
 impl Redistributor {
-    pub fn new() -> Self {
+    pub fn new(version: Version) -> Self {
         let mut private = [Irq::default(); 32];
         for (i, irq) in private.iter_mut().enumerate() {
             // SGIs are edge-triggered; PPIs default to level.
             irq.edge = i < 16;
         }
-        Self { private, busy: 0, sleep: true }
+        Self { version, private, sgi_sources: [0; 16], sgi_active_source: [0; 16], busy: 0, sleep: true }
+    }
+
+    /// SGI `intid` from vCPU `source` becomes pending here. On a GICv3 an SGI is one
+    /// interrupt whoever sent it; on a GICv2 each sender's is its own. `false` if `intid`
+    /// is not an SGI.
+    pub fn send_sgi(&mut self, intid: u32, source: usize) -> bool {
+        if intid >= crate::hw::gic::SGI_COUNT {
+            return false;
+        }
+        if self.version == Version::V2 {
+            self.sgi_sources[intid as usize] |= 1 << (source & 7);
+        }
+        self.set_pending(intid)
     }
 
     /// Private interrupt `intid` for changing; marks it busy.
@@ -190,19 +232,28 @@ impl Redistributor {
     /// An MMIO write; whether the vCPU must look at its list registers again.
     pub fn write(&mut self, offset: u64, size: u8, value: u64) -> bool {
         let changed = regs::redist_write(self, offset, size, value);
-        self.busy = bitmap(&self.private) as u32;
+        self.recompute_busy();
         changed
+    }
+
+    /// After register writes: every private interrupt's busy bit from its state.
+    fn recompute_busy(&mut self) {
+        self.busy = bitmap(&self.private) as u32;
     }
 }
 
 /// One VM's distributor: the SPIs and their routes.
 #[derive(Debug, Clone)]
 pub struct Dist {
-    /// GICD_CTLR: EnableGrp1 and ARE (always 1).
+    pub version: Version,
+    /// GICD_CTLR. GICv3: EnableGrp1, and ARE and DS (always 1). GICv2: EnableGrp0 and
+    /// EnableGrp1.
     pub ctlr: u32,
     pub spis: [Irq; SPI_COUNT],
     /// GICD_IROUTER<n> for each SPI, as written (Aff3.Aff2.Aff1.Aff0, IRM in bit 31).
     pub irouter: [u64; SPI_COUNT],
+    /// GICv2: GICD_ITARGETSR's byte for each SPI (bit n: CPU interface n, i.e. vCPU n).
+    pub itargets: [u8; SPI_COUNT],
     /// Bit n set: SPI 32 + n may be busy (see the module comment).
     spi_busy: u128,
     /// Each vCPU's MPIDR affinity (for routing and GICR_TYPER).
@@ -210,11 +261,16 @@ pub struct Dist {
 }
 
 impl Dist {
-    pub fn new(mpidrs: &[u64]) -> Self {
+    pub fn new(mpidrs: &[u64], version: Version) -> Self {
         Self {
-            ctlr: GICD_CTLR::ARE::SET.value,
+            version,
+            ctlr: match version {
+                Version::V3 => GICD_CTLR::ARE::SET.value,
+                Version::V2 => 0,
+            },
             spis: [Irq::default(); SPI_COUNT],
             irouter: [0; SPI_COUNT],
+            itargets: [0; SPI_COUNT],
             spi_busy: 0,
             mpidrs: mpidrs.to_vec(),
         }
@@ -229,6 +285,17 @@ impl Dist {
         GICD_CTLR::ENABLE_GRP1.is_set(self.ctlr)
     }
 
+    /// The groups GICD_CTLR lets through: on a GICv3 only Group 1 (the VM has no Group 0:
+    /// EnableGrp0 is not writable); on a GICv2 EnableGrp0 and EnableGrp1 (bits 0 and 1,
+    /// IHI 0048B 4.3.1, the layout without the Security Extensions), as Linux enables
+    /// Group 0 and leaves every interrupt in it.
+    pub fn enabled_groups(&self) -> Groups {
+        match self.version {
+            Version::V3 => Groups(if self.enabled_grp1() { 0b10 } else { 0 }),
+            Version::V2 => Groups(self.ctlr as u8 & 0b11),
+        }
+    }
+
     /// SPI `intid` for changing; marks it busy.
     fn irq_mut(&mut self, intid: u32) -> Option<&mut Irq> {
         let n = intid.checked_sub(32)?;
@@ -241,20 +308,34 @@ impl Dist {
         self.spis.get((intid as usize).checked_sub(32)?)
     }
 
-    /// The vCPU an SPI is routed to (IROUTER with IRM = 0: the named affinity; IRM = 1 or a
-    /// name that matches nobody: vCPU 0).
-    pub fn spi_target(&self, intid: u32) -> usize {
-        let Some(&route) = self.irouter.get((intid as usize).wrapping_sub(32)) else { return 0 };
-        if GICD_IROUTER::IRM.is_set(route) {
-            return 0;
+    /// The vCPU an SPI is routed to, if any. GICv3: IROUTER with IRM = 0 names an affinity;
+    /// IRM = 1 or a name that matches nobody: vCPU 0. GICv2: the lowest-numbered CPU
+    /// interface ITARGETSR names (a 1-of-N choice the architecture leaves to the
+    /// implementation; KVM makes the same one); none named, no one (IHI 0048B 4.3.12).
+    pub fn spi_target(&self, intid: u32) -> Option<usize> {
+        let n = (intid as usize).checked_sub(32)?;
+        match self.version {
+            Version::V3 => {
+                let &route = self.irouter.get(n)?;
+                if GICD_IROUTER::IRM.is_set(route) {
+                    return Some(0);
+                }
+                let aff = (GICD_IROUTER::AFF3.read(route) << 32) | GICD_IROUTER::AFF210.read(route);
+                Some(self.mpidrs.iter().position(|&m| m == aff).unwrap_or(0))
+            }
+            Version::V2 => {
+                let targets = *self.itargets.get(n)?;
+                let first = targets.trailing_zeros() as usize;
+                (targets != 0 && first < self.vcpu_count()).then_some(first)
+            }
         }
-        let aff = (GICD_IROUTER::AFF3.read(route) << 32) | GICD_IROUTER::AFF210.read(route);
-        self.mpidrs.iter().position(|&m| m == aff).unwrap_or(0)
     }
 
     fn kick_target(&self, intid: u32) -> Kicks {
         let mut kicks = Kicks::default();
-        kicks.add(self.spi_target(intid));
+        if let Some(v) = self.spi_target(intid) {
+            kicks.add(v);
+        }
         kicks
     }
 
@@ -288,21 +369,28 @@ impl Dist {
         for n in bits(self.spi_busy) {
             if self.spis[n as usize].is_idle() {
                 self.spi_busy &= !(1 << n);
-            } else if self.spi_target(32 + n) == vcpu {
+            } else if self.spi_target(32 + n) == Some(vcpu) {
                 let _ = out.push(32 + n);
             }
         }
         out
     }
 
-    /// An MMIO read of the distributor.
+    /// An MMIO read of the distributor (on a GICv2, of its registers not banked per CPU:
+    /// [`v2::classify`] says which those are).
     pub fn read(&self, offset: u64, size: u8) -> u64 {
-        regs::dist_read(self, offset, size)
+        match self.version {
+            Version::V3 => regs::dist_read(self, offset, size),
+            Version::V2 => v2::dist_read(self, offset, size),
+        }
     }
 
     /// An MMIO write; the vCPUs that must look at their list registers again.
     pub fn write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
-        let kicks = regs::dist_write(self, offset, size, value);
+        let kicks = match self.version {
+            Version::V3 => regs::dist_write(self, offset, size, value),
+            Version::V2 => v2::dist_write(self, offset, size, value),
+        };
         self.spi_busy = bitmap(&self.spis);
         kicks
     }
@@ -325,18 +413,18 @@ pub fn sgi_targets(mpidrs: &[u64], sender: usize, value: u64) -> (u32, Kicks) {
 /// Chooses what vCPU `vcpu`'s `lr_count` list registers hold on entry: every active
 /// interrupt it owns (so the guest can deactivate it), then pending, enabled ones by
 /// priority. `dist` is `None` when no SPI is busy for this vCPU (then only its private
-/// interrupts are looked at); `grp1` is GICD_CTLR.EnableGrp1.
+/// interrupts are looked at); `groups` is what GICD_CTLR enables.
 pub fn flush(
     mut dist: Option<&mut Dist>,
     redist: &mut Redistributor,
     vcpu: usize,
     lr_count: usize,
-    grp1: bool,
+    groups: Groups,
 ) -> Flush {
     let mut flush = Flush::default();
     let mut candidates: crate::util::FixedVec<(bool, u8, u32), INTID_COUNT> = crate::util::FixedVec::new();
     let mut consider = |intid: u32, irq: &Irq| {
-        let deliverable = irq.is_pending() && irq.enabled && irq.group1 && grp1;
+        let deliverable = irq.is_pending() && irq.enabled && groups.allows(irq.group1);
         // In another vCPU's list register (an SPI routed here since): not until it comes
         // back.
         if !irq.in_lr && (irq.active || deliverable) {
@@ -355,6 +443,10 @@ pub fn flush(
     candidates.sort_unstable();
     flush.underflow = candidates.len() > lr_count;
     for &(_, _, intid) in candidates.iter().take(lr_count.min(MAX_LRS)) {
+        if redist.version == Version::V2 && intid < crate::hw::gic::SGI_COUNT {
+            let _ = flush.lrs.push(v2::place_sgi(redist, intid));
+            continue;
+        }
         let irq = if intid < 32 { redist.irq_mut(intid) } else { dist.as_deref_mut().and_then(|d| d.irq_mut(intid)) };
         let Some(irq) = irq else { continue };
         let pending = irq.is_pending() && irq.enabled;
@@ -362,7 +454,7 @@ pub fn flush(
         irq.in_lr = true;
         // The LR now holds the pending state; the latch is re-derived on sync.
         irq.pending = false;
-        let mut lr = Lr::new(intid, irq.priority, state);
+        let mut lr = Lr::new(intid, irq.priority, state).with_group1(irq.group1);
         if !irq.edge && irq.line {
             // A level interrupt whose line is high: if it is still high when the guest
             // EOIs, it must be pending again at once, as on a real GIC. Ask for an exit on
@@ -382,6 +474,10 @@ pub fn sync(mut dist: Option<&mut Dist>, redist: &mut Redistributor, vcpu: usize
     let mut kicks = Kicks::default();
     for lr in lrs {
         let intid = lr.intid();
+        if redist.version == Version::V2 && intid < crate::hw::gic::SGI_COUNT {
+            v2::sync_sgi(redist, *lr);
+            continue;
+        }
         let irq = if intid < 32 { redist.irq_mut(intid) } else { dist.as_deref_mut().and_then(|d| d.irq_mut(intid)) };
         let Some(irq) = irq else { continue };
         let state = lr.state();
@@ -394,9 +490,10 @@ pub fn sync(mut dist: Option<&mut Dist>, redist: &mut Redistributor, vcpu: usize
         if let Some(d) = dist.as_deref()
             && intid >= 32
             && !idle
-            && d.spi_target(intid) != vcpu
+            && let Some(target) = d.spi_target(intid)
+            && target != vcpu
         {
-            kicks.add(d.spi_target(intid));
+            kicks.add(target);
         }
     }
     kicks

@@ -3,14 +3,14 @@
 use super::*;
 
 /// The whole vGIC of one VM as the run loop uses it (there, each part behind its own lock).
-struct State {
-    dist: Dist,
-    redists: Vec<Redistributor>,
+pub(super) struct State {
+    pub dist: Dist,
+    pub redists: Vec<Redistributor>,
 }
 
 impl State {
-    fn new(mpidrs: &[u64]) -> Self {
-        Self { dist: Dist::new(mpidrs), redists: mpidrs.iter().map(|_| Redistributor::new()).collect() }
+    pub fn new(mpidrs: &[u64], version: Version) -> Self {
+        Self { dist: Dist::new(mpidrs, version), redists: mpidrs.iter().map(|_| Redistributor::new(version)).collect() }
     }
 
     fn irq(&self, vcpu: usize, intid: u32) -> Option<&Irq> {
@@ -21,7 +21,7 @@ impl State {
     }
 
     fn spi_target(&self, intid: u32) -> usize {
-        self.dist.spi_target(intid)
+        self.dist.spi_target(intid).expect("a GICv3 SPI always has a target")
     }
 
     fn enabled_grp1(&self) -> bool {
@@ -53,14 +53,14 @@ impl State {
     }
 
     /// As the run loop does: the distributor only while an SPI is busy for `vcpu`.
-    fn flush(&mut self, vcpu: usize, lr_count: usize) -> Flush {
-        let grp1 = self.dist.enabled_grp1();
+    pub fn flush(&mut self, vcpu: usize, lr_count: usize) -> Flush {
+        let groups = self.dist.enabled_groups();
         let Some(r) = self.redists.get_mut(vcpu) else { return Flush::default() };
         let dist = if self.dist.has_work_for(vcpu) { Some(&mut self.dist) } else { None };
-        flush(dist, r, vcpu, lr_count, grp1)
+        flush(dist, r, vcpu, lr_count, groups)
     }
 
-    fn sync(&mut self, vcpu: usize, lrs: &[Lr]) -> Kicks {
+    pub fn sync(&mut self, vcpu: usize, lrs: &[Lr]) -> Kicks {
         let Some(r) = self.redists.get_mut(vcpu) else { return Kicks::default() };
         sync(Some(&mut self.dist), r, vcpu, lrs)
     }
@@ -86,7 +86,7 @@ impl State {
 
 fn gic(n: usize) -> State {
     let mpidrs: Vec<u64> = (0..n as u64).collect();
-    let mut s = State::new(&mpidrs);
+    let mut s = State::new(&mpidrs, Version::V3);
     s.dist_write(0, 4, 0b10);
     s
 }
@@ -382,15 +382,15 @@ fn private_interrupts_need_no_distributor() {
     enable_private(&mut s, 1, 27, 0x40);
     s.set_line(1, 27, true);
     assert!(!s.dist.has_work_for(1));
-    let f = flush(None, &mut s.redists[1], 1, 4, true);
+    let f = flush(None, &mut s.redists[1], 1, 4, Groups(0b10));
     assert_eq!(&*f.lrs, &[Lr::new(27, 0x40, Lr::STATE_PENDING).with_eoi_exit()]);
     // EnableGrp1 off (as the VM's atomic copy says): nothing pending is delivered.
-    let mut r = Redistributor::new();
+    let mut r = Redistributor::new(Version::V3);
     r.write(0x1_0080, 4, 1 << 5);
     r.write(0x1_0100, 4, 1 << 5);
     r.set_pending(5);
-    assert!(flush(None, &mut r, 0, 4, false).lrs.is_empty());
-    assert_eq!(flush(None, &mut r, 0, 4, true).lrs.len(), 1);
+    assert!(flush(None, &mut r, 0, 4, Groups(0)).lrs.is_empty());
+    assert_eq!(flush(None, &mut r, 0, 4, Groups(0b10)).lrs.len(), 1);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::exit::Access;
 use super::instance::{Vm, VmMemory, uart_changed};
 use super::vcpu::Vcpu;
 use crate::devices::{self, Ctx, Device, Effects, Mmio, Signal};
-use crate::vgic::{self, Kicks};
+use crate::vgic::{self, Kicks, v2::GicdAccess};
 use core::sync::atomic::Ordering;
 
 /// Drives SPI `intid` as `signal` says. Returns the vCPUs to kick, already marked in
@@ -31,6 +31,28 @@ pub(super) fn kick(vm: &Vm, kicks: Kicks) {
     for v in kicks.iter().filter(|&v| v < vm.config.vcpu_count) {
         vm.kick_pcpu_of(v);
     }
+}
+
+/// A distributor access outside the registers banked per vCPU (lock `Vm::vgic`).
+fn distributor(vm: &Vm, access: &RegisterAccess) -> Effects {
+    let mut dist = vm.vgic.lock();
+    let e = device_access(vm, &mut *dist, None, access);
+    if access.write {
+        vm.groups.store(dist.enabled_groups().0, Ordering::Release);
+        vm.spi_work.mark(e.kick);
+    }
+    e
+}
+
+/// SGI `sgi` from vCPU `sender` becomes pending for each vCPU in `targets` (each
+/// redistributor's lock in turn), which are then kicked.
+pub(super) fn send_sgis(vm: &Vm, sender: usize, sgi: u32, targets: Kicks) {
+    for t in targets.iter() {
+        if let Some(redist) = vm.redists.get(t) {
+            redist.lock().send_sgi(sgi, sender);
+        }
+    }
+    kick(vm, targets);
 }
 
 /// Accesses to offsets no device implements (RAZ/WI): counted, and the first few logged.
@@ -74,15 +96,31 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
     let reg_value = if a.reg == 31 { 0 } else { vcpu.regs.x[a.reg as usize] };
     let access = RegisterAccess { offset, size: a.size, value: devices::store_value(a, reg_value), write, frame: 0 };
     let effects = match region.device {
-        Device::GicDistributor => {
-            let mut dist = vm.vgic.lock();
-            let e = device_access(vm, &mut *dist, None, &access);
-            if write {
-                vm.grp1.store(dist.enabled_grp1(), Ordering::Release);
-                vm.spi_work.mark(e.kick);
+        Device::GicDistributor => distributor(vm, &access),
+        Device::GicV2Distributor => match vgic::v2::classify(offset) {
+            GicdAccess::Shared => distributor(vm, &access),
+            GicdAccess::Banked => {
+                // This vCPU's registers: its redistributor state.
+                let me = vcpu.index;
+                let mut redist = vm.redists[me].lock();
+                if write {
+                    let changed = vgic::v2::banked_write(&mut redist, me, offset, a.size, access.value);
+                    Effects {
+                        kick: if changed { Kicks(1 << me.min(63)) } else { Kicks::default() },
+                        ..Default::default()
+                    }
+                } else {
+                    Effects::value(vgic::v2::banked_read(&redist, me, offset, a.size))
+                }
             }
-            e
-        }
+            GicdAccess::Sgir => {
+                if write && a.size == 4 {
+                    let (sgi, targets) = vgic::v2::sgir_targets(vm.config.vcpu_count, vcpu.index, access.value);
+                    send_sgis(vm, vcpu.index, sgi, targets);
+                }
+                Effects::default()
+            }
+        },
         Device::GicRedistributors => {
             // The region holds one frame pair per vCPU, so `n` names one (else RAZ/WI).
             let n = (offset / vgic::GICR_FRAME_SIZE) as usize;

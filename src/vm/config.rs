@@ -14,7 +14,7 @@ use crate::ids::{CpuId, VcpuId, VmId};
 use crate::mm::GuestPhysAddr;
 use crate::mm::range::Range;
 use crate::platform::{MAX_CPUS, Module, ModuleKind, Platform};
-use crate::vgic::{GICD_SIZE, GICR_FRAME_SIZE, SPI_COUNT};
+use crate::vgic::{GICD_SIZE, GICR_FRAME_SIZE, SPI_COUNT, Version, v2};
 use crate::vm::memory_map;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -126,12 +126,17 @@ pub struct DeviceSpec {
 /// The emulated device models a VM can have.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeviceKind {
-    /// The virtual GICv3 distributor (one per VM, required).
+    /// The virtual GICv3 distributor (one per VM, required on a GICv3 board).
     #[default]
     GicDistributor,
     /// The virtual GICv3 redistributors, one frame per vCPU in vCPU order (one window per
-    /// VM, required).
+    /// VM, required on a GICv3 board).
     GicRedistributors,
+    /// The virtual GICv2 distributor (one per VM, required on a GICv2 board).
+    GicV2Distributor,
+    /// The GICv2 CPU interface the guest sees: the board's virtual CPU interface (GICV)
+    /// mapped into the guest, 8 KiB (one per VM, required on a GICv2 board).
+    GicV2CpuInterface,
     /// A PL011 UART (at most one per VM: the VM's console).
     Pl011,
     /// A virtio-mmio block device over a disk module (`armvisor,disk`).
@@ -156,6 +161,8 @@ impl DeviceKind {
         match self {
             Self::GicDistributor => GICD_SIZE,
             Self::GicRedistributors => GICR_FRAME_SIZE.saturating_mul(vcpu_count as u64),
+            Self::GicV2Distributor => v2::GICD_WINDOW,
+            Self::GicV2CpuInterface => v2::GICC_SIZE,
             Self::Pl011 => pl011::SIZE,
             Self::VirtioBlk { .. } => virtio_blk::SIZE,
             Self::Test => testdev::SIZE,
@@ -171,7 +178,16 @@ impl DeviceKind {
 
     /// Whether the model drives an interrupt line (and so needs an INTID).
     pub fn has_interrupt(self) -> bool {
-        !matches!(self, Self::GicDistributor | Self::GicRedistributors)
+        self.gic_version().is_none()
+    }
+
+    /// The GIC version a vGIC part belongs to; `None` for the other devices.
+    pub fn gic_version(self) -> Option<Version> {
+        match self {
+            Self::GicDistributor | Self::GicRedistributors => Some(Version::V3),
+            Self::GicV2Distributor | Self::GicV2CpuInterface => Some(Version::V2),
+            _ => None,
+        }
     }
 
     /// Whether a VM may have at most one of it.
@@ -185,6 +201,8 @@ impl fmt::Display for DeviceKind {
         f.write_str(match self {
             Self::GicDistributor => "GIC distributor",
             Self::GicRedistributors => "GIC redistributors",
+            Self::GicV2Distributor => "GICv2 distributor",
+            Self::GicV2CpuInterface => "GICv2 CPU interface",
             Self::Pl011 => "pl011",
             Self::VirtioBlk { .. } => "virtio-blk",
             Self::Test => "test device",
@@ -192,23 +210,35 @@ impl fmt::Display for DeviceKind {
     }
 }
 
-/// Kinds a VM cannot do without: the vGIC is always there.
-const REQUIRED: [DeviceKind; 2] = [DeviceKind::GicDistributor, DeviceKind::GicRedistributors];
+/// Kinds a VM cannot do without: the vGIC of the board's GIC version is always there.
+pub fn required(gic: Version) -> [DeviceKind; 2] {
+    match gic {
+        Version::V3 => [DeviceKind::GicDistributor, DeviceKind::GicRedistributors],
+        Version::V2 => [DeviceKind::GicV2Distributor, DeviceKind::GicV2CpuInterface],
+    }
+}
 
 /// The devices of QEMU's `virt` machine as every VM sees them today ([`memory_map`]): the
-/// GICv3 distributor and `vcpu_count` redistributor frames, the PL011, a virtio-blk device
-/// over `disk` if given, and the self-test device if `test`.
-pub fn virt_devices(vcpu_count: usize, disk: Option<ModuleRef>, test: bool) -> Vec<DeviceSpec> {
+/// vGIC of version `gic` (the GICv3 distributor and `vcpu_count` redistributor frames, or
+/// the GICv2 distributor and CPU interface), the PL011, a virtio-blk device over `disk` if
+/// given, and the self-test device if `test`.
+pub fn virt_devices(gic: Version, vcpu_count: usize, disk: Option<ModuleRef>, test: bool) -> Vec<DeviceSpec> {
     let device = |kind: DeviceKind, base: u64, intid| DeviceSpec {
         kind,
         ipa: Range { start: base, end: base + kind.window_size(vcpu_count) },
         intid,
     };
-    let mut devices = alloc::vec![
-        device(DeviceKind::GicDistributor, memory_map::GICD, None),
-        device(DeviceKind::GicRedistributors, memory_map::GICR, None),
-        device(DeviceKind::Pl011, memory_map::UART, Some(memory_map::UART_INTID)),
-    ];
+    let mut devices = match gic {
+        Version::V3 => alloc::vec![
+            device(DeviceKind::GicDistributor, memory_map::GICD, None),
+            device(DeviceKind::GicRedistributors, memory_map::GICR, None),
+        ],
+        Version::V2 => alloc::vec![
+            device(DeviceKind::GicV2Distributor, memory_map::GICD, None),
+            device(DeviceKind::GicV2CpuInterface, memory_map::GICC, None),
+        ],
+    };
+    devices.push(device(DeviceKind::Pl011, memory_map::UART, Some(memory_map::UART_INTID)));
     if let Some(disk) = disk {
         devices.push(device(
             DeviceKind::VirtioBlk { disk },
@@ -233,6 +263,8 @@ pub struct Board<'a> {
     pub free_ram: u64,
     /// The multiboot modules, indexed by [`ModuleRef`].
     pub modules: &'a [Module<'a>],
+    /// The board's GIC, and so the vGIC every VM has.
+    pub gic: Version,
 }
 
 // `Board::online` has one bit per pCPU.
@@ -242,7 +274,11 @@ impl<'a> Board<'a> {
     /// The board `platform` describes, with the pCPUs that came up (`online`, bit n for
     /// pCPU n) and the guest RAM left free, which only the boot code knows.
     pub fn new(platform: &'a Platform<'a>, online: u64, free_ram: u64) -> Self {
-        Self { cpu_count: platform.cpus.len(), online, free_ram, modules: &platform.modules }
+        let gic = match platform.gic.version {
+            crate::platform::GicVersion::V2 => Version::V2,
+            crate::platform::GicVersion::V3 => Version::V3,
+        };
+        Self { cpu_count: platform.cpus.len(), online, free_ram, modules: &platform.modules, gic }
     }
 
     /// Whether `cpu` exists and came up.
@@ -365,6 +401,12 @@ pub enum Problem {
         module: ModuleRef,
         /// The VM that has it.
         holder: String,
+    },
+    /// A vGIC part of the other GIC version than the board's.
+    WrongGic {
+        device: DeviceKind,
+        /// The board's GIC version.
+        board: Version,
     },
     /// A device every VM needs is not there.
     MissingDevice {
@@ -501,6 +543,7 @@ impl fmt::Display for Problem {
             }
             Self::ModuleTaken { module, holder } => write!(f, "{module} is already used by VM '{holder}'"),
             Self::MissingDevice { device } => write!(f, "no {device}: every VM needs one"),
+            Self::WrongGic { device, board } => write!(f, "a {device}, but the board's GIC is a {board}"),
             Self::DeviceTwice { device } => write!(f, "a second {device}: a VM has at most one"),
             Self::EmptyWindow { device, window } => write!(f, "device {device} has an empty window {window:?}"),
             Self::WindowSize { device, window, expected } => write!(
@@ -693,6 +736,9 @@ fn check_devices(vm: &VmSpec, ram: Range, board: &Board<'_>, claims: &mut Module
                 second_window: window,
             }));
         }
+        if device.gic_version().is_some_and(|v| v != board.gic) {
+            return Err(fail(Problem::WrongGic { device, board: board.gic }));
+        }
         if device.one_per_vm() && earlier.iter().any(|e| e.kind == device) {
             return Err(fail(Problem::DeviceTwice { device }));
         }
@@ -713,7 +759,7 @@ fn check_devices(vm: &VmSpec, ram: Range, board: &Board<'_>, claims: &mut Module
             claim_module(vm, disk, ModuleKind::Disk, board, claims)?;
         }
     }
-    if let Some(&device) = REQUIRED.iter().find(|&&k| !vm.devices.iter().any(|d| d.kind == k)) {
+    if let Some(&device) = required(board.gic).iter().find(|&&k| !vm.devices.iter().any(|d| d.kind == k)) {
         return Err(fail(Problem::MissingDevice { device }));
     }
     if vm.console && !vm.devices.iter().any(|d| d.kind == DeviceKind::Pl011) {
@@ -843,7 +889,7 @@ mod tests {
 
     /// 8 pCPUs, all up, 2 GiB free.
     fn board<'a>(modules: &'a [Module<'static>]) -> Board<'a> {
-        Board { cpu_count: 8, online: 0xff, free_ram: 2 * GIB, modules }
+        Board { cpu_count: 8, online: 0xff, free_ram: 2 * GIB, modules, gic: Version::V3 }
     }
 
     fn cpus(ids: &[usize]) -> Vec<CpuId> {
@@ -859,7 +905,7 @@ mod tests {
             kernel: Some(ModuleRef(0)),
             ramdisk: Some(ModuleRef(1)),
             image: None,
-            devices: virt_devices(pcpus.len(), Some(ModuleRef(2)), false),
+            devices: virt_devices(Version::V3, pcpus.len(), Some(ModuleRef(2)), false),
             console: true,
             bootargs: Some("console=ttyAMA0".into()),
         }
@@ -870,7 +916,7 @@ mod tests {
         let mut b = linux("b", pcpus);
         b.kernel = Some(ModuleRef(3));
         b.ramdisk = None;
-        b.devices = virt_devices(pcpus.len(), Some(ModuleRef(4)), false);
+        b.devices = virt_devices(Version::V3, pcpus.len(), Some(ModuleRef(4)), false);
         b
     }
 
@@ -884,7 +930,7 @@ mod tests {
             kernel: None,
             ramdisk: None,
             image: Some(Image { bytes: &BLOB, entry: GuestPhysAddr(RAM_BASE), arg: 0 }),
-            devices: virt_devices(pcpus.len(), None, true),
+            devices: virt_devices(Version::V3, pcpus.len(), None, true),
             console: false,
             bootargs: None,
         }
@@ -933,14 +979,14 @@ mod tests {
 
     #[test]
     fn virt_layout_is_qemus() {
-        let d = virt_devices(4, Some(ModuleRef(2)), true);
+        let d = virt_devices(Version::V3, 4, Some(ModuleRef(2)), true);
         let at = |kind| d.iter().find(|x| x.kind == kind).map(|x| (x.ipa, x.intid)).unwrap();
         assert_eq!(at(DeviceKind::GicDistributor), (window(0x0800_0000, 0x1_0000), None));
         assert_eq!(at(DeviceKind::GicRedistributors), (window(0x080a_0000, 4 * 0x2_0000), None));
         assert_eq!(at(DeviceKind::Pl011), (window(0x0900_0000, 0x1000), Some(33)));
         assert_eq!(at(DeviceKind::VirtioBlk { disk: ModuleRef(2) }), (window(0x0a80_0000, 0x200), Some(48)));
         assert_eq!(at(DeviceKind::Test), (window(0x0a00_0000, 0x1000), Some(40)));
-        assert_eq!(virt_devices(1, None, false).len(), 3);
+        assert_eq!(virt_devices(Version::V3, 1, None, false).len(), 3);
     }
 
     #[test]
@@ -950,13 +996,25 @@ mod tests {
             p.cpus.push(Cpu { mpidr: i, ..Cpu::default() }).unwrap();
         }
         p.modules.push(module(ModuleKind::Kernel, 0x4800_0000)).unwrap();
+        p.gic.version = crate::platform::GicVersion::V3;
         let b = Board::new(&p, 0b1011, GIB);
-        assert_eq!((b.cpu_count, b.modules.len(), b.free_ram), (4, 1, GIB));
+        assert_eq!((b.cpu_count, b.modules.len(), b.free_ram, b.gic), (4, 1, GIB, Version::V3));
         assert!(b.is_online(CpuId(3)) && !b.is_online(CpuId(2)) && !b.is_online(CpuId(4)));
         let mut vm = linux("linux", &[0, 1, 3]);
         vm.ramdisk = None;
-        vm.devices = virt_devices(3, None, false);
-        assert_eq!(validate(&[vm], &b), Ok(()));
+        vm.devices = virt_devices(Version::V3, 3, None, false);
+        assert_eq!(validate(core::slice::from_ref(&vm), &b), Ok(()));
+        // The same VM on the board with a GICv2: its vGIC must be a GICv2 too.
+        p.gic.version = crate::platform::GicVersion::V2;
+        let b = Board::new(&p, 0b1011, GIB);
+        let err = validate(core::slice::from_ref(&vm), &b).unwrap_err();
+        assert_eq!(err.problem, Problem::WrongGic { device: DeviceKind::GicDistributor, board: Version::V2 });
+        assert!(format!("{err}").contains("GIC distributor, but the board's GIC is a GICv2"), "{err}");
+        vm.devices = virt_devices(Version::V2, 3, None, false);
+        assert_eq!(validate(core::slice::from_ref(&vm), &b), Ok(()));
+        vm.devices.retain(|d| d.kind != DeviceKind::GicV2CpuInterface);
+        let err = validate(&[vm], &b).unwrap_err();
+        assert_eq!(err.problem, Problem::MissingDevice { device: DeviceKind::GicV2CpuInterface });
     }
 
     // Names.
@@ -1113,7 +1171,7 @@ mod tests {
         assert_eq!(
             wrong(|vm| {
                 vm.ramdisk = None;
-                vm.devices = virt_devices(1, Some(ModuleRef(1)), false);
+                vm.devices = virt_devices(Version::V3, 1, Some(ModuleRef(1)), false);
             }),
             Problem::WrongModuleKind { module: ModuleRef(1), wanted: ModuleKind::Disk, found: ModuleKind::Ramdisk }
         );
@@ -1122,7 +1180,7 @@ mod tests {
     #[test]
     fn module_claimed_twice_is_refused() {
         let mut b = linux_b(&[1]);
-        b.devices = virt_devices(1, Some(ModuleRef(2)), false);
+        b.devices = virt_devices(Version::V3, 1, Some(ModuleRef(2)), false);
         assert_eq!(
             refused(&[linux("a", &[0]), b], "b"),
             Problem::ModuleTaken { module: ModuleRef(2), holder: "a".into() }
@@ -1142,7 +1200,7 @@ mod tests {
 
     #[test]
     fn vm_without_its_gic_is_refused() {
-        for kind in REQUIRED {
+        for kind in required(Version::V3) {
             let mut vm = linux("a", &[0]);
             vm.devices.retain(|d| d.kind != kind);
             assert_eq!(refused(&[vm], "a"), Problem::MissingDevice { device: kind });
@@ -1182,7 +1240,7 @@ mod tests {
         );
         // One redistributor frame per vCPU: a layout for 2 vCPUs does not fit a 3-vCPU VM.
         let mut vm = linux("a", &[0, 1, 2]);
-        vm.devices = virt_devices(2, Some(ModuleRef(2)), false);
+        vm.devices = virt_devices(Version::V3, 2, Some(ModuleRef(2)), false);
         assert!(matches!(
             refused(&[vm], "a"),
             Problem::WindowSize { device: DeviceKind::GicRedistributors, expected: 0x6_0000, .. }

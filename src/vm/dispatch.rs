@@ -150,12 +150,11 @@ pub fn timer_events(vm: &Vm, vcpu: usize, events: crate::irq::Events) {
 fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) -> Next {
     let value = if rt == 31 { 0 } else { vcpu.regs.x[rt as usize] };
     let result = match (reg, read) {
+        // A vGICv2 has no system-register interface: ICC_* is UNDEFINED, as on a GICv2.
+        (SysReg::IccSgi1r | SysReg::IccSgi0r, _) if vm.gic == vgic::Version::V2 => return undefined(vm, vcpu),
         (SysReg::IccSgi1r, false) => {
             let (sgi, targets) = vgic::sgi_targets(&vm.mpidrs, vcpu.index, value);
-            for t in targets.iter() {
-                vm.redists[t].lock().set_pending(sgi);
-            }
-            kick(vm, targets);
+            super::bus::send_sgis(vm, vcpu.index, sgi, targets);
             None
         }
         // Group 0 SGIs: the VM has only Group 1. Ignored.

@@ -1,5 +1,6 @@
 //! The device tree a guest boots with, generated from the VM's configuration: its memory,
-//! its vCPUs (PSCI over HVC), the GICv3 with one redistributor frame per vCPU, the
+//! its vCPUs (PSCI over HVC), the GIC (a GICv3 with one redistributor frame per vCPU, or a
+//! GICv2 with its distributor and CPU interface, as QEMU's `virt` describes them), the
 //! architected timer, the PL011 console, the virtio-mmio devices and `/chosen` (bootargs,
 //! initrd, stdout). Never the host's: nothing of the hypervisor or other VMs appears.
 #![forbid(unsafe_code)]
@@ -14,10 +15,7 @@ pub struct GuestDt<'a> {
     pub ram_base: u64,
     pub ram_size: u64,
     pub vcpu_count: usize,
-    pub gicd: u64,
-    pub gicd_size: u64,
-    pub gicr: u64,
-    pub gicr_size: u64,
+    pub gic: GuestGic,
     pub uart: u64,
     /// The UART's SPI number (INTID - 32).
     pub uart_spi: u32,
@@ -26,6 +24,13 @@ pub struct GuestDt<'a> {
     pub bootargs: &'a str,
     /// Initramfs location in guest-physical memory: (start, end).
     pub initrd: Option<(u64, u64)>,
+}
+
+/// The guest's GIC and its windows (base, size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestGic {
+    V3 { gicd: (u64, u64), gicr: (u64, u64) },
+    V2 { gicd: (u64, u64), gicc: (u64, u64) },
 }
 
 const GIC_PHANDLE: u32 = 1;
@@ -64,19 +69,37 @@ pub fn build(c: &GuestDt<'_>) -> Vec<u8> {
     }
     w.end();
 
-    w.begin(&format!("intc@{:x}", c.gicd))
-        .prop_strs("compatible", &["arm,gic-v3"])
-        .prop_u32("#interrupt-cells", 3)
-        .prop_u32("#address-cells", 0)
-        .prop_empty("interrupt-controller")
-        .prop_u32("#redistributor-regions", 1)
-        .prop_u64s("reg", &[c.gicd, c.gicd_size, c.gicr, c.gicr_size])
-        .prop_u32("phandle", GIC_PHANDLE)
-        .end();
+    // A GICv2's PPI specifiers name the CPU interfaces the PPI is wired to in flags
+    // [15:8] (the GICv2 binding; QEMU's `virt` sets every vCPU's bit).
+    let ppi_flags = match c.gic {
+        GuestGic::V3 { gicd, gicr } => {
+            w.begin(&format!("intc@{:x}", gicd.0))
+                .prop_strs("compatible", &["arm,gic-v3"])
+                .prop_u32("#interrupt-cells", 3)
+                .prop_u32("#address-cells", 0)
+                .prop_empty("interrupt-controller")
+                .prop_u32("#redistributor-regions", 1)
+                .prop_u64s("reg", &[gicd.0, gicd.1, gicr.0, gicr.1])
+                .prop_u32("phandle", GIC_PHANDLE)
+                .end();
+            LEVEL_HIGH
+        }
+        GuestGic::V2 { gicd, gicc } => {
+            w.begin(&format!("intc@{:x}", gicd.0))
+                .prop_strs("compatible", &["arm,cortex-a15-gic"])
+                .prop_u32("#interrupt-cells", 3)
+                .prop_u32("#address-cells", 0)
+                .prop_empty("interrupt-controller")
+                .prop_u64s("reg", &[gicd.0, gicd.1, gicc.0, gicc.1])
+                .prop_u32("phandle", GIC_PHANDLE)
+                .end();
+            LEVEL_HIGH | (((1u32 << c.vcpu_count.min(8)) - 1) << 8)
+        }
+    };
 
     w.begin("timer")
         .prop_strs("compatible", &["arm,armv8-timer", "arm,armv7-timer"])
-        .prop_cells("interrupts", &[PPI, 13, LEVEL_HIGH, PPI, 14, LEVEL_HIGH, PPI, 11, LEVEL_HIGH, PPI, 10, LEVEL_HIGH])
+        .prop_cells("interrupts", &[PPI, 13, ppi_flags, PPI, 14, ppi_flags, PPI, 11, ppi_flags, PPI, 10, ppi_flags])
         .prop_empty("always-on")
         .end();
 
@@ -125,10 +148,7 @@ mod tests {
             ram_base: 0x4000_0000,
             ram_size: 0x2000_0000,
             vcpu_count: 4,
-            gicd: 0x0800_0000,
-            gicd_size: 0x1_0000,
-            gicr: 0x080a_0000,
-            gicr_size: 4 * 0x2_0000,
+            gic: GuestGic::V3 { gicd: (0x0800_0000, 0x1_0000), gicr: (0x080a_0000, 4 * 0x2_0000) },
             uart: 0x0900_0000,
             uart_spi: 1,
             virtio: &[(0x0a00_0000, 0x200, 16)],
@@ -160,6 +180,30 @@ mod tests {
         assert_eq!(chosen.property("linux,initrd-end").unwrap().value, 0x4810_0000u64.to_be_bytes());
         let virtio = fdt.find("/virtio_mmio@a000000").unwrap();
         assert_eq!(virtio.property("interrupts").unwrap().value, [0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn a_gicv2_guest_sees_a_gicv2() {
+        let blob = build(&GuestDt {
+            ram_base: 0x4000_0000,
+            ram_size: 0x2000_0000,
+            vcpu_count: 2,
+            gic: GuestGic::V2 { gicd: (0x0800_0000, 0x1_0000), gicc: (0x0801_0000, 0x2000) },
+            uart: 0x0900_0000,
+            uart_spi: 1,
+            virtio: &[],
+            bootargs: "",
+            initrd: None,
+        });
+        let p = platform::discover(&blob, 0).unwrap();
+        assert_eq!(p.gic.version, GicVersion::V2);
+        assert_eq!(p.gic.distributor, Region { base: 0x0800_0000, size: 0x1_0000 });
+        assert_eq!(p.gic.cpu_interface, Some(Region { base: 0x0801_0000, size: 0x2000 }));
+        assert_eq!(p.timer.unwrap().virt, 27);
+        let fdt = platform::reader::Fdt::new(&blob).unwrap();
+        // PPI 11, level-high, wired to CPU interfaces 0 and 1.
+        let timer = fdt.find("/timer").unwrap().property("interrupts").unwrap().value;
+        assert_eq!(&timer[24..36], [0, 0, 0, 1, 0, 0, 0, 11, 0, 0, 0x03, 0x04]);
     }
 
     #[test]

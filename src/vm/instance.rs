@@ -19,7 +19,7 @@ use crate::util::FixedVec;
 use crate::vgic;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 
 pub use super::vcpu::VcpuEnd;
 
@@ -73,7 +73,9 @@ pub struct Vm {
     pub spi_work: super::work::WorkBits,
     /// GICD_CTLR.EnableGrp1, for flushes without `Vm::vgic` (stored under that lock,
     /// Release, before the kick that every GICD_CTLR write sends; read with Acquire).
-    pub grp1: AtomicBool,
+    pub groups: AtomicU8,
+    /// The vGIC version the guest sees (the board's).
+    pub gic: vgic::Version,
     /// Guest-physical MMIO regions; fixed at creation.
     pub regions: FixedVec<MmioRegion, { super::MAX_DEVICES }>,
     /// The guest's UART (lock `Vm::uart`; taken before `Vm::vgic`, never after).
@@ -182,11 +184,33 @@ impl Vm {
         let vmid = VMIDS.lock().take().ok_or(VmError::NoVmid)?;
         // From here on the VMID goes back if creation fails (`Vmid`'s drop).
         let vmid = Vmid(vmid);
+        // The vGIC is the board's version: a GICv2 host has no ICH_* registers, a GICv3 host
+        // no GICV to map.
+        let gic = arch::gic_version();
+        if gic == vgic::Version::V2 && config.vcpu_count > vgic::v2::MAX_CPUS {
+            return Err(VmError::BadConfig("a GICv2 serves at most 8 vCPUs"));
+        }
         let mut regions = FixedVec::new();
         for d in config.devices.iter() {
+            if d.kind.gic_version().is_some_and(|v| v != gic) {
+                return Err(VmError::BadConfig("a vGIC part of the other GIC version than the board's"));
+            }
             let device = match d.kind {
                 DeviceKind::GicDistributor => Device::GicDistributor,
                 DeviceKind::GicRedistributors => Device::GicRedistributors,
+                DeviceKind::GicV2Distributor => Device::GicV2Distributor,
+                DeviceKind::GicV2CpuInterface => {
+                    // Not emulated: the board's virtual CPU interface, mapped as device
+                    // memory. The guest's accesses to it never exit.
+                    if d.ipa.size() != vgic::v2::GICC_SIZE {
+                        return Err(VmError::BadConfig("a device window is not the size of its registers"));
+                    }
+                    let gicv = arch::guest_cpu_interface().ok_or(VmError::BadConfig("the board has no GICV"))?;
+                    stage2
+                        .map_with(&mut tables, d.ipa.start, gicv, d.ipa.size(), s2::DEVICE, Leaves::Pages)
+                        .map_err(VmError::Stage2)?;
+                    continue;
+                }
                 DeviceKind::Pl011 => Device::Pl011,
                 DeviceKind::VirtioBlk { .. } => Device::VirtioBlk,
                 DeviceKind::Test => Device::Test,
@@ -205,10 +229,13 @@ impl Vm {
                 .push(MmioRegion { range: d.ipa, device, intid: d.intid })
                 .map_err(|_| VmError::BadConfig("too many devices"))?;
         }
-        for required in [Device::GicDistributor, Device::GicRedistributors, Device::Pl011] {
-            if !regions.iter().any(|r| r.device == required) {
-                return Err(VmError::BadConfig("a VM needs the GIC distributor, redistributors and a PL011"));
+        for required in super::config::required(gic) {
+            if !config.devices.iter().any(|d| d.kind == required) {
+                return Err(VmError::BadConfig("a VM needs its vGIC (the board's version) and a PL011"));
             }
+        }
+        if !regions.iter().any(|r| r.device == Device::Pl011) {
+            return Err(VmError::BadConfig("a VM needs its vGIC (the board's version) and a PL011"));
         }
         if regions
             .iter()
@@ -237,11 +264,12 @@ impl Vm {
             mpidrs,
             power: Box::new(IrqLock::new(power)),
             reports: Box::new(IrqLock::new(FixedVec::new())),
-            vgic: Box::new(IrqLock::new(vgic::Dist::new(&mpidrs))),
-            redists: (0..config.vcpu_count).map(|_| IrqLock::new(vgic::Redistributor::new())).collect(),
+            vgic: Box::new(IrqLock::new(vgic::Dist::new(&mpidrs, gic))),
+            redists: (0..config.vcpu_count).map(|_| IrqLock::new(vgic::Redistributor::new(gic))).collect(),
             vgic_work: super::work::WorkBits::all(),
             spi_work: super::work::WorkBits::all(),
-            grp1: AtomicBool::new(false),
+            groups: AtomicU8::new(0),
+            gic,
             regions,
             testdev: Box::new(IrqLock::new(TestDevice::default())),
             uart: IrqLock::new(uart),

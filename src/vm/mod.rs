@@ -107,6 +107,8 @@ impl Placement {
 pub mod memory_map {
     pub const GICD: u64 = 0x0800_0000;
     pub const GICR: u64 = 0x080a_0000;
+    /// A GICv2's CPU interface (with a GICv3 the guest has none: ICC_* registers).
+    pub const GICC: u64 = 0x0801_0000;
     pub const UART: u64 = 0x0900_0000;
     /// The UART's interrupt: SPI 1.
     pub const UART_INTID: u32 = 33;

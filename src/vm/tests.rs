@@ -59,8 +59,13 @@ fn vm(name: &'static str, vcpus: usize, entry: u64) -> Vm {
         entry: GuestPhysAddr(entry),
         arg: 0x1234,
         placement: super::Placement::identity(vcpus),
-        devices: super::device_table(&super::config::virt_devices(vcpus, Some(super::config::ModuleRef(0)), true))
-            .unwrap(),
+        devices: super::device_table(&super::config::virt_devices(
+            crate::arch::gic_version(),
+            vcpus,
+            Some(super::config::ModuleRef(0)),
+            true,
+        ))
+        .unwrap(),
     };
     Vm::new(config).expect("a test VM")
 }
@@ -443,7 +448,7 @@ fn bad_configurations_are_refused() {
     });
     assert!(refused(overlapping).contains("overlap"));
     let no_gic = with(&|d| d.retain(|x| x.kind != DeviceKind::GicDistributor));
-    assert!(refused(no_gic).contains("GIC distributor"));
+    assert!(refused(no_gic).contains("needs its vGIC"));
     let short = with(&|d| {
         let i = pl011(d);
         d[i].ipa.end -= 0x800;

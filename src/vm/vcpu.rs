@@ -120,11 +120,11 @@ fn flush_vgic(vm: &Vm, index: usize, lr_count: usize) -> vgic::Flush {
     let me = 1u64 << index.min(63);
     let mut redist = vm.redists[index].lock();
     if !vm.spi_work.has(me) {
-        return vgic::flush(None, &mut redist, index, lr_count, vm.grp1.load(Ordering::Acquire));
+        return vgic::flush(None, &mut redist, index, lr_count, vgic::Groups(vm.groups.load(Ordering::Acquire)));
     }
     let mut dist = vm.vgic.lock();
-    let grp1 = dist.enabled_grp1();
-    let flush = vgic::flush(Some(&mut dist), &mut redist, index, lr_count, grp1);
+    let groups = dist.enabled_groups();
+    let flush = vgic::flush(Some(&mut dist), &mut redist, index, lr_count, groups);
     if !dist.has_work_for(index) {
         vm.spi_work.clear(me);
     }

@@ -47,6 +47,16 @@ impl core::fmt::Display for GicError {
     }
 }
 
+/// The board's GIC version.
+pub fn version() -> crate::hw::gic::Version {
+    crate::hw::gic::Version::V3
+}
+
+/// The GICV a guest's GICC maps (GICv2 only).
+pub fn guest_cpu_interface() -> Option<u64> {
+    None
+}
+
 struct Gic {
     distributor: mmio::Mmio<Distributor>,
     redistributors: crate::util::FixedVec<Region, { crate::platform::MAX_REDIST_REGIONS }>,

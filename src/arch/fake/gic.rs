@@ -12,6 +12,29 @@ pub const PPI_HYP_TIMER: u32 = 26;
 pub const PPI_PHYSICAL_TIMER: u32 = 30;
 const SPURIOUS: u32 = 1023;
 
+/// The GIC version the fake machine has (tests of a GICv2 board set it, holding
+/// `fake::exclusive`).
+static VERSION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the fake machine's GIC a GICv2 (`true`) or a GICv3.
+pub fn set_gic_v2(v2: bool) {
+    VERSION.store(v2, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn version() -> crate::hw::gic::Version {
+    if VERSION.load(std::sync::atomic::Ordering::SeqCst) {
+        crate::hw::gic::Version::V2
+    } else {
+        crate::hw::gic::Version::V3
+    }
+}
+
+/// Where the fake's GICV would be: a physical range no fake memory pool uses. Guests of the
+/// fake do not touch it (their CPU interface is `Guest::ack` and `Guest::eoi`).
+pub fn guest_cpu_interface() -> Option<u64> {
+    (version() == crate::hw::gic::Version::V2).then_some(0x2c00_0000)
+}
+
 /// Sends the kick SGI to the pCPU with MPIDR `mpidr` (its index) and logs it.
 pub fn send_kick(mpidr: u64) {
     let to = mpidr as usize;
