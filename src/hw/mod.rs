@@ -4,13 +4,14 @@
 //! Both sides of the hypervisor import these: the physical drivers in `arch::aarch64` and
 //! `console`, and the portable models of the same hardware a guest sees (`vm`, `vgic`,
 //! `devices`, `psci`). Nothing here touches a register; every item names the section of the
-//! Arm ARM (DDI 0487), the GICv3 specification (IHI 0069), PSCI (DEN0022) or the PL011 TRM
-//! (DDI 0183) it comes from. Register blocks and fields are tock-registers types, which
-//! compile on the host like everything else here.
+//! Arm ARM (DDI 0487), the GICv2 and GICv3 specifications (IHI 0048, IHI 0069), PSCI
+//! (DEN0022) or the PL011 TRM (DDI 0183) it comes from. Register blocks and fields are
+//! tock-registers types, which compile on the host like everything else here.
 #![forbid(unsafe_code)]
 
 pub mod el2;
 pub mod esr;
+pub mod gicv2;
 pub mod gicv3;
 pub mod pl011;
 pub mod psci;
