@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod gicv2;
 pub mod reader;
 pub mod writer;
 
@@ -90,8 +91,15 @@ pub struct Gic {
     pub redistributors: FixedVec<Region, MAX_REDIST_REGIONS>,
     /// `redistributor-stride`, or 0 for the architected frame size.
     pub redistributor_stride: u64,
-    /// GICv2 CPU interface.
+    /// GICv2 CPU interface (GICC, `reg` entry 1) as the DTB gives it; some DTBs understate or
+    /// alias it: [`gicv2::resolve`] finds the 8 KiB to use.
     pub cpu_interface: Option<Region>,
+    /// GICv2 virtual interface control (GICH, `reg` entry 2). Optional in the binding: a
+    /// GICv2 without it (or without GICV) cannot host guests; [`Gic::gicv2_virtualization`]
+    /// says so where it is needed.
+    pub hyp_interface: Option<Region>,
+    /// GICv2 virtual CPU interface (GICV, `reg` entry 3), which guests see as their GICC.
+    pub vcpu_interface: Option<Region>,
     /// Maintenance interrupt INTID, if the DTB names one.
     pub maintenance_intid: Option<u32>,
 }
@@ -562,7 +570,13 @@ impl<'a> Walker<'a> {
                     Some(p) => read_cells(p.value, (p.value.len() / 4) as u32).ok_or(bad("redistributor-stride"))?,
                 };
             }
-            GicVersion::V2 => gic.cpu_interface = Some(*regs.get(1).ok_or(bad("reg"))?),
+            GicVersion::V2 => {
+                // GICD, GICC, and with the virtualization extensions GICH and GICV
+                // (Documentation/devicetree/bindings/interrupt-controller/arm,gic.yaml).
+                gic.cpu_interface = Some(*regs.get(1).ok_or(bad("reg"))?);
+                gic.hyp_interface = regs.get(2).copied();
+                gic.vcpu_interface = regs.get(3).copied();
+            }
         }
         self.gic_interrupt_cells = prop_u32(node, "#interrupt-cells").unwrap_or(3);
         if let Some(irq) = node.property("interrupts") {

@@ -70,9 +70,17 @@ fn qemu_virt_gicv2_is_discovered_as_v2() {
     let p = discover(&blob, 0).unwrap();
     qemu_virt_common(&p, 4, 512 * MIB);
     assert_eq!(p.gic.version, GicVersion::V2);
+    // GICD, GICC, GICH, GICV: the four `reg` entries of QEMU's arm,cortex-a15-gic node.
     assert_eq!(p.gic.distributor, Region { base: 0x0800_0000, size: 0x1_0000 });
     assert_eq!(p.gic.cpu_interface, Some(Region { base: 0x0801_0000, size: 0x1_0000 }));
+    assert_eq!(p.gic.hyp_interface, Some(Region { base: 0x0803_0000, size: 0x1_0000 }));
+    assert_eq!(p.gic.vcpu_interface, Some(Region { base: 0x0804_0000, size: 0x1_0000 }));
+    assert_eq!(p.gic.maintenance_intid, Some(25), "PPI 9");
     assert!(p.gic.redistributors.is_empty());
+    let virt = p.gic.gicv2_virtualization().unwrap();
+    assert_eq!(virt.hyp_interface, Region { base: 0x0803_0000, size: 0x1_0000 });
+    assert_eq!(virt.vcpu_interface, Region { base: 0x0804_0000, size: 0x1_0000 });
+    assert_eq!(virt.maintenance_intid, 25);
 }
 
 #[test]
@@ -192,6 +200,10 @@ fn board_tree_translates_and_collects_everything() {
         })
     );
     assert_eq!(p.gic.version, GicVersion::V2);
+    assert_eq!(p.gic.cpu_interface, Some(Region { base: 0xff84_2000, size: 0x2000 }));
+    // GICD and GICC only: discovered, but no host for guests.
+    assert_eq!((p.gic.hyp_interface, p.gic.vcpu_interface), (None, None));
+    assert!(p.gic.gicv2_virtualization().is_err());
     assert_eq!(p.gic.maintenance_intid, Some(25));
     assert_eq!(p.timer.unwrap().hyp_phys, 26);
     assert_eq!(p.bootargs, Some("hv=1"));
