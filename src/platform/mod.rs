@@ -192,6 +192,14 @@ pub enum Error<'a> {
     NoMemory,
     NoCpus,
     NoGic,
+    /// The GIC is a GICv2, which serves at most [`hw::gicv2::MAX_CPU_INTERFACES`] CPUs, and
+    /// `/cpus` lists `count`; `first_extra` is the node name of the first one past the limit.
+    ///
+    /// [`hw::gicv2::MAX_CPU_INTERFACES`]: crate::hw::gicv2::MAX_CPU_INTERFACES
+    TooManyCpusForGicv2 {
+        count: usize,
+        first_extra: &'a str,
+    },
 }
 
 impl fmt::Display for Error<'_> {
@@ -207,6 +215,12 @@ impl fmt::Display for Error<'_> {
             Self::NoMemory => write!(f, "device tree has no memory node with a usable reg"),
             Self::NoCpus => write!(f, "device tree has no /cpus/cpu node"),
             Self::NoGic => write!(f, "device tree has no GICv2 or GICv3 interrupt controller"),
+            Self::TooManyCpusForGicv2 { count, first_extra } => write!(
+                f,
+                "the GICv2 serves at most {} CPUs; the device tree lists {count} (the {}th is /cpus/{first_extra})",
+                GICV2_MAX_CPUS,
+                GICV2_MAX_CPUS + 1
+            ),
         }
     }
 }
@@ -224,6 +238,8 @@ impl<'a> Platform<'a> {
             || self.modules.iter().any(|m| m.region.range().overlaps(r))
     }
 }
+
+use crate::hw::gicv2::MAX_CPU_INTERFACES as GICV2_MAX_CPUS;
 
 /// MPIDR_EL1 affinity fields: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8], Aff0 [7:0].
 pub use crate::hw::el2::mpidr::AFFINITY as MPIDR_AFFINITY_MASK;
@@ -287,6 +303,8 @@ struct Walker<'a> {
     gic_interrupt_cells: u32,
     timer_interrupts: Option<(&'a str, &'a [u8])>,
     found_gic: bool,
+    /// The first CPU node past a GICv2's eight CPU interfaces (checked once the GIC is known).
+    first_cpu_past_gicv2: Option<&'a str>,
 }
 
 /// Parses and checks a DTB. `blob` must hold at least the header's `totalsize` bytes.
@@ -304,6 +322,7 @@ pub fn discover<'a>(blob: &'a [u8], blob_base: u64) -> Result<Platform<'a>, Erro
         gic_interrupt_cells: 3,
         timer_interrupts: None,
         found_gic: false,
+        first_cpu_past_gicv2: None,
     };
     w.p.model = prop_str(&root, "model").unwrap_or("unknown");
     w.stdout_path = stdout_target(&fdt);
@@ -522,6 +541,9 @@ impl<'a> Walker<'a> {
             }
             _ => EnableMethod::None,
         };
+        if self.p.cpus.len() == GICV2_MAX_CPUS {
+            self.first_cpu_past_gicv2 = Some(node.name);
+        }
         self.p.cpus.push(Cpu { mpidr, enable }).map_err(|_| Error::TooMany { what: "CPUs", limit: MAX_CPUS })
     }
 
@@ -597,6 +619,11 @@ impl<'a> Walker<'a> {
         }
         if !self.found_gic {
             return Err(Error::NoGic);
+        }
+        // A GICv2 has eight CPU interfaces (IHI 0048B 4.3.2): a ninth CPU could take no
+        // interrupt, so the machine is refused rather than run with CPUs left out.
+        if let (GicVersion::V2, Some(first_extra)) = (self.p.gic.version, self.first_cpu_past_gicv2) {
+            return Err(Error::TooManyCpusForGicv2 { count: self.p.cpus.len(), first_extra });
         }
         if let Some((node, irqs)) = self.timer_interrupts {
             let cells = self.gic_interrupt_cells as usize;
