@@ -117,6 +117,14 @@ fn a_gicv2_serves_at_most_eight_cpus() {
 }
 
 #[test]
+fn qemu_virt_gicv2_nine_cpus_is_refused() {
+    // QEMU's -smp 8 GICv2 tree with a ninth CPU added (tests/dtb/virt-gicv2-smp9.dts).
+    let blob = fixture("virt-gicv2-smp9");
+    let err = discover(&blob, 0).unwrap_err();
+    assert_eq!(err, Error::TooManyCpusForGicv2 { count: 9, first_extra: "cpu@8" });
+}
+
+#[test]
 fn qemu_virt_guest_loader_modules() {
     let blob = fixture("virt-gicv3-smp4-4g-modules");
     let p = discover(&blob, 0).unwrap();
