@@ -12,7 +12,8 @@
 #   el1         started without virtualization=on: the EL2 message and a non-zero exit
 #   panic       a panic on pCPU 1: message with location and pCPU, QEMU exits 1
 #   no-dtb      entered with x0 = 0 (no device tree): a clear message and a non-zero exit
-#   gicv2       a GICv2 machine: "needs a GICv3" and a non-zero exit
+#   gicv2-9cpus a GICv2 machine whose DTB lists nine CPUs (tests/dtb/virt-gicv2-smp9.dtb): the
+#               eight-CPU-interface limit named, with the ninth CPU's node, and a non-zero exit
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
 #   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs with a virtio disk; its shell is driven like a
 #               person would (tests/linux/system_test.py)
@@ -118,8 +119,8 @@ step panic refuses_with "E cpu1: PANIC: panicked at src/selftest/mod.rs" -- \
 step no-dtb refuses_with "no usable device tree at x0 = 0x0" -- \
     -machine virt,virtualization=on,gic-version=3 \
     -device loader,file=build/armvisor.bin,addr=0x40200000,force-raw=on -device loader,addr=0x40200000,cpu-num=0
-step gicv2 refuses_with "this hypervisor needs a GICv3" -- \
-    -machine virt,virtualization=on,gic-version=2 -smp 2 -kernel build/armvisor.bin
+step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree lists 9 \(the 9th is /cpus/cpu@8\)' -- \
+    -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin
 step uboot uboot_boots_it
 step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"
 

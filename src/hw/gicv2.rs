@@ -322,7 +322,7 @@ pub const ALIASED_REGION_SIZE: u64 = 0x2_0000;
 pub const ALIASED_OFFSET: u64 = 0xf000;
 
 /// A GICv2 has at most eight CPU interfaces: GICD_TYPER.CPUNumber has 3 bits and a target
-/// mask (GICD_ITARGETSR, GICD_SGIR) 8 (IHI 0048B 1.1 and 4.3.2).
+/// mask (GICD_ITARGETSR, GICD_SGIR) 8 bits (IHI 0048B 4.3.2, 4.3.12, 4.3.15).
 pub const MAX_CPU_INTERFACES: usize = 8;
 
 const _: () = {

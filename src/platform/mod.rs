@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod gicv2;
 pub mod reader;
 pub mod writer;
 
@@ -90,8 +91,15 @@ pub struct Gic {
     pub redistributors: FixedVec<Region, MAX_REDIST_REGIONS>,
     /// `redistributor-stride`, or 0 for the architected frame size.
     pub redistributor_stride: u64,
-    /// GICv2 CPU interface.
+    /// GICv2 CPU interface (GICC, `reg` entry 1) as the DTB gives it; some DTBs understate or
+    /// alias it: [`gicv2::resolve`] finds the 8 KiB to use.
     pub cpu_interface: Option<Region>,
+    /// GICv2 virtual interface control (GICH, `reg` entry 2). Optional in the binding: a
+    /// GICv2 without it (or without GICV) cannot host guests; [`Gic::gicv2_virtualization`]
+    /// says so where it is needed.
+    pub hyp_interface: Option<Region>,
+    /// GICv2 virtual CPU interface (GICV, `reg` entry 3), which guests see as their GICC.
+    pub vcpu_interface: Option<Region>,
     /// Maintenance interrupt INTID, if the DTB names one.
     pub maintenance_intid: Option<u32>,
 }
@@ -184,6 +192,14 @@ pub enum Error<'a> {
     NoMemory,
     NoCpus,
     NoGic,
+    /// The GIC is a GICv2, which serves at most [`hw::gicv2::MAX_CPU_INTERFACES`] CPUs, and
+    /// `/cpus` lists `count`; `first_extra` is the node name of the first one past the limit.
+    ///
+    /// [`hw::gicv2::MAX_CPU_INTERFACES`]: crate::hw::gicv2::MAX_CPU_INTERFACES
+    TooManyCpusForGicv2 {
+        count: usize,
+        first_extra: &'a str,
+    },
 }
 
 impl fmt::Display for Error<'_> {
@@ -199,6 +215,12 @@ impl fmt::Display for Error<'_> {
             Self::NoMemory => write!(f, "device tree has no memory node with a usable reg"),
             Self::NoCpus => write!(f, "device tree has no /cpus/cpu node"),
             Self::NoGic => write!(f, "device tree has no GICv2 or GICv3 interrupt controller"),
+            Self::TooManyCpusForGicv2 { count, first_extra } => write!(
+                f,
+                "the GICv2 serves at most {} CPUs; the device tree lists {count} (the {}th is /cpus/{first_extra})",
+                GICV2_MAX_CPUS,
+                GICV2_MAX_CPUS + 1
+            ),
         }
     }
 }
@@ -216,6 +238,8 @@ impl<'a> Platform<'a> {
             || self.modules.iter().any(|m| m.region.range().overlaps(r))
     }
 }
+
+use crate::hw::gicv2::MAX_CPU_INTERFACES as GICV2_MAX_CPUS;
 
 /// MPIDR_EL1 affinity fields: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8], Aff0 [7:0].
 pub use crate::hw::el2::mpidr::AFFINITY as MPIDR_AFFINITY_MASK;
@@ -279,6 +303,8 @@ struct Walker<'a> {
     gic_interrupt_cells: u32,
     timer_interrupts: Option<(&'a str, &'a [u8])>,
     found_gic: bool,
+    /// The first CPU node past a GICv2's eight CPU interfaces (checked once the GIC is known).
+    first_cpu_past_gicv2: Option<&'a str>,
 }
 
 /// Parses and checks a DTB. `blob` must hold at least the header's `totalsize` bytes.
@@ -296,6 +322,7 @@ pub fn discover<'a>(blob: &'a [u8], blob_base: u64) -> Result<Platform<'a>, Erro
         gic_interrupt_cells: 3,
         timer_interrupts: None,
         found_gic: false,
+        first_cpu_past_gicv2: None,
     };
     w.p.model = prop_str(&root, "model").unwrap_or("unknown");
     w.stdout_path = stdout_target(&fdt);
@@ -514,6 +541,9 @@ impl<'a> Walker<'a> {
             }
             _ => EnableMethod::None,
         };
+        if self.p.cpus.len() == GICV2_MAX_CPUS {
+            self.first_cpu_past_gicv2 = Some(node.name);
+        }
         self.p.cpus.push(Cpu { mpidr, enable }).map_err(|_| Error::TooMany { what: "CPUs", limit: MAX_CPUS })
     }
 
@@ -562,7 +592,13 @@ impl<'a> Walker<'a> {
                     Some(p) => read_cells(p.value, (p.value.len() / 4) as u32).ok_or(bad("redistributor-stride"))?,
                 };
             }
-            GicVersion::V2 => gic.cpu_interface = Some(*regs.get(1).ok_or(bad("reg"))?),
+            GicVersion::V2 => {
+                // GICD, GICC, and with the virtualization extensions GICH and GICV
+                // (Documentation/devicetree/bindings/interrupt-controller/arm,gic.yaml).
+                gic.cpu_interface = Some(*regs.get(1).ok_or(bad("reg"))?);
+                gic.hyp_interface = regs.get(2).copied();
+                gic.vcpu_interface = regs.get(3).copied();
+            }
         }
         self.gic_interrupt_cells = prop_u32(node, "#interrupt-cells").unwrap_or(3);
         if let Some(irq) = node.property("interrupts") {
@@ -583,6 +619,11 @@ impl<'a> Walker<'a> {
         }
         if !self.found_gic {
             return Err(Error::NoGic);
+        }
+        // A GICv2 has eight CPU interfaces (IHI 0048B 4.3.2): a ninth CPU could take no
+        // interrupt, so the machine is refused rather than run with CPUs left out.
+        if let (GicVersion::V2, Some(first_extra)) = (self.p.gic.version, self.first_cpu_past_gicv2) {
+            return Err(Error::TooManyCpusForGicv2 { count: self.p.cpus.len(), first_extra });
         }
         if let Some((node, irqs)) = self.timer_interrupts {
             let cells = self.gic_interrupt_cells as usize;

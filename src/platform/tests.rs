@@ -70,9 +70,58 @@ fn qemu_virt_gicv2_is_discovered_as_v2() {
     let p = discover(&blob, 0).unwrap();
     qemu_virt_common(&p, 4, 512 * MIB);
     assert_eq!(p.gic.version, GicVersion::V2);
+    // GICD, GICC, GICH, GICV: the four `reg` entries of QEMU's arm,cortex-a15-gic node.
     assert_eq!(p.gic.distributor, Region { base: 0x0800_0000, size: 0x1_0000 });
     assert_eq!(p.gic.cpu_interface, Some(Region { base: 0x0801_0000, size: 0x1_0000 }));
+    assert_eq!(p.gic.hyp_interface, Some(Region { base: 0x0803_0000, size: 0x1_0000 }));
+    assert_eq!(p.gic.vcpu_interface, Some(Region { base: 0x0804_0000, size: 0x1_0000 }));
+    assert_eq!(p.gic.maintenance_intid, Some(25), "PPI 9");
     assert!(p.gic.redistributors.is_empty());
+    let virt = p.gic.gicv2_virtualization().unwrap();
+    assert_eq!(virt.hyp_interface, Region { base: 0x0803_0000, size: 0x1_0000 });
+    assert_eq!(virt.vcpu_interface, Region { base: 0x0804_0000, size: 0x1_0000 });
+    assert_eq!(virt.maintenance_intid, 25);
+}
+
+/// A tree with a GICv2 (or a GICv3) and `cpus` CPUs, named cpu@0, cpu@1...
+fn tree_with_cpus(gic: &str, cpus: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.begin("").prop_u32("#address-cells", 1).prop_u32("#size-cells", 1);
+    w.begin("memory").prop_str("device_type", "memory").prop_cells("reg", &[0x4000_0000, 0x1000_0000]).end();
+    w.begin("cpus").prop_u32("#address-cells", 1).prop_u32("#size-cells", 0);
+    for i in 0..cpus {
+        w.begin(&format!("cpu@{i}")).prop_str("device_type", "cpu").prop_cells("reg", &[i]).end();
+    }
+    w.end();
+    let reg: &[u32] = if gic == "arm,gic-v3" {
+        &[0x800_0000, 0x1_0000, 0x80a_0000, 0xf6_0000]
+    } else {
+        &[0x800_0000, 0x1_0000, 0x801_0000, 0x1_0000]
+    };
+    w.begin("gic").prop_strs("compatible", &[gic]).prop_empty("interrupt-controller").prop_cells("reg", reg).end();
+    end_root(w)
+}
+
+#[test]
+fn a_gicv2_serves_at_most_eight_cpus() {
+    assert_eq!(discover(&tree_with_cpus("arm,gic-400", 8), 0).unwrap().cpus.len(), 8);
+    let blob = tree_with_cpus("arm,gic-400", 9);
+    let err = discover(&blob, 0).unwrap_err();
+    assert_eq!(err, Error::TooManyCpusForGicv2 { count: 9, first_extra: "cpu@8" });
+    assert_eq!(err.to_string(), "the GICv2 serves at most 8 CPUs; the device tree lists 9 (the 9th is /cpus/cpu@8)");
+    let blob = tree_with_cpus("arm,cortex-a15-gic", 12);
+    let err = discover(&blob, 0).unwrap_err();
+    assert_eq!(err, Error::TooManyCpusForGicv2 { count: 12, first_extra: "cpu@8" });
+    // A GICv3 has no such limit.
+    assert_eq!(discover(&tree_with_cpus("arm,gic-v3", 12), 0).unwrap().cpus.len(), 12);
+}
+
+#[test]
+fn qemu_virt_gicv2_nine_cpus_is_refused() {
+    // QEMU's -smp 8 GICv2 tree with a ninth CPU added (tests/dtb/virt-gicv2-smp9.dts).
+    let blob = fixture("virt-gicv2-smp9");
+    let err = discover(&blob, 0).unwrap_err();
+    assert_eq!(err, Error::TooManyCpusForGicv2 { count: 9, first_extra: "cpu@8" });
 }
 
 #[test]
@@ -192,6 +241,10 @@ fn board_tree_translates_and_collects_everything() {
         })
     );
     assert_eq!(p.gic.version, GicVersion::V2);
+    assert_eq!(p.gic.cpu_interface, Some(Region { base: 0xff84_2000, size: 0x2000 }));
+    // GICD and GICC only: discovered, but no host for guests.
+    assert_eq!((p.gic.hyp_interface, p.gic.vcpu_interface), (None, None));
+    assert!(p.gic.gicv2_virtualization().is_err());
     assert_eq!(p.gic.maintenance_intid, Some(25));
     assert_eq!(p.timer.unwrap().hyp_phys, 26);
     assert_eq!(p.bootargs, Some("hv=1"));
