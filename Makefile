@@ -76,7 +76,7 @@ $(TEST_MODULE):
 QEMU_SELFTEST = timeout --foreground $(TIMEOUT) $(QEMU) $(QEMU_MACHINE) -smp $(SMP) -m $(MEM) \
 	-nographic -no-reboot -semihosting \
 	-kernel $(BUILD)/armvisor-selftest.bin \
-	-append "selftest.cpus=$(SMP) selftest.mem=$(MEM) selftest.module=$(MODULE_ADDR)" \
+	-append "selftest.cpus=$(SMP) selftest.mem=$(MEM) selftest.gic=$(GIC) selftest.module=$(MODULE_ADDR)" \
 	-device guest-loader,addr=$(MODULE_ADDR),kernel=$(TEST_MODULE),bootargs=test-module \
 	$(QEMU_EXTRA)
 

@@ -64,13 +64,14 @@ pub fn handle() -> Events {
     let mut events = Events::default();
     let ppis = ppis();
     loop {
-        let intid = arch::irq_ack();
+        let acked = arch::irq_ack();
+        let intid = acked.intid;
         if intid >= crate::hw::gicv3::INTID_SPECIAL_FIRST {
             return events;
         }
         if PANICKING.load(Ordering::Acquire) {
             // Another pCPU panicked and asked everyone to stop.
-            arch::irq_eoi(intid);
+            arch::irq_eoi(acked);
             arch::halt();
         }
         // The source is quieted before the EOI: the timers and the maintenance interrupt are
@@ -109,7 +110,7 @@ pub fn handle() -> Events {
             }
             other => log::warn!("unexpected interrupt {other}"),
         }
-        arch::irq_eoi(intid);
+        arch::irq_eoi(acked);
         // Usually that was the only one: skip the acknowledge that would say so.
         if !arch::irq_pending() {
             return events;

@@ -129,7 +129,10 @@ extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
     if let Err(e) = gic::init_distributor(p) {
         fatal(format_args!("{e}"));
     }
-    info!("GICv3 distributor {:?}, {} INTIDs", p.gic.distributor, gic::intid_count());
+    info!("{} distributor {:?}, {} INTIDs", gic::version(), p.gic.distributor, gic::intid_count());
+    if let Some(gicv) = gic::guest_cpu_interface() {
+        info!("GICv2 virtual CPU interface at {gicv:#x} (guests' GICC)");
+    }
     let me = cpu::mpidr();
     let Some(boot_index) = p.cpu_index(me) else {
         fatal(format_args!("the boot pCPU (MPIDR {me:#x}) is not in the DTB's /cpus"));

@@ -7,7 +7,7 @@
 #   clippy      -D warnings on the host library and on the EL2 image
 #   portable    at least 70 % of the non-test lines are compiled (and tested) on the host
 #   qemu-*      the in-QEMU suites (`make run`) in several machine shapes, one binary,
-#               including the ARMv8.0 Cortex-A53, A57 and A72
+#               including a GICv2 machine (-smp 1, 4, 8) and the ARMv8.0 Cortex-A53, A57, A72
 #   fail        a build with one failing assertion makes QEMU exit non-zero, "1 failed"
 #   el1         started without virtualization=on: the EL2 message and a non-zero exit
 #   panic       a panic on pCPU 1: message with location and pCPU, QEMU exits 1
@@ -106,6 +106,11 @@ step qemu-smp1 qemu_suites 30 SMP=1 MEM=512M
 step qemu-smp2 qemu_suites 30 SMP=2 MEM=512M
 step qemu-smp8 qemu_suites 40 SMP=8 MEM=512M
 step qemu-mem4g qemu_suites 40 SMP=4 MEM=4G
+# A GICv2 board (GIC-400 style, QEMU's gic-version=2): the same binary drives it, and its
+# guests see a GICv2 (the gic2 guest: GICD_SGIR, SGIs per sender, ITARGETSR).
+step qemu-gicv2-smp1 qemu_suites 30 SMP=1 MEM=512M GIC=2
+step qemu-gicv2-smp4 qemu_suites 40 SMP=4 MEM=512M GIC=2
+step qemu-gicv2-smp8 qemu_suites 40 SMP=8 MEM=512M GIC=2
 # ARMv8.0 cores (no PAN, VHE, LSE): what the suites check that a core lacks is a skip line.
 step qemu-cortex-a53 qemu_suites 40 SMP=4 MEM=512M CPU=cortex-a53
 step qemu-cortex-a57 qemu_suites 40 SMP=4 MEM=512M CPU=cortex-a57

@@ -166,6 +166,14 @@ pub struct VcpuContext {
     pub gic: GicCpuRegs,
 }
 
+/// One acknowledged physical interrupt: its INTID, and the acknowledge value its EOI writes
+/// back (on a GICv2 an SGI's includes the CPU that sent it, IHI 0048B 4.4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    pub intid: u32,
+    pub iar: u32,
+}
+
 /// The syndrome registers of one exit, read once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Syndrome {

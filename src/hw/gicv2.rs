@@ -545,6 +545,30 @@ impl LrV2 {
     }
 }
 
+/// `lr` as GICH_LR<n> holds it, HW = 0: the SGI's source in CPUID (bits [12:10] are RES0
+/// for the other interrupts, where the source is 0).
+pub fn encode_lr(lr: super::gic::Lr) -> u32 {
+    let mut v = LrV2::new(lr.intid(), lr.priority(), lr.state() as u32);
+    if lr.group1() {
+        v = v.with_group1();
+    }
+    if lr.eoi_exit() {
+        v = v.with_eoi_maintenance();
+    }
+    if lr.intid() < super::gic::SGI_COUNT {
+        v = v.with_source_cpu(lr.source() as u32);
+    }
+    v.0
+}
+
+/// A GICH_LR<n> value read back after an exit.
+pub fn decode_lr(v: u32) -> super::gic::Lr {
+    let l = LrV2(v);
+    let lr = super::gic::Lr::new(l.intid(), l.priority(), l.state() as u64).with_group1(l.is_group1());
+    let lr = if l.intid() < super::gic::SGI_COUNT { lr.with_source(l.source_cpu().unwrap_or(0) as u8) } else { lr };
+    if l.eoi_maintenance() { lr.with_eoi_exit() } else { lr }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -699,5 +723,25 @@ mod tests {
         assert_eq!(GICH_VTR::PRE_BITS.read(vtr) + 1, 5);
         assert!(GICH_MISR::EOI.is_set(1) && GICH_MISR::U.is_set(2));
         assert_eq!(GICH_VMCR::VM_PRI_MASK.val(0x1f).value, 0xf800_0000);
+    }
+}
+
+#[cfg(test)]
+mod lr_encoding_tests {
+    use super::super::gic::Lr;
+    use super::*;
+
+    #[test]
+    fn list_register_round_trip() {
+        let sgi = Lr::new(3, 0xa7, Lr::STATE_PENDING).with_group1(false).with_source(5).with_eoi_exit();
+        let v = encode_lr(sgi);
+        // State [29:28], priority [27:23] (0xa7 >> 3), EOI [19], CPUID [12:10], VirtualID.
+        assert_eq!(v, (1 << 28) | (0x14 << 23) | (1 << 19) | (5 << 10) | 3);
+        assert_eq!(decode_lr(v), Lr::new(3, 0xa0, Lr::STATE_PENDING).with_group1(false).with_source(5).with_eoi_exit());
+        let spi = Lr::new(40, 0x10, Lr::STATE_PENDING | Lr::STATE_ACTIVE);
+        assert_eq!(encode_lr(spi), (3 << 28) | (1 << 30) | (2 << 23) | 40);
+        assert_eq!(decode_lr(encode_lr(spi)), spi);
+        // A source only for SGIs: for an SPI those bits are RES0 and are not written.
+        assert_eq!(encode_lr(Lr::new(40, 0, 1).with_source(7)) & (7 << 10), 0);
     }
 }

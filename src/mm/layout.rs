@@ -218,7 +218,16 @@ pub fn stage1_plan(
         .into_iter()
         .chain([gic.distributor])
         .chain(gic.redistributors.iter().copied())
-        .chain(gic.cpu_interface);
+        // A GICv2's CPU interface and its virtualization regions, as far as the driver
+        // reads to resolve an aliased or understated CPU interface (`platform::gicv2`).
+        .chain(
+            gic.cpu_interface.map(|r| crate::platform::gicv2::probe_window(crate::platform::gicv2::Interface::Gicc, r)),
+        )
+        .chain(gic.hyp_interface)
+        .chain(
+            gic.vcpu_interface
+                .map(|r| crate::platform::gicv2::probe_window(crate::platform::gicv2::Interface::Gicv, r)),
+        );
     for r in regions {
         let r = r.range();
         devices

@@ -23,8 +23,16 @@ pub fn run(ctx: &mut Ctx) {
     }
     check!(ctx, p.memory.iter().all(|m| m.base % 4096 == 0 && m.size % 4096 == 0), "RAM banks page-aligned");
     check!(ctx, p.memory.iter().any(|m| m.range().contains_range(&p.dtb.range())), "DTB inside RAM");
-    check_eq!(ctx, p.gic.version, GicVersion::V3, "GIC version");
-    check!(ctx, !p.gic.redistributors.is_empty(), "redistributor regions");
+    match e.gic {
+        Some(2) => {
+            check_eq!(ctx, p.gic.version, GicVersion::V2, "GIC version 2 (-machine gic-version=2)");
+            check!(ctx, p.gic.gicv2_virtualization().is_ok(), "GICv2 with GICH, GICV and the maintenance interrupt");
+        }
+        _ => {
+            check_eq!(ctx, p.gic.version, GicVersion::V3, "GIC version 3");
+            check!(ctx, !p.gic.redistributors.is_empty(), "redistributor regions");
+        }
+    }
     check!(ctx, p.uart.is_some_and(|u| u.from_stdout_path), "console UART from /chosen/stdout-path");
     match p.timer {
         Some(t) => {

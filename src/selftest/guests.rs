@@ -23,6 +23,10 @@ core::arch::global_asm!(concat!(
 core::arch::global_asm!(concat!(include_str!("../../tests/guests/common.S"), include_str!("../../tests/guests/gic.S")));
 core::arch::global_asm!(concat!(
     include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/gic2.S")
+));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
     include_str!("../../tests/guests/switch.S")
 ));
 core::arch::global_asm!(concat!(include_str!("../../tests/guests/common.S"), include_str!("../../tests/guests/cpu.S")));
@@ -44,6 +48,8 @@ unsafe extern "C" {
     static guest_mmio_end: u8;
     static guest_gic_start: u8;
     static guest_gic_end: u8;
+    static guest_gic2_start: u8;
+    static guest_gic2_end: u8;
     static guest_cpu_start: u8;
     static guest_cpu_end: u8;
     static guest_uart_start: u8;
@@ -95,11 +101,24 @@ fn new_vm_on(
         entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg,
         placement,
-        devices: crate::vm::device_table(&crate::vm::config::virt_devices(vcpu_count, None, true))
-            .expect("the virt layout fits"),
+        devices: crate::vm::device_table(&crate::vm::config::virt_devices(
+            crate::arch::gic_version(),
+            vcpu_count,
+            None,
+            true,
+        ))
+        .expect("the virt layout fits"),
     };
     match Vm::new(config) {
-        Ok(vm) => Some(vm),
+        Ok(mut vm) => {
+            // The GIC the guest has, where tests/guests/common.S reads it (GIC_INFO).
+            let version: u64 = if crate::arch::gic_version() == crate::vgic::Version::V2 { 2 } else { 3 };
+            if let Err(e) = vm.load(GUEST_RAM_IPA + GIC_INFO_OFFSET, &version.to_le_bytes()) {
+                check!(ctx, false, "{name}: storing GIC_INFO: {e:?}");
+                return None;
+            }
+            Some(vm)
+        }
         Err(e) => {
             check!(ctx, false, "{name} VM creation: {e:?}");
             None
@@ -110,6 +129,18 @@ fn new_vm_on(
 /// Guest RAM lives at this IPA, away from where the hypervisor's image is in PA space, so
 /// that the guest can try the hypervisor's address and find nothing.
 const GUEST_RAM_IPA: u64 = 0x8000_0000;
+/// Where in a test guest's RAM the harness stores its GIC version (`GIC_INFO` in
+/// tests/guests/common.S): the last page of its 2 MiB.
+const GIC_INFO_OFFSET: u64 = 0x1f_f000;
+
+/// The "gic" guest for the board's GIC: `gic` (ICC_* registers, GICv3) or `gic2` (the
+/// memory-mapped GICv2 CPU interface and GICD_SGIR).
+fn gic_image() -> &'static [u8] {
+    match crate::arch::gic_version() {
+        crate::vgic::Version::V3 => blob(&raw const guest_gic_start, &raw const guest_gic_end),
+        crate::vgic::Version::V2 => blob(&raw const guest_gic2_start, &raw const guest_gic2_end),
+    }
+}
 
 fn run_basic(ctx: &mut Ctx, round: u32) {
     let hv = crate::start::boot_info().layout.image.whole.start;
@@ -257,8 +288,10 @@ pub fn run_gic(ctx: &mut Ctx) {
         ctx.skip(format_args!("one pCPU: the gic guest needs two or more"));
         return;
     }
-    let image = blob(&raw const guest_gic_start, &raw const guest_gic_end);
-    let Some(vm) = new_vm(ctx, "gic", image, n, n as u64).map(Arc::new) else { return };
+    let v2 = crate::arch::gic_version() == crate::vgic::Version::V2;
+    let Some(vm) = new_vm(ctx, if v2 { "gic2" } else { "gic" }, gic_image(), n, n as u64).map(Arc::new) else {
+        return;
+    };
     let lrs = crate::arch::aarch64::vgic::lr_count();
     let end = run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "gic guest ended with SYSTEM_OFF");
@@ -266,7 +299,22 @@ pub fn run_gic(ctx: &mut Ctx) {
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
     check_eq!(ctx, get(8), Some(n as u64), "guest saw {n} vCPUs");
     check_eq!(ctx, get(1), Some(0), "SGIs between all {} ordered pairs arrived exactly once", n * (n - 1));
-    check_eq!(ctx, get(2), Some(0), "SGI broadcast (IRM) from vCPU 0 reached each other vCPU exactly once");
+    if v2 {
+        check_eq!(ctx, get(2), Some(0), "SGI 15 to \"all but self\" from vCPU 0 reached each other vCPU exactly once");
+        check_eq!(
+            ctx,
+            get(9),
+            Some(0),
+            "SGI 14 from each of {} senders at once: {} interrupts, each naming its sender",
+            n - 1,
+            n - 1
+        );
+        check_eq!(ctx, get(11), Some(n as u64), "SGI 13 to \"self\" on each vCPU");
+        check_eq!(ctx, get(12), Some(0), "every SGI's GICC_IAR named its sender");
+        check_eq!(ctx, get(10), Some(0), "each vCPU's banked GICD_ITARGETSR0 is its own CPU interface");
+    } else {
+        check_eq!(ctx, get(2), Some(0), "SGI broadcast (IRM) from vCPU 0 reached each other vCPU exactly once");
+    }
     ctx.section("guest-timer");
     check_eq!(ctx, get(3), Some(100 * n as u64), "virtual timer fired 100 times on each vCPU");
     check_eq!(ctx, get(4), Some(0), "no timer interrupt early or over a second late");
@@ -292,9 +340,8 @@ pub fn run_placed(ctx: &mut Ctx) {
         return ctx
             .skip(format_args!("{} pCPUs: placing vCPUs on pCPUs 2 and 3 needs four", crate::percpu::all().len()));
     }
-    let image = blob(&raw const guest_gic_start, &raw const guest_gic_end);
     let placement = crate::vm::Placement::on(&[CpuId(2), CpuId(3)]).expect("two vCPUs");
-    let Some(vm) = new_vm_on(ctx, "placed", image, placement, 2).map(Arc::new) else { return };
+    let Some(vm) = new_vm_on(ctx, "placed", gic_image(), placement, 2).map(Arc::new) else { return };
     let kicks_before: alloc::vec::Vec<u64> =
         crate::percpu::all().iter().map(|c| c.kicks.load(core::sync::atomic::Ordering::Relaxed)).collect();
     let end = run_vm(vm.clone());
@@ -367,7 +414,16 @@ pub fn run_cpu(ctx: &mut Ctx) {
         check_eq!(ctx, get(2), Some(0), "round {round}: V0-V31 kept across 200 exits");
         ctx.section(if round == 1 { "guest-cpu-features" } else { "guest-cpu-features-again" });
         check_eq!(ctx, field(get(3), 32), Some(0), "round {round}: ID_AA64PFR0_EL1.SVE hidden");
-        check_eq!(ctx, field(get(3), 24), Some(1), "round {round}: ID_AA64PFR0_EL1.GIC says system registers");
+        if crate::arch::gic_version() == crate::vgic::Version::V2 {
+            check_eq!(
+                ctx,
+                field(get(3), 24),
+                Some(0),
+                "round {round}: ID_AA64PFR0_EL1.GIC: no system registers (GICv2)"
+            );
+        } else {
+            check_eq!(ctx, field(get(3), 24), Some(1), "round {round}: ID_AA64PFR0_EL1.GIC says system registers");
+        }
         check_eq!(ctx, field(get(4), 8), Some(0), "round {round}: ID_AA64PFR1_EL1.MTE hidden");
         check_eq!(ctx, field(get(4), 24), Some(0), "round {round}: ID_AA64PFR1_EL1.SME hidden");
         check_eq!(ctx, get(5).map(|v| v & 0xff00_0ff0), Some(0), "round {round}: pointer authentication hidden");
@@ -483,7 +539,7 @@ pub fn run_in_place(ctx: &mut Ctx) {
         entry: GuestPhysAddr(GUEST_RAM_IPA),
         arg: b.layout.image.whole.start,
         placement: crate::vm::Placement::identity(1),
-        devices: crate::vm::device_table(&crate::vm::config::virt_devices(1, None, true))
+        devices: crate::vm::device_table(&crate::vm::config::virt_devices(crate::arch::gic_version(), 1, None, true))
             .expect("the virt layout fits"),
     };
     let window = GUEST_RAM_IPA + (1 << 20);

@@ -3,7 +3,7 @@
 //! line, then a semihosting exit with status 0 only if every check passed.
 //!
 //! Expectations come from the DTB and, under `make run`, from `/chosen/bootargs`
-//! (`selftest.cpus=`, `selftest.mem=`, `selftest.module=`), so one binary serves every
+//! (`selftest.cpus=`, `selftest.mem=`, `selftest.module=`, `selftest.gic=`), so one binary serves every
 //! machine shape.
 
 mod dtb;
@@ -90,6 +90,8 @@ pub struct Expect {
     pub cpus: Option<usize>,
     pub mem: Option<u64>,
     pub module: Option<u64>,
+    /// The GIC version the machine has (2 or 3).
+    pub gic: Option<u64>,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -117,6 +119,8 @@ pub fn expectations() -> Expect {
             e.cpus = parse_u64(v).map(|n| n as usize);
         } else if let Some(v) = word.strip_prefix("selftest.mem=") {
             e.mem = parse_size(v);
+        } else if let Some(v) = word.strip_prefix("selftest.gic=") {
+            e.gic = parse_u64(v);
         } else if let Some(v) = word.strip_prefix("selftest.module=") {
             e.module = parse_u64(v);
         }

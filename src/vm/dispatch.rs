@@ -162,7 +162,7 @@ fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) ->
         // An ID register (HCR_EL2.TID3): the hardware's value minus what we hide.
         (SysReg::IdReg { crm, op2 }, true) => {
             let hw = arch::read_id_reg(crm, op2);
-            Some(super::idregs::sanitize(super::idregs::IdReg { crm, op2 }, hw))
+            Some(super::idregs::sanitize(super::idregs::IdReg { crm, op2 }, hw, vm.gic))
         }
         // Debug and OS-lock registers: RAZ/WI, so a guest sees debug hardware with nothing
         // armed and cannot arm any.

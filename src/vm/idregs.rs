@@ -16,9 +16,13 @@ fn clear(value: u64, fields: &[u32]) -> u64 {
     fields.iter().fold(value, |v, &shift| v & !(0xf << shift))
 }
 
-/// The value the guest reads for ID register `r` whose hardware value is `hw`.
-pub fn sanitize(r: IdReg, hw: u64) -> u64 {
+/// The value the guest reads for ID register `r` whose hardware value is `hw`, in a VM whose
+/// vGIC is `gic`.
+pub fn sanitize(r: IdReg, hw: u64, gic: crate::vgic::Version) -> u64 {
     match (r.crm, r.op2) {
+        // ID_AA64PFR0_EL1.GIC [27:24]: a vGICv2 has no system-register interface (KVM hides
+        // it the same way), whatever the core's GIC CPU interface could do.
+        (4, 0) if gic == crate::vgic::Version::V2 => clear(hw, &[24, 32, 40, 44, 52]),
         // ID_AA64PFR0_EL1: SVE [35:32], MPAM [43:40], AMU [47:44], RME [55:52].
         (4, 0) => clear(hw, &[32, 40, 44, 52]),
         // ID_AA64PFR1_EL1: MTE [11:8], MPAM_frac [19:16], SME [27:24], NMI [39:36],
@@ -44,20 +48,24 @@ mod tests {
     #[test]
     fn hides_what_we_do_not_virtualize() {
         let all = u64::MAX;
-        let pfr0 = sanitize(IdReg { crm: 4, op2: 0 }, all);
+        use crate::vgic::Version::{V2, V3};
+        let pfr0 = sanitize(IdReg { crm: 4, op2: 0 }, all, V3);
         assert_eq!((pfr0 >> 32) & 0xf, 0, "SVE");
         assert_eq!(pfr0 & 0xffff_ffff, 0xffff_ffff, "EL0-3, FP, AdvSIMD, GIC kept");
-        let pfr1 = sanitize(IdReg { crm: 4, op2: 1 }, all);
+        let pfr0_v2 = sanitize(IdReg { crm: 4, op2: 0 }, all, V2);
+        assert_eq!(pfr0_v2 & 0xffff_ffff, 0xf0ff_ffff, "a vGICv2: no GIC system registers");
+        assert_eq!((pfr0_v2 >> 32) & 0xf, 0, "and still no SVE");
+        let pfr1 = sanitize(IdReg { crm: 4, op2: 1 }, all, V3);
         assert_eq!((pfr1 >> 8) & 0xf, 0, "MTE");
         assert_eq!((pfr1 >> 24) & 0xf, 0, "SME");
-        assert_eq!(sanitize(IdReg { crm: 4, op2: 4 }, all), 0);
-        assert_eq!(sanitize(IdReg { crm: 4, op2: 5 }, all), 0);
-        let dfr0 = sanitize(IdReg { crm: 5, op2: 0 }, all);
+        assert_eq!(sanitize(IdReg { crm: 4, op2: 4 }, all, V3), 0);
+        assert_eq!(sanitize(IdReg { crm: 4, op2: 5 }, all, V3), 0);
+        let dfr0 = sanitize(IdReg { crm: 5, op2: 0 }, all, V3);
         assert_eq!((dfr0 >> 8) & 0xf, 0, "PMU");
         assert_eq!(dfr0 & 0xf, 0xf, "DebugVer kept");
-        let isar1 = sanitize(IdReg { crm: 6, op2: 1 }, all);
+        let isar1 = sanitize(IdReg { crm: 6, op2: 1 }, all, V3);
         assert_eq!(isar1 & 0xff0, 0, "APA, API");
         assert_eq!((isar1 >> 24) & 0xff, 0, "GPA, GPI");
-        assert_eq!(sanitize(IdReg { crm: 6, op2: 0 }, 0x1234), 0x1234, "ISAR0 untouched");
+        assert_eq!(sanitize(IdReg { crm: 6, op2: 0 }, 0x1234, V3), 0x1234, "ISAR0 untouched");
     }
 }

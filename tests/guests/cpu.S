@@ -84,15 +84,9 @@ guest_cpu_start:
 
     // The EL1 physical timer, through the vGIC: PPI 30.
     movz    x1, #0x0800, lsl #16
-    mov     w2, #2
-    str     w2, [x1]                    // GICD_CTLR.EnableGrp1
-    movz    x1, #0x080a, lsl #16
-    str     wzr, [x1, #0x14]            // GICR_WAKER
-    add     x1, x1, #0x10000
-    mov     w2, #-1
-    str     w2, [x1, #0x80]             // IGROUPR0
-    mov     w2, #(1 << 30)
-    str     w2, [x1, #0x100]            // ISENABLER0: PPI 30
+    mov     w2, #3
+    str     w2, [x1]                    // GICD_CTLR: the groups there are
+    GIC_PRIVATE_ON 0, (1 << (30 - 16))  // PPI 30
     ICC_ON
     msr     daifclr, #2
     mov     x22, #0                     // interrupts taken (the handler increments)
@@ -138,12 +132,12 @@ cpu_sync:
 
 cpu_irq:
     stp     x0, x1, [sp, #-16]!
-    mrs     x0, icc_iar1_el1
+    GIC_ACK 0, 1
     cmp     x0, #30
     b.ne    9f
     msr     cntp_ctl_el0, xzr
     add     x22, x22, #1
-9:  msr     icc_eoir1_el1, x0
+9:  GIC_EOI 0, 1
     ldp     x0, x1, [sp], #16
     eret
 
@@ -173,3 +167,7 @@ guest_cpu_end:
 .purgem REPORT
 .purgem SYSTEM_OFF
 .purgem ICC_ON
+.purgem GIC_V2
+.purgem GIC_ACK
+.purgem GIC_EOI
+.purgem GIC_PRIVATE_ON

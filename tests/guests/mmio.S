@@ -68,3 +68,7 @@ guest_mmio_end:
 .purgem REPORT
 .purgem SYSTEM_OFF
 .purgem ICC_ON
+.purgem GIC_V2
+.purgem GIC_ACK
+.purgem GIC_EOI
+.purgem GIC_PRIVATE_ON

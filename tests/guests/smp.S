@@ -139,4 +139,8 @@ guest_smp_end:
 .purgem REPORT
 .purgem SYSTEM_OFF
 .purgem ICC_ON
+.purgem GIC_V2
+.purgem GIC_ACK
+.purgem GIC_EOI
+.purgem GIC_PRIVATE_ON
 .purgem CPU_ON

@@ -42,16 +42,13 @@ guest_switch_start:
     // GIC: Group 1 on; our redistributor awake, PPI 27 (the virtual timer) in Group 1 and
     // enabled.
     movz    x1, #0x0800, lsl #16
-    mov     w2, #2
-    str     w2, [x1]                    // GICD_CTLR.EnableGrp1
-    movz    x1, #0x080a, lsl #16
-    str     wzr, [x1, #0x14]            // GICR_WAKER
-    add     x1, x1, #0x10000            // SGI_base
-    mov     w2, #-1
-    str     w2, [x1, #0x80]             // GICR_IGROUPR0
-    mov     w2, #(1 << 27)
-    str     w2, [x1, #0x100]            // GICR_ISENABLER0
-    // CPU interface: PMR 0xf8 - 8 * seed, BPR1 3 + seed (both live in ICH_VMCR_EL2).
+    mov     w2, #3
+    str     w2, [x1]                    // GICD_CTLR: the groups there are
+    GIC_PRIVATE_ON 0, (1 << 11)         // PPI 27 (bit 27: bit 11 of the high half)
+    // CPU interface: PMR 0xf8 - 8 * seed, BPR 3 + seed (both live in ICH_VMCR_EL2 or
+    // GICH_VMCR), the group our interrupts are in on.
+    GIC_V2  3
+    cbnz    x3, 1f
     mov     x2, #0xf8
     sub     x2, x2, x19, lsl #3
     msr     icc_pmr_el1, x2
@@ -59,6 +56,16 @@ guest_switch_start:
     msr     icc_bpr1_el1, x2
     mov     x2, #1
     msr     icc_igrpen1_el1, x2
+    b       2f
+1:  movz    x3, #(GICC_V2 >> 16), lsl #16
+    mov     x2, #0xf8
+    sub     x2, x2, x19, lsl #3
+    str     w2, [x3, #0x4]              // GICC_PMR
+    add     x2, x19, #3
+    str     w2, [x3, #0x8]              // GICC_BPR
+    mov     w2, #1
+    str     w2, [x3]                    // GICC_CTLR.EnableGrp0
+2:
     // FP/SIMD on at EL1.
     mov     x2, #(3 << 20)
     msr     cpacr_el1, x2
@@ -136,10 +143,10 @@ switch_round:
     msr     cntv_ctl_el0, x2
     isb
 2:  wfi
-    mrs     x13, icc_iar1_el1
+    GIC_ACK 13, 1
     cmp     x13, #1020
     b.hs    2b                          // nothing pending (a spurious wake-up)
-    msr     icc_eoir1_el1, x13
+    GIC_EOI 13, 1
     cmp     x13, #27
     b.ne    2b
     add     x26, x26, #1
@@ -282,13 +289,20 @@ switch_check:
     and     x1, x1, #3
     CHECK   x1, xzr, 4
     // GIC CPU interface.
+    // (x0 and x29 as scratch: x3-x5 hold expected values for every round.)
+    GIC_V2  0
+    cbnz    x0, 1f
     mrs     x1, icc_pmr_el1
-    mov     x2, #0xf8
+    mrs     x29, icc_bpr1_el1
+    b       2f
+1:  movz    x0, #(GICC_V2 >> 16), lsl #16
+    ldr     w1, [x0, #0x4]              // GICC_PMR
+    ldr     w29, [x0, #0x8]             // GICC_BPR
+2:  mov     x2, #0xf8
     sub     x2, x2, x19, lsl #3
     CHECK   x1, x2, 5
-    mrs     x1, icc_bpr1_el1
     add     x2, x19, #3
-    CHECK   x1, x2, 5
+    CHECK   x29, x2, 5
     mov     x30, x18
     ret
 
@@ -305,3 +319,7 @@ guest_switch_end:
 .purgem REPORT
 .purgem SYSTEM_OFF
 .purgem ICC_ON
+.purgem GIC_V2
+.purgem GIC_ACK
+.purgem GIC_EOI
+.purgem GIC_PRIVATE_ON

@@ -19,15 +19,20 @@ guest_uart_start:
     mov     x23, #0                     // interrupts taken
 
     movz    x1, #0x0800, lsl #16        // GICD
+    mov     w2, #3
+    str     w2, [x1]                    // GICD_CTLR: the groups there are
     mov     w2, #2
-    str     w2, [x1]
-    mov     w2, #2
-    str     w2, [x1, #0x84]             // IGROUPR1: INTID 33
     str     w2, [x1, #0x104]            // ISENABLER1: INTID 33
+    GIC_V2  3
+    cbnz    x3, 1f
+    str     w2, [x1, #0x84]             // GICv3: IGROUPR1: INTID 33 in Group 1
     str     xzr, [x1, #0x6108]          // IROUTER33: vCPU 0
     movz    x1, #0x080a, lsl #16
     str     wzr, [x1, #0x14]            // GICR_WAKER
-    ICC_ON
+    b       2f
+1:  mov     w2, #1
+    strb    w2, [x1, #0x821]            // GICv2: ITARGETSR33: CPU interface 0
+2:  ICC_ON
 
     ldr     w2, [x20, #0xfe0]           // peripheral ID
     ldr     w3, [x20, #0xfe4]
@@ -71,7 +76,7 @@ guest_uart_start:
 uart_irq:
     stp     x0, x1, [sp, #-32]!
     stp     x2, x3, [sp, #16]
-    mrs     x0, icc_iar1_el1
+    GIC_ACK 0, 1
     cmp     x0, #33
     b.ne    8f
     add     x23, x23, #1
@@ -83,7 +88,7 @@ uart_irq:
     strb    w1, [x21, x22]
     add     x22, x22, #1
     b       7b
-8:  msr     icc_eoir1_el1, x0
+8:  GIC_EOI 0, 1
     ldp     x2, x3, [sp, #16]
     ldp     x0, x1, [sp], #32
     eret
@@ -114,3 +119,7 @@ guest_uart_end:
 .purgem REPORT
 .purgem SYSTEM_OFF
 .purgem ICC_ON
+.purgem GIC_V2
+.purgem GIC_ACK
+.purgem GIC_EOI
+.purgem GIC_PRIVATE_ON

@@ -170,7 +170,14 @@ fn restore_timers(t: &TimerRegs) {
     msr!("cntp_ctl_el0", t.cntp_ctl);
 }
 
+/// GICv3: ICH_VMCR_EL2 and the ICH_AP*R registers the CPU implements. GICv2: GICH_VMCR in
+/// `vmcr` and GICH_APR in `ap0r[0]`.
 fn save_gic(g: &mut GicCpuRegs) {
+    if super::gic::version() == crate::hw::gic::Version::V2 {
+        let (vmcr, apr) = super::vgic::v2::save_cpu_regs();
+        (g.vmcr, g.ap0r[0]) = (vmcr as u64, apr as u64);
+        return;
+    }
     g.vmcr = mrs!("ich_vmcr_el2");
     let n = apr_count();
     g.ap0r[0] = mrs!("ich_ap0r0_el2");
@@ -188,6 +195,10 @@ fn save_gic(g: &mut GicCpuRegs) {
 }
 
 fn restore_gic(g: &GicCpuRegs) {
+    if super::gic::version() == crate::hw::gic::Version::V2 {
+        super::vgic::v2::restore_cpu_regs(g.vmcr as u32, g.ap0r[0] as u32);
+        return;
+    }
     msr!("ich_vmcr_el2", g.vmcr);
     let n = apr_count();
     msr!("ich_ap0r0_el2", g.ap0r[0]);

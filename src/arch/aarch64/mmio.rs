@@ -33,3 +33,15 @@ pub unsafe fn block<T>(region: Region) -> Mmio<T> {
     // SAFETY: see the function's contract.
     Mmio(unsafe { &*(region.base as *const T) })
 }
+
+/// A register block of type `T` at `region.base` of which only the first `region.size`
+/// bytes exist (a GICv2 CPU interface the device tree gives as its first 4 KiB page).
+///
+/// # Safety
+/// As [`block`], except that `region` may be shorter than `T`: the caller must never touch
+/// a register at or past `region.size`.
+pub unsafe fn block_prefix<T>(region: Region) -> Mmio<T> {
+    // SAFETY: see the function's contract; the registers past the region are never
+    // accessed, and device memory is never read speculatively.
+    Mmio(unsafe { &*(region.base as *const T) })
+}

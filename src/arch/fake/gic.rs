@@ -62,7 +62,12 @@ pub fn irq_pending() -> bool {
     vcpu::with_hw(|hw| pending_map(me, hw)) != 0
 }
 
-pub fn irq_ack() -> u32 {
+pub fn irq_ack() -> crate::arch::Acked {
+    let intid = ack();
+    crate::arch::Acked { intid, iar: intid }
+}
+
+fn ack() -> u32 {
     let me = super::cpu::this();
     let map = vcpu::with_hw(|hw| pending_map(me, hw));
     if map == 0 {
@@ -75,7 +80,8 @@ pub fn irq_ack() -> u32 {
     intid
 }
 
-pub fn irq_eoi(intid: u32) {
+pub fn irq_eoi(acked: crate::arch::Acked) {
+    let intid = acked.intid;
     let me = super::cpu::this();
     let mut state = lock(&machine().cpus[me].irq);
     if let Some(i) = state.active.iter().position(|&a| a == intid) {

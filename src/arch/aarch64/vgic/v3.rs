@@ -1,6 +1,7 @@
 //! The GICv3 virtual CPU interface at EL2 (ICH_*_EL2, IHI 0069 12.4): list registers in and
 //! out, the hypervisor control register, and a clean state for a vCPU that starts.
 
+use super::Loaded;
 use crate::hw::gicv3::{ICH_HCR, ICH_VTR, Lr, MAX_LRS, decode_lr, encode_lr};
 use crate::util::FixedVec;
 use core::arch::asm;
@@ -114,17 +115,6 @@ pub fn answer_maintenance() {
     }
 }
 
-/// What the list registers and ICH_HCR_EL2 hold since the last [`load`] on this pCPU, so
-/// the next one writes only what changes (each ICH_* access is a trip into QEMU's GIC
-/// model under TCG, and there are several per exit with interrupt work).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Loaded {
-    /// List registers 0..lrs may be non-zero; the rest are zero.
-    lrs: usize,
-    /// UIE may be set in ICH_HCR_EL2.
-    underflow: bool,
-}
-
 /// Loads the list registers for entry: `lrs` into the first ones, zero into those the last
 /// load used beyond them; ICH_HCR_EL2 only when UIE changes. (A guest cannot write list
 /// registers, and one the hardware did not fill stays zero.)
@@ -145,25 +135,4 @@ pub fn save(count: usize) -> FixedVec<Lr, MAX_LRS> {
         let _ = out.push(decode_lr(read_lr(i)));
     }
     out
-}
-
-/// A vCPU starts here: empty list registers, the virtual interface reset (arch interface
-/// name for [`reset`]).
-pub fn lrs_reset(lr_count: usize) {
-    reset(lr_count)
-}
-
-/// The virtual interface off (arch interface name for [`disable`]).
-pub fn lrs_disable(lr_count: usize) {
-    disable(lr_count)
-}
-
-/// Loads the list registers for entry (arch interface name for [`load`]).
-pub fn lrs_load(lrs: &[Lr], lr_count: usize, underflow: bool, last: &mut Loaded) {
-    load(lrs, lr_count, underflow, last)
-}
-
-/// Reads back the first `count` list registers (arch interface name for [`save`]).
-pub fn lrs_save(count: usize) -> FixedVec<Lr, MAX_LRS> {
-    save(count)
 }

@@ -1,61 +1,16 @@
 //! The physical GICv3: distributor and redistributor set-up, the EL2 view of the CPU
 //! interface, and SGIs between pCPUs (GIC architecture spec IHI 0069, chapters 12 and 13).
 
-use super::mmio;
+use super::super::{cpu, mmio};
+use super::{GicError, KICK_PRIORITY, SGI_KICK};
 use crate::hw::gicv3::{
     Distributor, GICD_CTLR, GICD_TYPER, GICR_SIZE, GICR_SIZE_VLPIS, GICR_TYPER, GICR_WAKER, INTID_SPECIAL_FIRST, PIDR2,
     Redistributor, SPI_FIRST, Sgi1r, typer_affinity,
 };
-use crate::platform::{GicVersion, Platform, Region};
+use crate::platform::{Platform, Region};
 use core::arch::asm;
 use spin::Once;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
-
-/// INTIDs from 1020 are special; an acknowledge that finds nothing returns this one. For
-/// callers that name it from here (`irq.rs`).
-pub use crate::hw::gicv3::INTID_SPURIOUS;
-
-/// SGI the hypervisor reserves for kicking another pCPU (GIC SGIs 0-15; Linux guests only
-/// see virtual SGIs, so any physical one is ours).
-pub const SGI_KICK: u32 = 8;
-/// Priority of the kick: higher (numerically lower) than anything a guest gets later.
-const KICK_PRIORITY: u32 = 0x80;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GicError {
-    /// The DTB describes a GICv2; this hypervisor drives GICv3 only.
-    NotV3,
-    /// The distributor's PIDR2 does not say GICv3 or GICv4.
-    BadArchRev(u32),
-    /// No redistributor frame has this pCPU's affinity.
-    NoRedistributor(u64),
-    /// GICR_WAKER.ChildrenAsleep did not clear.
-    WakeTimeout,
-}
-
-impl core::fmt::Display for GicError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::NotV3 => write!(
-                f,
-                "the interrupt controller is a GICv2; this hypervisor needs a GICv3 (QEMU: -machine gic-version=3)"
-            ),
-            Self::BadArchRev(r) => write!(f, "GICD_PIDR2 reports architecture revision {r}, not GICv3/v4"),
-            Self::NoRedistributor(m) => write!(f, "no GICv3 redistributor for MPIDR {m:#x}"),
-            Self::WakeTimeout => write!(f, "GICv3 redistributor did not wake up"),
-        }
-    }
-}
-
-/// The board's GIC version.
-pub fn version() -> crate::hw::gic::Version {
-    crate::hw::gic::Version::V3
-}
-
-/// The GICV a guest's GICC maps (GICv2 only).
-pub fn guest_cpu_interface() -> Option<u64> {
-    None
-}
 
 struct Gic {
     distributor: mmio::Mmio<Distributor>,
@@ -67,15 +22,12 @@ struct Gic {
 static GIC: Once<Gic> = Once::new();
 
 fn wait_rwp(d: &Distributor) {
-    let deadline = super::cpu::counter() + super::cpu::ticks_from_us(100_000);
-    while d.ctlr.is_set(GICD_CTLR::RWP) && super::cpu::counter() < deadline {}
+    let deadline = cpu::counter() + cpu::ticks_from_us(100_000);
+    while d.ctlr.is_set(GICD_CTLR::RWP) && cpu::counter() < deadline {}
 }
 
 /// Primary only, once: checks the GIC and enables affinity routing and Group 1.
 pub fn init_distributor(p: &Platform<'_>) -> Result<(), GicError> {
-    if p.gic.version != GicVersion::V3 {
-        return Err(GicError::NotV3);
-    }
     // SAFETY: the distributor region comes from the DTB and is mapped as device memory.
     let d: mmio::Mmio<Distributor> = unsafe { mmio::block(p.gic.distributor) };
     // GICv3 or GICv4: the revisions PIDR2::ARCH_REV names.
@@ -149,9 +101,9 @@ pub fn init_cpu(mpidr: u64, ppis: &[u32]) -> Result<(), GicError> {
     let gic = GIC.get().expect("init_distributor runs before init_cpu");
     let r = find_redistributor(gic, mpidr).ok_or(GicError::NoRedistributor(mpidr))?;
     r.waker.modify(GICR_WAKER::PROCESSOR_SLEEP::CLEAR);
-    let deadline = super::cpu::counter() + super::cpu::ticks_from_us(100_000);
+    let deadline = cpu::counter() + cpu::ticks_from_us(100_000);
     while r.waker.is_set(GICR_WAKER::CHILDREN_ASLEEP) {
-        if super::cpu::counter() > deadline {
+        if cpu::counter() > deadline {
             return Err(GicError::WakeTimeout);
         }
     }
@@ -206,33 +158,7 @@ pub fn ack() -> u32 {
     intid as u32 & 0xff_ffff
 }
 
-/// Whether a physical IRQ is pending for this pCPU (ISR_EL1.I read at EL2). Cheaper than
-/// an acknowledge that finds nothing: under QEMU's TCG every ICC_* access takes the
-/// emulator's global lock, ISR_EL1 does not.
-pub fn irq_pending() -> bool {
-    let isr: u64;
-    // SAFETY: reading ISR_EL1 has no side effect.
-    unsafe { asm!("mrs {}, isr_el1", out(reg) isr, options(nostack, preserves_flags)) };
-    isr & (1 << 7) != 0
-}
-
 pub fn eoi(intid: u32) {
     // SAFETY: ends the interrupt this pCPU acknowledged (priority drop and deactivation).
     unsafe { asm!("msr icc_eoir1_el1, {}", "isb", in(reg) intid as u64, options(nostack)) };
-}
-
-/// Sends the kick SGI to the pCPU with affinity `mpidr` (after a `dsb`, so what the caller
-/// stored first is visible to the target's handler).
-pub fn send_kick(mpidr: u64) {
-    send_sgi(SGI_KICK, mpidr);
-}
-
-/// Acknowledges the highest-priority pending interrupt (ICC_IAR1_EL1).
-pub fn irq_ack() -> u32 {
-    ack()
-}
-
-/// Ends interrupt `intid` (priority drop and deactivation).
-pub fn irq_eoi(intid: u32) {
-    eoi(intid)
 }
