@@ -10,9 +10,9 @@
 //! Types both implementations share (the guest's general registers, one exit's syndrome,
 //! the IRQ-masking lock) are defined here, once. Nothing under `src/arch` imports from the
 //! layers above it: the hardware definitions and the console UARTs' register-level drivers
-//! (`crate::hw`) and plain portable types
-//! (`crate::ids`, `crate::mm::{addr, range, pagetable, guest_ram}`, `crate::util`,
-//! `crate::platform` descriptions) only. The exception vectors reach the core through one
+//! (`crate::hw`) and plain portable types (`crate::ids`,
+//! `crate::mm::{addr, range, pagetable, guest_ram}`, `crate::util`, `crate::platform`
+//! descriptions) only. The exception vectors reach the core through one
 //! entry point, the IRQ handler installed with [`set_irq_handler`].
 
 pub mod lock;
