@@ -1,18 +1,18 @@
 //! The console: the physical UART behind one lock, and the `log` backend that prefixes
-//! every line with a timestamp, the level and the pCPU id. The UART driver itself is arch
-//! code (`arch::Uart`); this module is portable.
+//! every line with a timestamp, the level and the pCPU id. The UART drivers are portable
+//! register logic (`hw::uart`: PL011, 16550 family, Cadence); `arch::Uart` gives them MMIO.
 #![forbid(unsafe_code)]
 
 use crate::arch::{self, Uart};
-use crate::platform::Region;
+use crate::platform;
 use crate::sync::IrqLock;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The console; `None` until the MMU is on (or when the DTB names no console UART).
 static CONSOLE: IrqLock<Option<Uart>> = IrqLock::new(None);
-/// The console UART's registers, for the panic path's unlocked writer.
-static REGION: spin::Once<Region> = spin::Once::new();
+/// The console UART (kind and registers), for the panic path's unlocked writer.
+static UART: spin::Once<platform::Uart> = spin::Once::new();
 /// Counter value at boot, for timestamps.
 static BOOT_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -20,18 +20,19 @@ pub fn set_boot_time(counter: u64) {
     BOOT_COUNTER.store(counter, Ordering::Relaxed);
 }
 
-/// Prints without locks or the log prefix, on the DTB's stdout UART (`region`) or QEMU
+/// Prints without locks or the log prefix, on the DTB's console UART (`uart`) or QEMU
 /// virt's PL011: for errors before the MMU is on, when locks cannot be trusted yet.
-pub fn early_print(region: Option<Region>, args: fmt::Arguments<'_>) {
-    arch::early_print(region, args);
+pub fn early_print(uart: Option<platform::Uart>, args: fmt::Arguments<'_>) {
+    arch::early_print(uart, args);
 }
 
-/// Installs the console (its FIFOs on) and the logger. Called once by the primary with the
-/// MMU on, with the UART the boot flow made from `/chosen/stdout-path`.
-pub fn init(uart: Option<(Uart, Region)>) {
-    if let Some((mut port, region)) = uart {
-        port.enable_fifos();
-        REGION.call_once(|| region);
+/// Installs the console (made usable: FIFOs on, transmitter enabled) and the logger.
+/// Called once by the primary with the MMU on, with the UART the boot flow made from the
+/// platform's console (`uart`, its description).
+pub fn init(uart: Option<(Uart, platform::Uart)>) {
+    if let Some((mut port, uart)) = uart {
+        port.init();
+        UART.call_once(|| uart);
         *CONSOLE.lock() = Some(port);
     }
     // Fails only if a logger is already set, which would be a second call: ignore.
@@ -43,6 +44,15 @@ pub fn init(uart: Option<(Uart, Region)>) {
 pub fn enable_receive_interrupt() {
     if let Some(port) = CONSOLE.lock().as_mut() {
         port.enable_receive_interrupt();
+    }
+}
+
+/// Quiets the physical UART's receive interrupt other than by reading (a DesignWare
+/// UART's busy detect, a Cadence UART's sticky status). Call it first in the interrupt's
+/// handler, then [`receive`] until it returns 0.
+pub fn ack_receive_interrupt() {
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        port.ack_receive_interrupt();
     }
 }
 
@@ -82,8 +92,8 @@ pub fn print(args: fmt::Arguments<'_>) {
 /// Waits (bounded) until the console's last byte has left the UART: before powering off or
 /// resetting the machine, which would cut off what is still in the transmit FIFO.
 pub fn flush() {
-    if let Some(guard) = CONSOLE.try_lock_for(1_000_000)
-        && let Some(port) = guard.as_ref()
+    if let Some(mut guard) = CONSOLE.try_lock_for(1_000_000)
+        && let Some(port) = guard.as_mut()
     {
         port.wait_idle();
     }
@@ -97,7 +107,7 @@ pub fn print_panic(args: fmt::Arguments<'_>) {
                 let _ = port.write_fmt(args);
             }
         }
-        None => early_print(REGION.get().copied(), args),
+        None => early_print(UART.get().copied(), args),
     }
 }
 

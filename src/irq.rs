@@ -98,7 +98,10 @@ pub fn handle() -> Events {
                 arch::answer_maintenance();
             }
             u if Some(u) == ppis.uart => {
-                // Console input goes to the VM that owns the console.
+                // Console input goes to the VM that owns the console. Quiet the UART's other
+                // causes first (a level left up would be taken again at once), then read
+                // until empty, which quiets the rest.
+                crate::console::ack_receive_interrupt();
                 let mut buf = [0u8; 32];
                 loop {
                     let n = crate::console::receive(&mut buf);

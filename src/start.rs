@@ -51,7 +51,7 @@ fn early_fail(uart: Option<Uart>, args: fmt::Arguments<'_>) -> ! {
 }
 
 fn console_early(uart: Option<Uart>, args: fmt::Arguments<'_>) {
-    crate::console::early_print(uart.map(|u| u.region), args);
+    crate::console::early_print(uart, args);
 }
 
 /// HCR_EL2 while no guest runs ([`vcpu::HCR_HOST`]).
@@ -90,8 +90,8 @@ extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
     // stack), the DTB, the reserved region and the console.
     unsafe { mmu::enable(&mmu_config) };
 
-    // SAFETY: the DTB's stdout UART, mapped as device memory in the EL2 map just enabled.
-    let port = uart.map(|u| (unsafe { crate::arch::Uart::new(u.region) }, u.region));
+    // SAFETY: the DTB's console UART, mapped as device memory in the EL2 map just enabled.
+    let port = uart.map(|u| (unsafe { crate::arch::Uart::new(u) }, u));
     crate::console::init(port);
     crate::mm::heap::init_heap(layout.heap);
     crate::arch::init_frames(layout.frames);
@@ -103,6 +103,13 @@ extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
         "image {:?} loaded at {load_address:#x}; DTB {:?}; {} pCPUs; PA size {} bits",
         image.whole, p.dtb, cpu_count, mmu_config.pa_bits
     );
+    if let Some(u) = p.uart {
+        let from = if u.from_stdout_path { "/chosen/stdout-path" } else { "the first PL011 (no usable stdout-path)" };
+        match u.intid {
+            Some(intid) => info!("console: {} at {:#x}, INTID {intid}, from {from}", u.kind, u.region.base),
+            None => info!("console: {} at {:#x}, no interrupt (no input), from {from}", u.kind, u.region.base),
+        }
+    }
     for bank in p.memory.iter() {
         info!("RAM {:?}", bank);
     }

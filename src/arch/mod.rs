@@ -9,9 +9,10 @@
 //!
 //! Types both implementations share (the guest's general registers, one exit's syndrome,
 //! the IRQ-masking lock) are defined here, once. Nothing under `src/arch` imports from the
-//! layers above it: the hardware definitions (`crate::hw`) and plain portable types
-//! (`crate::ids`, `crate::mm::{addr, range, pagetable, guest_ram}`, `crate::util`,
-//! `crate::platform` descriptions) only. The exception vectors reach the core through one
+//! layers above it: the hardware definitions and the console UARTs' register-level drivers
+//! (`crate::hw`) and plain portable types (`crate::ids`,
+//! `crate::mm::{addr, range, pagetable, guest_ram}`, `crate::util`, `crate::platform`
+//! descriptions) only. The exception vectors reach the core through one
 //! entry point, the IRQ handler installed with [`set_irq_handler`].
 
 pub mod lock;
@@ -54,7 +55,8 @@ pub use imp::gic::{guest_cpu_interface, version as gic_version};
 pub use imp::mmu::{invalidate_ipa, pa_range};
 /// Physical memory the hypervisor hands to guests: the pools and the ownership types.
 pub use imp::phys::{FrameTables, ModulePages, OwnedRam, RegisterPage, ram_bytes, take_disk, take_kernel_pages};
-/// The physical console UART.
+/// The physical console UART (a PL011, 16550 or Cadence UART, as the DTB says) and the
+/// unlocked writer for early and panic messages.
 pub use imp::uart::{Uart, early_print};
 /// Entering a guest and the EL1 state an injected exception needs.
 pub use imp::vcpu::{

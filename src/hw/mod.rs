@@ -7,6 +7,10 @@
 //! Arm ARM (DDI 0487), the GICv2 and GICv3 specifications (IHI 0048, IHI 0069), PSCI
 //! (DEN0022) or the PL011 TRM (DDI 0183) it comes from. Register blocks and fields are
 //! tock-registers types, which compile on the host like everything else here.
+//!
+//! [`uart`] is the one exception to "definitions only": the console UARTs' drivers (PL011,
+//! 16550 family, Cadence) at register level, written against a register-access trait so
+//! that they are portable and host-tested; the arch layer supplies the MMIO.
 #![forbid(unsafe_code)]
 
 pub mod el2;
@@ -17,3 +21,4 @@ pub mod gicv3;
 pub mod pl011;
 pub mod psci;
 pub mod timer;
+pub mod uart;

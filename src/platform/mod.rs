@@ -113,18 +113,28 @@ pub struct Timer {
     pub hyp_phys: u32,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum UartKind {
-    #[default]
-    Pl011,
-}
+/// Which UART the console is, with its register shape: the drivers' own description
+/// ([`crate::hw::uart::Kind`]).
+pub use crate::hw::uart::{Kind as UartKind, Width as IoWidth, ns16550::Variant as Ns16550Variant};
+
+/// `compatible` strings of the console UARTs besides `arm,pl011`, most specific kind first:
+/// the Cadence UART (Linux's xilinx_uartps), the DesignWare APB UART (8250_dw, without the
+/// Octeon, whose USR is elsewhere and whose registers are 64-bit), the 16550A and later
+/// (of_serial's FIFO types), then the members Linux drives without FIFOs.
+const CADENCE_UARTS: [&str; 4] = ["cdns,uart-r1p12", "cdns,uart-r1p8", "xlnx,xuartps", "xlnx,zynqmp-uart"];
+const DESIGNWARE_UARTS: [&str; 5] =
+    ["snps,dw-apb-uart", "marvell,armada-38x-uart", "renesas,rzn1-uart", "starfive,jh7100-uart", "sophgo,sg2044-uart"];
+const FIFO_16550S: [&str; 3] = ["ns16550a", "ns16750", "ns16850"];
+const NO_FIFO_16550S: [&str; 3] = ["ns16550", "ns16450", "ns8250"];
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Uart {
     pub kind: UartKind,
+    /// Its registers (for a 16550, `reg` moved on by `reg-offset`), at least
+    /// [`UartKind::span`] long.
     pub region: Region,
-    /// False when `/chosen/stdout-path` was missing or pointed elsewhere and the first PL011
-    /// in the tree was taken instead.
+    /// False when `/chosen/stdout-path` was missing or named a UART we cannot drive, and
+    /// the first PL011 in the tree was taken instead.
     pub from_stdout_path: bool,
     /// Its interrupt (an SPI), if the DTB names one.
     pub intid: Option<u32>,
@@ -298,7 +308,9 @@ struct Walker<'a> {
     path: FixedVec<u8, MAX_PATH>,
     path_overflow: usize,
     stdout_path: Option<&'a str>,
-    first_pl011: Option<(Region, Option<&'a [u8]>)>,
+    /// The first PL011 (node name, region, `interrupts`): the console without a usable
+    /// stdout-path.
+    first_pl011: Option<(&'a str, Region, Option<&'a [u8]>)>,
     stdout_irq: Option<&'a [u8]>,
     gic_interrupt_cells: u32,
     timer_interrupts: Option<(&'a str, &'a [u8])>,
@@ -503,16 +515,49 @@ impl<'a> Walker<'a> {
         if compatible("arm,armv8-timer") || compatible("arm,armv7-timer") {
             self.timer_interrupts = node.property("interrupts").map(|p| (node.name, p.value));
         }
+        let at_stdout = self.at_stdout_path(depth);
         if compatible("arm,pl011") {
-            let regs = self.regs::<4>(node, depth)?;
-            let region = *regs.first().ok_or(Error::BadProperty { node: node.name, property: "reg" })?;
+            let region = self.first_reg(node, depth)?;
             let irq = node.property("interrupts").map(|p| p.value);
-            if self.at_stdout_path(depth) {
-                self.p.uart = Some(Uart { kind: UartKind::Pl011, region, from_stdout_path: true, intid: None });
-                self.stdout_irq = irq;
+            if at_stdout {
+                self.set_console(node.name, UartKind::Pl011, region, true, irq)?;
             }
-            self.first_pl011.get_or_insert((region, irq));
+            self.first_pl011.get_or_insert((node.name, region, irq));
+        } else if at_stdout && let Some(kind) = uart_kind(node)? {
+            let mut region = self.first_reg(node, depth)?;
+            if let UartKind::Ns16550 { .. } = kind
+                && let Some(offset) = prop_cell(node, "reg-offset")?
+            {
+                let offset = offset as u64;
+                if offset >= region.size {
+                    return Err(Error::BadProperty { node: node.name, property: "reg-offset" });
+                }
+                region = Region { base: region.base + offset, size: region.size - offset };
+            }
+            self.set_console(node.name, kind, region, true, node.property("interrupts").map(|p| p.value))?;
         }
+        Ok(())
+    }
+
+    fn first_reg(&self, node: &Node<'a>, depth: usize) -> Result<Region, Error<'a>> {
+        let regs = self.regs::<4>(node, depth)?;
+        regs.first().copied().ok_or(Error::BadProperty { node: node.name, property: "reg" })
+    }
+
+    /// The console UART, if its registers are all inside its `reg`.
+    fn set_console(
+        &mut self,
+        node: &'a str,
+        kind: UartKind,
+        region: Region,
+        from_stdout_path: bool,
+        irq: Option<&'a [u8]>,
+    ) -> Result<(), Error<'a>> {
+        if region.size < kind.span() {
+            return Err(Error::BadProperty { node, property: "reg" });
+        }
+        self.p.uart = Some(Uart { kind, region, from_stdout_path, intid: None });
+        self.stdout_irq = irq;
         Ok(())
     }
 
@@ -636,10 +681,9 @@ impl<'a> Walker<'a> {
                 Some(Timer { secure_phys: intid(0)?, phys: intid(1)?, virt: intid(2)?, hyp_phys: intid(3)? });
         }
         if self.p.uart.is_none()
-            && let Some((region, irq)) = self.first_pl011
+            && let Some((node, region, irq)) = self.first_pl011
         {
-            self.p.uart = Some(Uart { kind: UartKind::Pl011, region, from_stdout_path: false, intid: None });
-            self.stdout_irq = irq;
+            self.set_console(node, UartKind::Pl011, region, false, irq)?;
         }
         // The UART's interrupt, decoded with the GIC's cell count (known only now). A
         // malformed one costs console input, not the boot.
@@ -647,6 +691,50 @@ impl<'a> Walker<'a> {
             uart.intid = decode_interrupt(irq, self.gic_interrupt_cells);
         }
         Ok(self.p)
+    }
+}
+
+/// The console kind a non-PL011 node is, from its `compatible`, with the 16550's register
+/// shape: `reg-shift` (default 0, at most 3) and `reg-io-width` (default 1; 1 or 4, and 4
+/// only with a stride of at least 4, as a 32-bit access must be aligned). `None` for a node
+/// that is no UART we drive.
+fn uart_kind<'a>(node: &Node<'a>) -> Result<Option<UartKind>, Error<'a>> {
+    let any = |list: &[&str]| list.iter().any(|c| has_string(node, "compatible", c));
+    if any(&CADENCE_UARTS) {
+        return Ok(Some(UartKind::Cadence));
+    }
+    let variant = if any(&DESIGNWARE_UARTS) {
+        Ns16550Variant::DesignWare
+    } else if any(&FIFO_16550S) {
+        Ns16550Variant::Fifo
+    } else if any(&NO_FIFO_16550S) {
+        Ns16550Variant::NoFifo
+    } else {
+        return Ok(None);
+    };
+    let bad = |property| Error::BadProperty { node: node.name, property };
+    let reg_shift = match prop_cell(node, "reg-shift")? {
+        None => 0,
+        Some(s @ 0..=3) => s as u8,
+        Some(_) => return Err(bad("reg-shift")),
+    };
+    let io_width = match prop_cell(node, "reg-io-width")? {
+        None | Some(1) => IoWidth::U8,
+        Some(4) if reg_shift >= 2 => IoWidth::U32,
+        Some(_) => return Err(bad("reg-io-width")),
+    };
+    Ok(Some(UartKind::Ns16550 { variant, reg_shift, io_width }))
+}
+
+/// A one-cell property: `None` if absent, an error naming it if not one cell long.
+fn prop_cell<'a>(node: &Node<'a>, name: &'static str) -> Result<Option<u32>, Error<'a>> {
+    match node.property(name) {
+        None => Ok(None),
+        Some(p) => p
+            .value
+            .try_into()
+            .map(|b| Some(u32::from_be_bytes(b)))
+            .map_err(|_| Error::BadProperty { node: node.name, property: name }),
     }
 }
 

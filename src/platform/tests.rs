@@ -1,5 +1,5 @@
-//! Host tests of DTB discovery: QEMU virt trees in several shapes (tests/dtb, dumped by
-//! tests/dtb/generate.sh), a synthetic board tree, and damaged blobs.
+//! Host tests of DTB discovery: QEMU virt trees in several shapes and two board-shaped
+//! trees (tests/dtb, made by tests/dtb/generate.sh), synthetic trees, and damaged blobs.
 
 use super::check::FdtDamage;
 use super::writer::Writer;
@@ -275,6 +275,183 @@ fn uart_falls_back_to_first_pl011_without_stdout_path() {
 }
 
 #[test]
+fn rk3399_console_is_the_designware_uart_stdout_path_names() {
+    let blob = fixture("rk3399-uart2");
+    let p = discover(&blob, 0).unwrap();
+    assert_eq!(
+        p.uart,
+        Some(Uart {
+            kind: UartKind::Ns16550 { variant: Ns16550Variant::DesignWare, reg_shift: 2, io_width: IoWidth::U32 },
+            region: Region { base: 0xff1a_0000, size: 0x100 },
+            from_stdout_path: true,
+            intid: Some(32 + 100),
+        })
+    );
+    assert_eq!(p.gic.version, GicVersion::V3);
+    assert_eq!(p.timer.unwrap().virt, 27, "four-cell interrupt specifiers");
+}
+
+#[test]
+fn zynqmp_console_is_the_cadence_uart_stdout_path_names() {
+    let blob = fixture("zynqmp-uart0");
+    let p = discover(&blob, 0).unwrap();
+    assert_eq!(
+        p.uart,
+        Some(Uart {
+            kind: UartKind::Cadence,
+            region: Region { base: 0xff00_0000, size: 0x1000 },
+            from_stdout_path: true,
+            intid: Some(32 + 21),
+        })
+    );
+    assert_eq!(p.gic.version, GicVersion::V2);
+    assert_eq!(p.memory.len(), 2);
+}
+
+/// A minimal tree whose `/chosen/stdout-path` is `/serial@2000`: a PL011 at 0x1000 first,
+/// then the console node, whose properties `console` writes (after `reg`).
+fn console_tree(compatible: &[&str], reg_size: u32, console: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.begin("").prop_u32("#address-cells", 1).prop_u32("#size-cells", 1);
+    w.begin("chosen").prop_str("stdout-path", "/serial@2000").end();
+    w.begin("memory").prop_str("device_type", "memory").prop_cells("reg", &[0x4000_0000, 0x1000_0000]).end();
+    w.begin("cpus").prop_u32("#address-cells", 1).prop_u32("#size-cells", 0);
+    w.begin("cpu@0").prop_str("device_type", "cpu").prop_cells("reg", &[0]).end().end();
+    w.begin("gic").prop_strs("compatible", &["arm,gic-v3"]).prop_empty("interrupt-controller");
+    w.prop_cells("reg", &[0x800_0000, 0x1_0000, 0x80a_0000, 0x2_0000]).end();
+    w.begin("serial@1000").prop_strs("compatible", &["arm,pl011"]).prop_cells("reg", &[0x1000, 0x1000]).end();
+    w.begin("serial@2000").prop_strs("compatible", compatible).prop_cells("reg", &[0x2000, reg_size]);
+    w.prop_cells("interrupts", &[0, 5, 4]);
+    console(&mut w);
+    w.end();
+    end_root(w)
+}
+
+#[test]
+fn stdout_path_picks_a_16550_over_an_earlier_pl011() {
+    let kind = |compatible: &[&str], console: fn(&mut Writer)| {
+        let p = discover(&console_tree(compatible, 0x100, console), 0).map(|p| p.uart.unwrap()).unwrap();
+        assert!(p.from_stdout_path);
+        assert_eq!(p.intid, Some(37));
+        (p.kind, p.region)
+    };
+    let at_2000 = Region { base: 0x2000, size: 0x100 };
+    let shape = |variant, reg_shift, io_width| UartKind::Ns16550 { variant, reg_shift, io_width };
+    assert_eq!(kind(&["ns16550a"], |_| {}), (shape(Ns16550Variant::Fifo, 0, IoWidth::U8), at_2000));
+    assert_eq!(kind(&["ns16550"], |_| {}), (shape(Ns16550Variant::NoFifo, 0, IoWidth::U8), at_2000));
+    assert_eq!(
+        kind(&["fsl,ns16550", "ns16550a"], |w| {
+            w.prop_u32("reg-shift", 2);
+        }),
+        (shape(Ns16550Variant::Fifo, 2, IoWidth::U8), at_2000),
+        "reg-shift without reg-io-width: byte accesses 4 bytes apart"
+    );
+    assert_eq!(
+        kind(&["allwinner,sun50i-h6-uart", "snps,dw-apb-uart"], |w| {
+            w.prop_u32("reg-shift", 2).prop_u32("reg-io-width", 4).prop_u32("reg-offset", 0x40);
+        }),
+        (shape(Ns16550Variant::DesignWare, 2, IoWidth::U32), Region { base: 0x2040, size: 0xc0 }),
+        "reg-offset moves the registers"
+    );
+    assert_eq!(kind(&["cdns,uart-r1p8"], |_| {}), (UartKind::Cadence, at_2000));
+    assert_eq!(kind(&["xlnx,xuartps"], |_| {}), (UartKind::Cadence, at_2000));
+}
+
+#[test]
+fn stdout_path_at_a_uart_we_cannot_drive_falls_back_to_the_first_pl011() {
+    let blob = console_tree(&["brcm,bcm2835-aux-uart"], 0x40, |_| {});
+    let uart = discover(&blob, 0).unwrap().uart.unwrap();
+    assert_eq!(
+        (uart.kind, uart.region, uart.from_stdout_path),
+        (UartKind::Pl011, Region { base: 0x1000, size: 0x1000 }, false)
+    );
+}
+
+#[test]
+fn bad_console_register_shapes_are_refused_by_name() {
+    let refused = |compatible: &[&str], reg_size: u32, console: fn(&mut Writer)| match discover(
+        &console_tree(compatible, reg_size, console),
+        0,
+    ) {
+        Err(Error::BadProperty { node, property }) => {
+            assert_eq!(node, "serial@2000");
+            property
+        }
+        other => panic!("{compatible:?}: {other:?}"),
+    };
+    let dw = &["snps,dw-apb-uart"][..];
+    assert_eq!(
+        refused(dw, 0x100, |w| {
+            w.prop_u32("reg-io-width", 2);
+        }),
+        "reg-io-width"
+    );
+    assert_eq!(
+        refused(dw, 0x100, |w| {
+            w.prop_u32("reg-io-width", 8);
+        }),
+        "reg-io-width"
+    );
+    assert_eq!(
+        refused(dw, 0x100, |w| {
+            w.prop("reg-io-width", &[4]);
+        }),
+        "reg-io-width",
+        "one byte, not a cell"
+    );
+    assert_eq!(
+        refused(dw, 0x100, |w| {
+            w.prop_u32("reg-io-width", 4);
+        }),
+        "reg-io-width",
+        "32-bit accesses one byte apart would be unaligned"
+    );
+    assert_eq!(
+        refused(dw, 0x100, |w| {
+            w.prop_u32("reg-shift", 4);
+        }),
+        "reg-shift"
+    );
+    assert_eq!(
+        refused(dw, 0x100, |w| {
+            w.prop_u32("reg-shift", 0xffff_ffff);
+        }),
+        "reg-shift"
+    );
+    assert_eq!(
+        refused(dw, 0x100, |w| {
+            w.prop_u32("reg-offset", 0x100);
+        }),
+        "reg-offset"
+    );
+    assert_eq!(
+        refused(dw, 0x20, |w| {
+            w.prop_u32("reg-shift", 2).prop_u32("reg-io-width", 4);
+        }),
+        "reg",
+        "USR at 0x7c is outside a 0x20-byte reg"
+    );
+    assert_eq!(refused(&["cdns,uart-r1p12"], 0x30, |_| {}), "reg", "the FIFO register at 0x30");
+    assert_eq!(refused(&["arm,pl011"], 0x40, |_| {}), "reg", "UARTDMACR at 0x48");
+}
+
+#[test]
+fn odd_properties_on_a_uart_that_is_not_the_console_are_not_our_business() {
+    let mut w = Writer::new();
+    w.begin("").prop_u32("#address-cells", 1).prop_u32("#size-cells", 1);
+    w.begin("memory").prop_str("device_type", "memory").prop_cells("reg", &[0x4000_0000, 0x1000_0000]).end();
+    w.begin("cpus").prop_u32("#address-cells", 1).prop_u32("#size-cells", 0);
+    w.begin("cpu@0").prop_str("device_type", "cpu").prop_cells("reg", &[0]).end().end();
+    w.begin("gic").prop_strs("compatible", &["arm,gic-v3"]).prop_empty("interrupt-controller");
+    w.prop_cells("reg", &[0x800_0000, 0x1_0000, 0x80a_0000, 0x2_0000]).end();
+    w.begin("serial@3000").prop_strs("compatible", &["ns16550a"]).prop_cells("reg", &[0x3000, 8]);
+    w.prop_u32("reg-io-width", 2).end();
+    w.begin("serial@1000").prop_strs("compatible", &["arm,pl011"]).prop_cells("reg", &[0x1000, 0x1000]).end();
+    let uart = discover(&end_root(w), 0).unwrap().uart.unwrap();
+    assert_eq!((uart.kind, uart.from_stdout_path), (UartKind::Pl011, false));
+}
+
+#[test]
 fn missing_pieces_are_named() {
     let without = |skip: &str| {
         let mut w = Writer::new();
@@ -413,7 +590,13 @@ fn damaged_structures_are_reported() {
 /// never a panic.
 #[test]
 fn no_corruption_panics() {
-    for blob in [fixture("virt-gicv3-smp4-4g-modules"), fixture("virt-gicv2-smp4-512m"), end_root(board_tree())] {
+    for blob in [
+        fixture("virt-gicv3-smp4-4g-modules"),
+        fixture("virt-gicv2-smp4-512m"),
+        fixture("rk3399-uart2"),
+        fixture("zynqmp-uart0"),
+        end_root(board_tree()),
+    ] {
         for len in 0..blob.len() {
             let _ = discover(&blob[..len], 0);
         }

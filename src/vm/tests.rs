@@ -30,10 +30,11 @@ fn machine() -> MutexGuard<'static, ()> {
         free.insert(Range { start: 0x1_4000_0000, end: 0x1_8000_0000 }).expect("one free range");
         crate::arch::init_guest_ram(&free);
         crate::arch::set_irq_handler(crate::irq::entry);
-        crate::console::init(Some((
-            crate::arch::Uart::new(),
-            crate::platform::Region { base: 0x900_0000, size: 0x1000 },
-        )));
+        let uart = crate::platform::Uart {
+            region: crate::platform::Region { base: 0x900_0000, size: 0x1000 },
+            ..Default::default()
+        };
+        crate::console::init(Some((crate::arch::Uart::new(), uart)));
         for i in 1..fake::CPU_COUNT {
             fake::spawn_cpu(i, || {
                 crate::percpu::this_cpu().online.store(true, Ordering::Release);

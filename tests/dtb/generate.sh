@@ -1,8 +1,9 @@
 #!/bin/bash
-# Regenerates the DTB fixtures for the host unit tests (src/platform/tests.rs) by asking
-# QEMU's virt machine to dump its device tree in several shapes. Run by `make dtbs`; the
-# outputs are committed so that `cargo test` needs no QEMU. With fixture names as arguments
-# (generate.sh virt-gicv2-smp9), only those: every dump has fresh random seeds in /chosen.
+# Regenerates the DTB fixtures for the host unit tests (src/platform/tests.rs): board-shaped
+# trees compiled from the .dts sources here, and QEMU's virt machine's own tree dumped in
+# several shapes. Run by `make dtbs`; the outputs are committed so that `cargo test` needs
+# neither dtc nor QEMU. With fixture names as arguments (generate.sh virt-gicv2-smp9), only
+# those: every dump has fresh random seeds in /chosen.
 set -euo pipefail
 cd "$(dirname "$0")"
 only=("$@")
@@ -54,6 +55,12 @@ nine_cpus() { # nine_cpus NAME
     dtc -q -I dts -O dtb -o "$name.dtb" "$name.dts"
     echo "wrote tests/dtb/$name.dts and tests/dtb/$name.dtb"
 }
+# Board consoles: a DesignWare APB UART (RK3399) and a Cadence UART (ZynqMP).
+for name in rk3399-uart2 zynqmp-uart0; do
+    wanted "$name" || continue
+    dtc -q -I dts -O dtb -o "$name.dtb" "$name.dts"
+    echo "wrote tests/dtb/$name.dtb"
+done
 dump virt-gicv3-smp1-512m 3 1 512M
 dump virt-gicv3-smp4-512m 3 4 512M
 dump virt-gicv3-smp8-4g 3 8 4G

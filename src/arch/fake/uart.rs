@@ -1,7 +1,7 @@
 //! The fake console UART: what is written collects in a buffer, input comes from one.
 
 use super::lock;
-use crate::platform::Region;
+use crate::platform;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -24,9 +24,10 @@ impl Uart {
     pub fn new() -> Self {
         Uart
     }
-    pub fn enable_fifos(&mut self) {}
+    pub fn init(&mut self) {}
     pub fn enable_receive_interrupt(&mut self) {}
-    pub fn wait_idle(&self) -> bool {
+    pub fn ack_receive_interrupt(&mut self) {}
+    pub fn wait_idle(&mut self) -> bool {
         true
     }
     pub fn put(&mut self, b: u8) {
@@ -50,6 +51,6 @@ impl core::fmt::Write for Uart {
     }
 }
 
-pub fn early_print(_: Option<Region>, args: core::fmt::Arguments<'_>) {
+pub fn early_print(_: Option<platform::Uart>, args: core::fmt::Arguments<'_>) {
     let _ = core::fmt::Write::write_fmt(&mut Uart, args);
 }
