@@ -16,7 +16,10 @@
 #               eight-CPU-interface limit named, with the ninth CPU's node, and a non-zero exit
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
 #   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs with a virtio disk; its shell is driven like a
-#               person would (tests/linux/system_test.py)
+#               person would (tests/linux/system_test.py); again on a GICv2 machine and on
+#               the ARMv8.0 Cortex-A53
+#   linux-stress-gicv2  60 s of loops moved between the 4 CPUs and IPIs on a GICv2: no RCU
+#               stall, lockup or CSD timeout in the guest's log (tests/linux/stress_test.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 logs=build/logs
@@ -128,6 +131,9 @@ step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree 
     -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin
 step uboot uboot_boots_it
 step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"
+step linux-gicv2 env GIC=2 python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-gicv2.transcript"
+step linux-stress-gicv2 env GIC=2 python3 tests/linux/stress_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-stress-gicv2.transcript" 60
+step linux-cortex-a53 env CPU=cortex-a53 python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-cortex-a53.transcript"
 
 echo
 [ $failed -eq 0 ] || echo "failed steps: ${failures[*]}"

@@ -5,8 +5,9 @@
 # usage: qemu.sh [--direct] HYPERVISOR_BIN IMAGE INITRD [extra QEMU args...]
 #   --direct: boot IMAGE on QEMU itself, without the hypervisor (the bench's baseline).
 # Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU, DISK (a disk
-# image for the guest's virtio-blk), and for --direct: DIRECT_MEM (1G: the RAM the
-# hypervisor gives its guest), DIRECT_CPU (max).
+# image for the guest's virtio-blk), GIC (3: the virt machine's gic-version), CPU (max: QEMU
+# -cpu), and for --direct: DIRECT_MEM (1G: the RAM the hypervisor gives its guest),
+# DIRECT_CPU (max).
 #
 # The disk is a multiboot module with compatible "armvisor,disk", which guest-loader cannot
 # write: QEMU's device tree is dumped with the kernel and initramfs modules in it, the disk
@@ -27,12 +28,12 @@ for f in "$image" "$initrd"; do
 done
 # Both modes run with -nic none: neither guest gets a network card (see the Makefile).
 if [ $direct = 1 ]; then
-    exec "$qemu" -machine virt,gic-version=3 -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -nic none -no-reboot \
+    exec "$qemu" -machine "virt,gic-version=${GIC:-3}" -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -nic none -no-reboot \
         -kernel "$image" -initrd "$initrd" -append "$args" "$@"
 fi
 # guest-loader's own option syntax: a comma inside a value is written twice.
-machine=virt,virtualization=on,gic-version=3
-common=(-cpu max -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -kernel "$hv"
+machine=virt,virtualization=on,gic-version=${GIC:-3}
+common=(-cpu "${CPU:-max}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -kernel "$hv"
     -device "guest-loader,addr=0x50000000,kernel=$image,bootargs=${args//,/,,}"
     -device "guest-loader,addr=0x54000000,initrd=$initrd")
 if [ -z "${DISK:-}" ]; then
