@@ -5,6 +5,8 @@
 #   make test            everything: host tests, clippy, in-QEMU suites in several machine
 #                        shapes, the failure/EL1/U-Boot system tests
 #   make run-linux-smp   boot Debian's arm64 Linux on 4 vCPUs / 4 pCPUs to a BusyBox shell
+#   make run-zcu102      the same on QEMU's Zynq UltraScale+ ZCU102 board model (GIC-400,
+#                        Cortex-A53, the vendor device tree, console on the Cadence UART)
 #   make guest           fetch the guest kernel and build the initramfs (run on demand)
 #   make bench           boot-to-prompt time, QEMU directly vs under the hypervisor
 #
@@ -34,7 +36,7 @@ QEMU_MACHINE := -machine virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) -
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000
 
-.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp bench
+.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp run-zcu102 bench
 
 GUEST_CACHE  ?= $(HOME)/.cache/armvisor-guest
 LINUX_IMAGE  ?= $(GUEST_CACHE)/Image
@@ -44,7 +46,7 @@ LINUX_ARGS   ?= console=ttyAMA0 earlycon
 all: $(BUILD)/armvisor.bin
 
 help:
-	@sed -n '1,13p' Makefile
+	@sed -n '1,15p' Makefile
 
 # Toolchain pieces rust-toolchain.toml names but rustup may not have fetched yet, and the
 # QEMU/U-Boot/dtc packages the tests use. Each step says what it installs.
@@ -110,6 +112,10 @@ $(BUILD)/disk.img:
 run-linux-smp: $(BUILD)/armvisor.bin guest $(DISK)
 	@echo "==> booting Linux on 4 vCPUs / 4 pCPUs with a $$(($$(stat -c %s $(DISK)) / 1024)) KiB virtio disk (Ctrl-A X quits; 'poweroff -f' ends QEMU)"
 	@SMP=4 MEM=2G DISK="$(DISK)" LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
+
+run-zcu102: $(BUILD)/armvisor.bin guest $(DISK)
+	@echo "==> booting Linux on QEMU's ZCU102 model: 4 Cortex-A53, GIC-400, the hypervisor's console on the Cadence UART (Ctrl-A X quits; 'poweroff -f' ends QEMU)"
+	@BOARD=zcu102 SMP=4 DISK="$(DISK)" LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
 
 bench: $(BUILD)/armvisor.bin guest
 	@echo "==> bench: boot to the prompt, QEMU directly vs under the hypervisor (4 vCPUs), 3 runs each"

@@ -61,6 +61,8 @@ pub enum LayoutError {
     /// A `/chosen` module is empty, outside RAM, or overlaps the DTB, the image, a
     /// reserved region or another module.
     BadModule { base: u64, problem: &'static str },
+    /// A device the hypervisor drives (console, GIC) lies inside a `/memory` bank.
+    DeviceInRam { device: Range },
 }
 
 impl fmt::Display for LayoutError {
@@ -70,6 +72,11 @@ impl fmt::Display for LayoutError {
             Self::NoRoom { needed } => write!(f, "no free RAM for the hypervisor's {} MiB", needed >> 20),
             Self::TooFragmented => write!(f, "memory map too fragmented"),
             Self::BadModule { base, problem } => write!(f, "module at {base:#x}: {problem}"),
+            Self::DeviceInRam { device } => write!(
+                f,
+                "device registers at [{:#x}..{:#x}) lie inside a /memory bank of the device tree",
+                device.start, device.end
+            ),
         }
     }
 }
@@ -236,7 +243,7 @@ pub fn stage1_plan(
     }
     for r in devices.ranges() {
         if ram.overlaps(r) {
-            return Err(LayoutError::TooFragmented);
+            return Err(LayoutError::DeviceInRam { device: *r });
         }
         add(*r, s1::DEVICE)?;
     }
@@ -360,6 +367,28 @@ mod tests {
         let blob = w.finish();
         let p = discover(&blob, 0x4100_0000).unwrap();
         assert!(matches!(plan(&p, image_at(0x4000_0000), 1), Err(LayoutError::NoRoom { .. })));
+    }
+
+    #[test]
+    fn a_device_inside_ram_is_named() {
+        // QEMU's xlnx-zcu102 given -m 4G writes one 4 GiB /memory bank over the board's
+        // device window at 2-4 GiB, where its GIC is.
+        let mut w = crate::platform::writer::Writer::new();
+        w.begin("").prop_u32("#address-cells", 2).prop_u32("#size-cells", 2);
+        w.begin("memory").prop_str("device_type", "memory").prop_u64s("reg", &[0, 0x1_0000_0000]).end();
+        w.begin("cpus").prop_u32("#address-cells", 1).prop_u32("#size-cells", 0);
+        w.begin("cpu@0").prop_str("device_type", "cpu").prop_cells("reg", &[0]).end().end();
+        w.begin("gic").prop_strs("compatible", &["arm,gic-400"]).prop_empty("interrupt-controller");
+        w.prop_u64s("reg", &[0xf901_0000, 0x1_0000, 0xf902_0000, 0x2_0000]).end().end();
+        let blob = w.finish();
+        let p = discover(&blob, 0x800_0000).unwrap();
+        let l = plan(&p, image_at(0x20_0000), 1).unwrap();
+        let err = stage1_plan(&p, &l, 1).unwrap_err();
+        assert_eq!(err, LayoutError::DeviceInRam { device: Range { start: 0xf901_0000, end: 0xf904_0000 } });
+        assert_eq!(
+            format!("{err}"),
+            "device registers at [0xf9010000..0xf9040000) lie inside a /memory bank of the device tree"
+        );
     }
 
     #[test]

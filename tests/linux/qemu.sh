@@ -6,8 +6,10 @@
 #   --direct: boot IMAGE on QEMU itself, without the hypervisor (the bench's baseline).
 # Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU, DISK (a disk
 # image for the guest's virtio-blk), GIC (3: the virt machine's gic-version), CPU (max: QEMU
-# -cpu), and for --direct: DIRECT_MEM (1G: the RAM the hypervisor gives its guest),
-# DIRECT_CPU (max).
+# -cpu), BOARD (virt, or zcu102: QEMU's model of the Zynq UltraScale+ ZCU102 with the vendor
+# device tree Debian's kernel package ships, a GIC-400 with 64 KiB-aliased CPU interfaces and
+# the hypervisor's console on the board's Cadence UART), and for --direct: DIRECT_MEM (1G:
+# the RAM the hypervisor gives its guest), DIRECT_CPU (max).
 #
 # The disk is a multiboot module with compatible "armvisor,disk", which guest-loader cannot
 # write: QEMU's device tree is dumped with the kernel and initramfs modules in it, the disk
@@ -30,6 +32,36 @@ done
 if [ $direct = 1 ]; then
     exec "$qemu" -machine "virt,gic-version=${GIC:-3}" -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -nic none -no-reboot \
         -kernel "$image" -initrd "$initrd" -append "$args" "$@"
+fi
+if [ "${BOARD:-virt}" = zcu102 ]; then
+    # No guest-loader here (it edits only a tree QEMU generates): the modules go into the
+    # vendor tree's /chosen as a board's U-Boot script would put them (`fdt mknode`), and
+    # their bytes are loaded where the nodes say. 2 GiB: with more, QEMU rewrites /memory
+    # as one bank across the board's device window at 2-4 GiB.
+    vendor=$(ls "$(dirname "$image")"/kernel/usr/lib/linux-image-*/xilinx/zynqmp-zcu102-rev1.0.dtb 2>/dev/null | head -n 1)
+    [ -n "$vendor" ] || { echo "error: no zynqmp-zcu102-rev1.0.dtb in $(dirname "$image")/kernel (run 'make guest')" >&2; exit 1; }
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    dtc -q -I dtb -O dts -o "$tmp/board.dts" "$vendor"
+    module() { # module ADDR FILE COMPATIBLE [BOOTARGS]
+        printf '        module@%s {\n            compatible = "%s", "multiboot,module";\n' "${1#0x}" "$3"
+        printf '            reg = <0x0 %s 0x0 %s>;\n' "$1" "$(stat -c %s "$2")"
+        [ -z "${4:-}" ] || printf '            bootargs = "%s";\n' "$4"
+        printf '        };\n'
+    }
+    {
+        printf '/ {\n    chosen {\n        #address-cells = <2>;\n        #size-cells = <2>;\n'
+        module 0x20000000 "$image" multiboot,kernel "$args"
+        module 0x28000000 "$initrd" multiboot,ramdisk
+        [ -z "${DISK:-}" ] || module 0x2c000000 "$DISK" armvisor,disk
+        printf '    };\n};\n'
+    } >>"$tmp/board.dts"
+    dtc -q -I dts -O dtb -o "$tmp/board.dtb" "$tmp/board.dts"
+    loads=(-device "loader,file=$image,addr=0x20000000,force-raw=on" -device "loader,file=$initrd,addr=0x28000000,force-raw=on")
+    [ -z "${DISK:-}" ] || loads+=(-device "loader,file=$DISK,addr=0x2c000000,force-raw=on")
+    "$qemu" -machine xlnx-zcu102,virtualization=on -m 2G -nographic -audiodev none,id=snd0 \
+        -no-reboot -kernel "$hv" -dtb "$tmp/board.dtb" "${loads[@]}" "$@"
+    exit
 fi
 # guest-loader's own option syntax: a comma inside a value is written twice.
 machine=virt,virtualization=on,gic-version=${GIC:-3}

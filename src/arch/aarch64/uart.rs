@@ -76,5 +76,6 @@ pub fn early_print(uart: Option<platform::Uart>, args: fmt::Arguments<'_>) {
     // SAFETY: the DTB's console UART or QEMU's; with the MMU off every access is a device
     // access, with it on the EL2 map has the console as device memory.
     let mut port = unsafe { Uart::new(uart) }.shared_with_others();
+    port.0.enable_transmitter();
     let _ = port.write_fmt(args);
 }

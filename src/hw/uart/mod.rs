@@ -138,6 +138,16 @@ impl<I: Io> Port<I> {
         }
     }
 
+    /// The least that makes a byte written come out, for the early and panic paths that do
+    /// not [`Port::init`]: a Cadence UART's transmitter is disabled at reset (QEMU's
+    /// `xlnx-zcu102` started without a bootloader), and enabling it touches nothing else. A
+    /// PL011 or a 16550 transmits from reset (or from the bootloader's set-up) as it is.
+    pub fn enable_transmitter(&mut self) {
+        if let Self::Cadence(p) = self {
+            p.init();
+        }
+    }
+
     /// Waits (bounded) until everything written has left the UART. False if it did not.
     pub fn wait_idle(&mut self) -> bool {
         match self {
