@@ -468,8 +468,8 @@ impl Sgir {
 }
 
 /// Virtual priorities in a GICv2 list register have 5 bits; lower is more urgent. We keep the
-/// guest's 8-bit value and place its top 5 bits.
-pub const PRIORITY_MASK: u8 = 0xf8;
+/// guest's 8-bit value and place its top 5 bits (the same on both versions, `hw::gic`).
+pub use super::gic::PRIORITY_MASK;
 
 /// GICv2 list-register contents (GICH_LR<n>, IHI 0048B 5.3.11; the fields are [`GICH_LR`]).
 /// `new` makes a Group 0 interrupt with HW = 0; the `with_*` methods add the rest.

@@ -9,43 +9,50 @@
 //! the SGIs a GICD_SGIR write names after both are dropped (as for ICC_SGI1R_EL1).
 
 use super::{Dist, INTID_COUNT, Kicks, Lr, Redistributor, SPI_COUNT, regs};
+use crate::hw::gicv2;
 use crate::hw::gicv3::{GICR_SGI_BASE, IIDR_ARM};
 
-/// Distributor register offsets (IHI 0048B 4.1.2, Table 4-1).
-const CTLR: u64 = 0x000;
-const TYPER: u64 = 0x004;
-const IIDR: u64 = 0x008;
-const IGROUPR: u64 = 0x080;
-const ISENABLER: u64 = 0x100;
-const ICENABLER: u64 = 0x180;
-const ISPENDR: u64 = 0x200;
-const ICPENDR: u64 = 0x280;
-const ISACTIVER: u64 = 0x300;
-const ICACTIVER: u64 = 0x380;
-const IPRIORITYR: u64 = 0x400;
-const ITARGETSR: u64 = 0x800;
-const ICFGR: u64 = 0xc00;
-const SGIR: u64 = 0xf00;
-const CPENDSGIR: u64 = 0xf10;
-const SPENDSGIR: u64 = 0xf20;
-const SGIR_END: u64 = 0xf30;
-const PIDR2: u64 = 0xfe8;
+/// Distributor register offsets (IHI 0048B 4.1.2, Table 4-1), from `hw::gicv2::Distributor`.
+macro_rules! gicd {
+    ($field:ident) => {
+        core::mem::offset_of!(gicv2::Distributor, $field) as u64
+    };
+}
+
+const CTLR: u64 = gicd!(ctlr);
+const TYPER: u64 = gicd!(typer);
+const IIDR: u64 = gicd!(iidr);
+const IGROUPR: u64 = gicd!(igroupr);
+const ISENABLER: u64 = gicd!(isenabler);
+const ICENABLER: u64 = gicd!(icenabler);
+const ISPENDR: u64 = gicd!(ispendr);
+const ICPENDR: u64 = gicd!(icpendr);
+const ISACTIVER: u64 = gicd!(isactiver);
+const ICACTIVER: u64 = gicd!(icactiver);
+const IPRIORITYR: u64 = gicd!(ipriorityr);
+const ITARGETSR: u64 = gicd!(itargetsr);
+const ICFGR: u64 = gicd!(icfgr);
+const SGIR: u64 = gicd!(sgir);
+const CPENDSGIR: u64 = gicd!(cpendsgir);
+const SPENDSGIR: u64 = gicd!(spendsgir);
+const SGIR_END: u64 = SPENDSGIR + 16;
+const PIDR2: u64 = gicd!(pidr2);
 /// PIDR2.ArchRev [7:4] = 2: GICv2.
-const PIDR2_GICV2: u64 = 0x20;
+const PIDR2_GICV2: u64 = gicv2::PIDR2::ARCH_REV::GICV2.value as u64;
+/// The banked ITARGETSR0-7: the SGIs' and PPIs' bytes.
+const ITARGETSR_PRIVATE_END: u64 = ITARGETSR + gicv2::GICD_ITARGETSR_PRIVATE as u64 * 4;
 /// The registers past the SPIs the model implements read as zero.
 const ITARGETSR_SPI_END: u64 = ITARGETSR + INTID_COUNT as u64;
 const ICFGR_END: u64 = ICFGR + INTID_COUNT as u64 / 4;
 
-/// GICD_TYPER.CPUNumber [7:5]: the CPU interfaces, minus one.
-const TYPER_CPU_NUMBER_SHIFT: u32 = 5;
 /// A GICv2 has at most 8 CPU interfaces (GICD_ITARGETSR has a bit for each).
-pub const MAX_CPUS: usize = 8;
+pub const MAX_CPUS: usize = gicv2::MAX_CPU_INTERFACES;
 
 /// The guest's distributor window: 64 KiB, as on QEMU's `virt` (registers in the first
 /// 4 KiB, the rest RAZ/WI).
 pub const GICD_WINDOW: u64 = 0x1_0000;
 /// The guest's CPU interface: GICC's two 4 KiB pages (GICC_DIR in the second).
-pub const GICC_SIZE: u64 = 0x2000;
+pub const GICC_SIZE: u64 = gicv2::GICC_SIZE;
 
 /// Which part of the distributor an offset is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +71,7 @@ pub fn classify(offset: u64) -> GicdAccess {
     let first_reg = |base: u64| (base..base + 4).contains(&offset);
     if [IGROUPR, ISENABLER, ICENABLER, ISPENDR, ICPENDR, ISACTIVER, ICACTIVER].into_iter().any(first_reg)
         || (IPRIORITYR..IPRIORITYR + 32).contains(&offset)
-        || (ITARGETSR..ITARGETSR + 32).contains(&offset)
+        || (ITARGETSR..ITARGETSR_PRIVATE_END).contains(&offset)
         || (ICFGR..ICFGR + 8).contains(&offset)
         || (CPENDSGIR..SGIR_END).contains(&offset)
     {
@@ -93,8 +100,8 @@ pub fn banked_read(r: &Redistributor, vcpu: usize, offset: u64, size: u8) -> u64
     };
     match offset {
         // Each byte is the reading CPU interface's own bit (IHI 0048B 4.3.12).
-        ITARGETSR..0x820 if bytes_ok(offset, size) => {
-            let me = if vcpu < MAX_CPUS { 1u8 << vcpu } else { 0 };
+        ITARGETSR..ITARGETSR_PRIVATE_END if bytes_ok(offset, size) => {
+            let me = if vcpu < MAX_CPUS { gicv2::banked_itargetsr(vcpu) as u8 } else { 0 };
             bytes(&|_| me, 0)
         }
         CPENDSGIR..SGIR_END if bytes_ok(offset, size) => {
@@ -110,7 +117,7 @@ pub fn banked_read(r: &Redistributor, vcpu: usize, offset: u64, size: u8) -> u64
 pub fn banked_write(r: &mut Redistributor, vcpu: usize, offset: u64, size: u8, value: u64) -> bool {
     let changed = match offset {
         // Read-only.
-        ITARGETSR..0x820 => false,
+        ITARGETSR..ITARGETSR_PRIVATE_END => false,
         CPENDSGIR..SGIR_END if bytes_ok(offset, size) => {
             let set = offset >= SPENDSGIR;
             let first = ((offset - CPENDSGIR) % 16) as usize;
@@ -128,10 +135,10 @@ pub fn banked_write(r: &mut Redistributor, vcpu: usize, offset: u64, size: u8, v
         }
         // SGIs are made pending and cleared per sender, through the registers above: the
         // SGI bits of ISPENDR0 and ICPENDR0 ignore writes (IHI 0048B 4.3.7, 4.3.8).
-        ISPENDR..0x204 | ICPENDR..0x284 if word(offset, size) => {
+        o if word(o, size) && (o == ISPENDR || o == ICPENDR) => {
             regs::redist_write(r, GICR_SGI_BASE as u64 + offset, size, value & !0xffff)
         }
-        ISACTIVER..0x304 if word(offset, size) => {
+        ISACTIVER if word(offset, size) => {
             // An SGI made active by a register write has no sender; take the writer's,
             // as KVM does.
             for sgi in (0..16).filter(|i| value & (1 << i) != 0) {
@@ -151,11 +158,13 @@ pub fn dist_read(d: &Dist, offset: u64, size: u8) -> u64 {
         CTLR if word(offset, size) => d.ctlr as u64 & 0b11,
         // ITLinesNumber, CPUNumber; no Security Extensions.
         TYPER if word(offset, size) => {
-            (INTID_COUNT as u64 / 32 - 1) | ((d.vcpu_count().clamp(1, MAX_CPUS) as u64 - 1) << TYPER_CPU_NUMBER_SHIFT)
+            use gicv2::GICD_TYPER::{CPU_NUMBER, IT_LINES_NUMBER};
+            let lines = IT_LINES_NUMBER.val(INTID_COUNT as u32 / 32 - 1);
+            (lines + CPU_NUMBER.val(d.vcpu_count().clamp(1, MAX_CPUS) as u32 - 1)).value as u64
         }
         IIDR if word(offset, size) => IIDR_ARM as u64,
         IGROUPR..ITARGETSR | ICFGR..ICFGR_END => regs::dist_read(d, offset, size),
-        0x820..ITARGETSR_SPI_END if bytes_ok(offset, size) => {
+        ITARGETSR_PRIVATE_END..ITARGETSR_SPI_END if bytes_ok(offset, size) => {
             let first = (offset - ITARGETSR) as usize - 32;
             (0..size as usize)
                 .fold(0, |acc, i| acc | (d.itargets.get(first + i).copied().unwrap_or(0) as u64) << (8 * i))
@@ -175,7 +184,7 @@ pub fn dist_write(d: &mut Dist, offset: u64, size: u8, value: u64) -> Kicks {
             all
         }
         IGROUPR..ITARGETSR | ICFGR..ICFGR_END => regs::dist_write(d, offset, size, value),
-        0x820..ITARGETSR_SPI_END if bytes_ok(offset, size) => {
+        ITARGETSR_PRIVATE_END..ITARGETSR_SPI_END if bytes_ok(offset, size) => {
             // Bits for CPU interfaces the VM does not have read as zero.
             let present = ((1u32 << d.vcpu_count().min(MAX_CPUS)) - 1) as u8;
             let first = (offset - ITARGETSR) as usize - 32;
@@ -190,20 +199,14 @@ pub fn dist_write(d: &mut Dist, offset: u64, size: u8, value: u64) -> Kicks {
     }
 }
 
-/// A GICD_SGIR write `value` from vCPU `sender` of `vcpu_count` (IHI 0048B 4.3.15): the SGI
-/// and the vCPUs it goes to. TargetListFilter 0 names CPUTargetList, 1 everyone but the
-/// sender, 2 the sender alone; 3 is reserved and sends nothing.
+/// A GICD_SGIR write `value` from vCPU `sender` of `vcpu_count` (IHI 0048B 4.3.15, decoded
+/// by `hw::gicv2::Sgir`): the SGI and the vCPUs it goes to. The reserved TargetListFilter
+/// 0b11 sends nothing.
 pub fn sgir_targets(vcpu_count: usize, sender: usize, value: u64) -> (u32, Kicks) {
-    let intid = (value & 0xf) as u32;
-    let present = (1u64 << vcpu_count.min(MAX_CPUS)) - 1;
-    let me = if sender < MAX_CPUS { 1u64 << sender } else { 0 };
-    let targets = match (value >> 24) & 0b11 {
-        0 => (value >> 16) & 0xff,
-        1 => present & !me,
-        2 => me,
-        _ => 0,
-    };
-    (intid, Kicks(targets & present))
+    match gicv2::Sgir::decode(value as u32) {
+        Some(sgir) => (sgir.intid, Kicks(sgir.targets(sender, vcpu_count) as u64)),
+        None => (0, Kicks::default()),
+    }
 }
 
 /// Places SGI `intid` of `r` in a list register (it was chosen by `flush`: active, or

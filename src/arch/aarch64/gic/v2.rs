@@ -12,10 +12,10 @@
 use super::super::mmio;
 use super::{GicError, KICK_PRIORITY, SGI_KICK};
 use crate::hw::gicv2::{
-    CpuInterface, Distributor, GICD_SGIR, GICD_TYPER, MAX_CPU_INTERFACES, VirtualInterfaceControl,
+    CpuInterface, Distributor, GICC_IAR, GICD_TYPER, MAX_CPU_INTERFACES, Sgir, VirtualInterfaceControl,
     cpu_interface_from_itargetsr, with_itargetsr_byte,
 };
-use crate::hw::gicv3::{INTID_SPECIAL_FIRST, SPI_FIRST};
+use crate::hw::gicv3::{INTID_SPECIAL_FIRST, INTID_SPURIOUS, SPI_FIRST};
 use crate::platform::Platform;
 use crate::platform::gicv2::{self, Interface};
 use core::arch::asm;
@@ -155,19 +155,15 @@ pub fn send_sgi(intid: u32, mpidr: u64) {
     let (Some(gic), Some(mask)) = (GIC.get(), interface_mask(mpidr)) else { return };
     // SAFETY: a barrier only: the message the target will read is visible before the SGI.
     unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
-    gic.distributor.sgir.write(
-        GICD_SGIR::TARGET_LIST_FILTER::TargetList
-            + GICD_SGIR::CPU_TARGET_LIST.val(mask as u32)
-            + GICD_SGIR::SGIINTID.val(intid),
-    );
+    gic.distributor.sgir.set(Sgir::to(intid, mask).encode());
 }
 
 /// Acknowledges the highest-priority pending interrupt (GICC_IAR; an SGI's value names its
 /// sender, and the EOI must write it back whole).
 pub fn ack() -> crate::arch::Acked {
-    let Some(gic) = GIC.get() else { return crate::arch::Acked { intid: 1023, iar: 1023 } };
+    let Some(gic) = GIC.get() else { return crate::arch::Acked { intid: INTID_SPURIOUS, iar: INTID_SPURIOUS } };
     let iar = gic.cpu.iar.get();
-    crate::arch::Acked { intid: iar & 0x3ff, iar }
+    crate::arch::Acked { intid: GICC_IAR::INTERRUPT_ID.read(iar), iar }
 }
 
 pub fn eoi(iar: u32) {
