@@ -19,7 +19,6 @@ use log::{error, info};
 const GUEST_RAM_BASE: u64 = 0x4000_0000;
 /// At most this much guest RAM (and never more than the largest free block).
 const GUEST_RAM_MAX: u64 = 1 << 30;
-const DEFAULT_BOOTARGS: &str = "console=ttyAMA0 earlycon=pl011,0x9000000";
 
 /// Builds the VM from the boot inputs of platform `p` (the hypervisor's image is at `image`,
 /// which no module may share pages with) and runs it; then powers off, resets, or parks.
@@ -76,7 +75,10 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
     let vcpus = online.len();
     let largest = arch::largest_guest_ram();
     let ram_size = largest.min(GUEST_RAM_MAX) & !((2 << 20) - 1);
-    let bootargs = kernel.bootargs.unwrap_or(DEFAULT_BOOTARGS);
+    // Exactly what the kernel module says, none meaning none: the guest DT's stdout-path
+    // already names the console, and a command line the user did not write is not ours to
+    // invent.
+    let bootargs = kernel.bootargs;
     let spec = config::VmSpec {
         name: "linux".into(),
         cpus: online.clone(),
@@ -86,7 +88,7 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
         image: None,
         devices: config::virt_devices(arch::gic_version(), vcpus, module(ModuleKind::Disk), false),
         console: true,
-        bootargs: Some(bootargs.into()),
+        bootargs: bootargs.map(Into::into),
     };
     // One validation step: pCPUs, RAM, modules, device windows and interrupts, against
     // the platform and each other; a refusal names the VM and the resource.
@@ -178,12 +180,16 @@ fn build_and_run(p: &'static Platform<'static>, image: Range) -> Result<(VcpuEnd
         None => "none".into(),
     };
     info!(
-        "guest: {} vCPUs, {} MiB RAM at {GUEST_RAM_BASE:#x}; kernel {} KiB at {:#x} ({how}), initramfs {initramfs}, DTB at {:#x}; bootargs \"{bootargs}\"",
+        "guest: {} vCPUs, {} MiB RAM at {GUEST_RAM_BASE:#x}; kernel {} KiB at {:#x} ({how}), initramfs {initramfs}, DTB at {:#x}; bootargs {}",
         vcpus,
         ram_size >> 20,
         kernel_len >> 10,
         place.kernel,
-        place.dtb
+        place.dtb,
+        match bootargs {
+            Some(b) => format!("\"{b}\""),
+            None => "none (the kernel module has no bootargs)".into(),
+        }
     );
     let vm = Arc::new(vm);
     set_console_vm(&vm);

@@ -21,7 +21,8 @@ pub struct GuestDt<'a> {
     pub uart_spi: u32,
     /// virtio-mmio transports: (base, size, SPI number).
     pub virtio: &'a [(u64, u64, u32)],
-    pub bootargs: &'a str,
+    /// `/chosen/bootargs`, exactly the kernel module's; `None`: no property.
+    pub bootargs: Option<&'a str>,
     /// Initramfs location in guest-physical memory: (start, end).
     pub initrd: Option<(u64, u64)>,
 }
@@ -129,7 +130,11 @@ pub fn build(c: &GuestDt<'_>) -> Vec<u8> {
             .end();
     }
 
-    w.begin("chosen").prop_str("bootargs", c.bootargs).prop_str("stdout-path", &uart_path);
+    w.begin("chosen");
+    if let Some(bootargs) = c.bootargs {
+        w.prop_str("bootargs", bootargs);
+    }
+    w.prop_str("stdout-path", &uart_path);
     if let Some((start, end)) = c.initrd {
         w.prop_u64s("linux,initrd-start", &[start]).prop_u64s("linux,initrd-end", &[end]);
     }
@@ -152,7 +157,7 @@ mod tests {
             uart: 0x0900_0000,
             uart_spi: 1,
             virtio: &[(0x0a00_0000, 0x200, 16)],
-            bootargs: "console=ttyAMA0 earlycon",
+            bootargs: Some("console=ttyAMA0 earlycon"),
             initrd: Some((0x4800_0000, 0x4810_0000)),
         })
     }
@@ -192,7 +197,7 @@ mod tests {
             uart: 0x0900_0000,
             uart_spi: 1,
             virtio: &[],
-            bootargs: "",
+            bootargs: None,
             initrd: None,
         });
         let p = platform::discover(&blob, 0).unwrap();
@@ -204,6 +209,35 @@ mod tests {
         // PPI 11, level-high, wired to CPU interfaces 0 and 1.
         let timer = fdt.find("/timer").unwrap().property("interrupts").unwrap().value;
         assert_eq!(&timer[24..36], [0, 0, 0, 1, 0, 0, 0, 11, 0, 0, 0x03, 0x04]);
+    }
+
+    #[test]
+    fn bootargs_are_exactly_the_modules() {
+        let dt = |bootargs| {
+            build(&GuestDt {
+                ram_base: 0x4000_0000,
+                ram_size: 0x200_0000,
+                vcpu_count: 1,
+                gic: GuestGic::V3 { gicd: (0x0800_0000, 0x1_0000), gicr: (0x080a_0000, 0x2_0000) },
+                uart: 0x0900_0000,
+                uart_spi: 1,
+                virtio: &[],
+                bootargs,
+                initrd: None,
+            })
+        };
+        // None means none: no property, nothing invented; the console is stdout-path's.
+        let blob = dt(None);
+        let fdt = platform::reader::Fdt::new(&blob).unwrap();
+        let chosen = fdt.find("/chosen").unwrap();
+        assert!(chosen.property("bootargs").is_none());
+        assert_eq!(chosen.property("stdout-path").unwrap().value, b"/pl011@9000000\0");
+        // An empty string stays empty, anything else stays as written.
+        for args in ["", "root=/dev/vda rw quiet"] {
+            let blob = dt(Some(args));
+            let p = platform::discover(&blob, 0).unwrap();
+            assert_eq!(p.bootargs, Some(args));
+        }
     }
 
     #[test]
