@@ -246,7 +246,7 @@ impl Redistributor {
 #[derive(Debug, Clone)]
 pub struct Dist {
     pub version: Version,
-    /// GICD_CTLR. GICv3: EnableGrp1, and ARE and DS (always 1). GICv2: EnableGrp0 and
+    /// GICD_CTLR. GICv3: EnableGrp1, and ARE and DS (always 1, from reset on). GICv2: EnableGrp0 and
     /// EnableGrp1.
     pub ctlr: u32,
     pub spis: [Irq; SPI_COUNT],
@@ -264,8 +264,10 @@ impl Dist {
     pub fn new(mpidrs: &[u64], version: Version) -> Self {
         Self {
             version,
+            // One security state (DS) and affinity routing (ARE) from reset on, as read
+            // after any write: both are fixed.
             ctlr: match version {
-                Version::V3 => GICD_CTLR::ARE::SET.value,
+                Version::V3 => (GICD_CTLR::ARE::SET + GICD_CTLR::DS::SET).value,
                 Version::V2 => 0,
             },
             spis: [Irq::default(); SPI_COUNT],
@@ -308,8 +310,10 @@ impl Dist {
         self.spis.get((intid as usize).checked_sub(32)?)
     }
 
-    /// The vCPU an SPI is routed to, if any. GICv3: IROUTER with IRM = 0 names an affinity;
-    /// IRM = 1 or a name that matches nobody: vCPU 0. GICv2: the lowest-numbered CPU
+    /// The vCPU an SPI is routed to, if any. GICv3: IROUTER with IRM = 0 names an affinity,
+    /// and an affinity no vCPU has routes to nobody: the SPI stays pending until IROUTER
+    /// changes (IHI 0069 "Routing SPIs and SGIs by PE affinity"; KVM does the same). IRM = 1
+    /// (1 of N) takes vCPU 0, which is one of the N. GICv2: the lowest-numbered CPU
     /// interface ITARGETSR names (a 1-of-N choice the architecture leaves to the
     /// implementation; KVM makes the same one); none named, no one (IHI 0048B 4.3.12).
     pub fn spi_target(&self, intid: u32) -> Option<usize> {
@@ -321,7 +325,7 @@ impl Dist {
                     return Some(0);
                 }
                 let aff = (GICD_IROUTER::AFF3.read(route) << 32) | GICD_IROUTER::AFF210.read(route);
-                Some(self.mpidrs.iter().position(|&m| m == aff).unwrap_or(0))
+                self.mpidrs.iter().position(|&m| m == aff)
             }
             Version::V2 => {
                 let targets = *self.itargets.get(n)?;

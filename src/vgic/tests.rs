@@ -20,8 +20,8 @@ impl State {
         }
     }
 
-    fn spi_target(&self, intid: u32) -> usize {
-        self.dist.spi_target(intid).expect("a GICv3 SPI always has a target")
+    fn spi_target(&self, intid: u32) -> Option<usize> {
+        self.dist.spi_target(intid)
     }
 
     fn enabled_grp1(&self) -> bool {
@@ -111,6 +111,17 @@ fn enable_private(s: &mut State, vcpu: usize, intid: u32, priority: u8) {
 }
 
 #[test]
+fn gicd_ctlr_reads_the_same_fixed_bits_before_and_after_a_write() {
+    let mpidrs = [0u64, 1];
+    let mut s = State::new(&mpidrs, Version::V3);
+    assert_eq!(s.dist_read(0x0, 4), 0b101_0000, "ARE and DS from reset on");
+    s.dist_write(0x0, 4, 0);
+    assert_eq!(s.dist_read(0x0, 4), 0b101_0000, "a write of 0 keeps them");
+    s.dist_write(0x0, 4, 0b11);
+    assert_eq!(s.dist_read(0x0, 4), 0b101_0010, "EnableGrp1 only: no Group 0");
+}
+
+#[test]
 fn identification_registers() {
     let s = gic(4);
     assert_eq!(s.dist_read(0x4, 4) & 0x1f, 3, "ITLinesNumber: 128 INTIDs");
@@ -134,7 +145,7 @@ fn waker_sleep_and_wake() {
 fn spi_routed_to_another_vcpu() {
     let mut s = gic(4);
     enable_spi(&mut s, 40, 0xa0, 2);
-    assert_eq!(s.spi_target(40), 2);
+    assert_eq!(s.spi_target(40), Some(2));
     let kicks = s.set_line(0, 40, true);
     assert_eq!(kicks, Kicks(1 << 2));
     assert!(s.flush(0, 4).lrs.is_empty());
@@ -150,7 +161,23 @@ fn spi_routed_to_another_vcpu() {
     assert!(s.flush(2, 4).lrs.is_empty());
     // IRM = 1 routes to vCPU 0 here.
     s.dist_write(0x6100 + 8 * 8, 8, 1 << 31);
-    assert_eq!(s.spi_target(40), 0);
+    assert_eq!(s.spi_target(40), Some(0));
+}
+
+#[test]
+fn irouter_naming_no_vcpu_routes_to_nobody() {
+    let mut s = gic(4);
+    enable_spi(&mut s, 40, 0x20, 7);
+    assert_eq!(s.spi_target(40), None, "Aff0 7 on a 4-vCPU VM");
+    assert_eq!(s.set_line(0, 40, true), Kicks(0), "nobody to kick");
+    for v in 0..4 {
+        assert!(s.flush(v, 4).lrs.is_empty(), "not delivered to vCPU {v} (it was vCPU 0 before)");
+    }
+    assert_eq!(s.dist_read(0x204, 4) & (1 << 8), 1 << 8, "still pending");
+    // Routed to vCPU 3 now: delivered there.
+    let kicks = s.dist_write(0x6100 + 8 * 8, 8, 3);
+    assert_eq!(kicks.0 & (1 << 3), 1 << 3);
+    assert_eq!(&*s.flush(3, 4).lrs, &[Lr::new(40, 0x20, Lr::STATE_PENDING).with_eoi_exit()]);
 }
 
 #[test]
@@ -240,7 +267,7 @@ fn priority_byte_and_word_access_and_routing_halves() {
     s.dist_write(0x6100, 4, 0x1);
     s.dist_write(0x6104, 4, 0x0);
     assert_eq!(s.dist_read(0x6100, 8), 1);
-    assert_eq!(s.spi_target(32), 1);
+    assert_eq!(s.spi_target(32), Some(1));
     // ICFGR: SPI 33 edge.
     s.dist_write(0xc08, 4, 0b1000);
     assert_eq!(s.dist_read(0xc08, 4), 0b1000);
@@ -286,7 +313,7 @@ fn every_offset_and_width_is_harmless() {
 fn reference_flush(s: &State, vcpu: usize, lr_count: usize) -> Vec<Lr> {
     let mut candidates = Vec::new();
     for intid in 0..INTID_COUNT as u32 {
-        if intid >= 32 && s.spi_target(intid) != vcpu {
+        if intid >= 32 && s.spi_target(intid) != Some(vcpu) {
             continue;
         }
         let irq = s.irq(vcpu, intid).unwrap();
