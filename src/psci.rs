@@ -68,6 +68,16 @@ fn is_supported(fid: u32) -> bool {
     )
 }
 
+/// The vCPU whose MPIDR is `target`, a PSCI `target_cpu`/`target_affinity`: the MPIDR's
+/// affinity fields, every other bit zero (PSCI, DEN0022, "target_cpu"; KVM refuses the same
+/// with INVALID_PARAMETERS), so an MPIDR read with its RES1 bit 31 or U bit names nobody.
+fn vcpu_of(mpidrs: &[u64], target: u64) -> Option<usize> {
+    if target & !crate::platform::MPIDR_AFFINITY_MASK != 0 {
+        return None;
+    }
+    mpidrs.iter().position(|&x| x == target)
+}
+
 /// Handles PSCI function `fid` with arguments `args` (x1-x3) from vCPU `caller`. Returns
 /// `None` if `fid` is not a PSCI function at all (the caller answers NOT_SUPPORTED through
 /// its own SMCCC handling).
@@ -100,7 +110,7 @@ pub fn call(m: &mut Machine<'_>, caller: usize, fid: u32, args: [u64; 3]) -> Opt
         }
         CPU_ON_32 | CPU_ON_64 => {
             let (target_mpidr, entry, context) = (arg(0), arg(1), arg(2));
-            match m.mpidrs.iter().position(|&x| x == target_mpidr & crate::platform::MPIDR_AFFINITY_MASK) {
+            match vcpu_of(m.mpidrs, target_mpidr) {
                 None => Outcome::Return(INVALID_PARAMETERS),
                 Some(t) => match m.states[t] {
                     PowerState::On => Outcome::Return(ALREADY_ON),
@@ -119,7 +129,7 @@ pub fn call(m: &mut Machine<'_>, caller: usize, fid: u32, args: [u64; 3]) -> Opt
                 // Only level 0 (a single vCPU) is tracked; higher levels are optional.
                 Outcome::Return(INVALID_PARAMETERS)
             } else {
-                match m.mpidrs.iter().position(|&x| x == target & crate::platform::MPIDR_AFFINITY_MASK) {
+                match vcpu_of(m.mpidrs, target) {
                     None => Outcome::Return(INVALID_PARAMETERS),
                     Some(t) => Outcome::Return(match m.states[t] {
                         PowerState::On => AFFINITY_ON,
@@ -177,6 +187,24 @@ mod tests {
         assert_eq!(call(&mut m, 1, CPU_OFF, [0; 3]), Some(Outcome::CpuOff));
         assert_eq!(m.states[1], PowerState::Off);
         assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [1, 0, 0]), Some(Outcome::Return(AFFINITY_OFF)));
+    }
+
+    #[test]
+    fn reserved_mpidr_bits_name_nobody() {
+        let mut states = [PowerState::On, PowerState::Off];
+        let ok = |a: u64| a == 0x4000_0000;
+        let mut m = machine(&[0, 1], &mut states, &ok);
+        // MPIDR_EL1 as read has RES1 bit 31 (and U, MT): not a valid target_cpu.
+        for bad in [1 | 1 << 31, 1 | 1 << 30, 1 | 1 << 24, 1 | 1 << 40] {
+            assert_eq!(call(&mut m, 0, CPU_ON_64, [bad, 0x4000_0000, 0]), Some(Outcome::Return(INVALID_PARAMETERS)));
+            assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [bad, 0, 0]), Some(Outcome::Return(INVALID_PARAMETERS)));
+        }
+        assert_eq!(m.states[1], PowerState::Off, "nothing was started");
+        // Aff3 is an affinity field: a VM without such a vCPU has nobody there.
+        assert_eq!(
+            call(&mut m, 0, CPU_ON_64, [1 << 32 | 1, 0x4000_0000, 0]),
+            Some(Outcome::Return(INVALID_PARAMETERS))
+        );
     }
 
     #[test]
