@@ -418,7 +418,14 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
             arch::load_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[v], vm.cntvoff);
             arch::lrs_reset(arch::lr_count());
             q.wfi_trapped = false;
-            log::info!("VM '{}': vCPU {v} running on this pCPU from {:#x}", vm.name, slot.vcpu.regs.pc);
+            if let crate::vm::loglimit::Verdict::Print { suppressed } = vm.logs.vcpu_start.check(arch::counter()) {
+                log::info!(
+                    "VM '{}': vCPU {v} running on this pCPU from {:#x}{}",
+                    vm.name,
+                    slot.vcpu.regs.pc,
+                    crate::vm::loglimit::Suppressed(suppressed)
+                );
+            }
         } else {
             arch::switch_guest_config(vm.vttbr(), vm.vtcr, vm.mpidrs[v], vm.cntvoff);
             // Empty list registers (the model refills them), then the interface's own state.

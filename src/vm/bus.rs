@@ -57,10 +57,15 @@ pub(super) fn send_sgis(vm: &Vm, sender: usize, sgi: u32, targets: Kicks) {
 
 /// Accesses to offsets no device implements (RAZ/WI): counted, and the first few logged.
 fn unknown_access(vm: &Vm, device: Device, offset: u64, write: bool) {
-    let n = vm.unknown_accesses.fetch_add(1, Ordering::Relaxed);
-    if n < 8 {
+    use super::loglimit::{Suppressed, Verdict};
+    vm.unknown_accesses.fetch_add(1, Ordering::Relaxed);
+    if let Verdict::Print { suppressed } = vm.logs.unknown_access.check(crate::arch::counter()) {
         let what = if write { "write to" } else { "read of" };
-        log::warn!("VM '{}': {what} {device:?} offset {offset:#x}, which it does not implement (RAZ/WI)", vm.name);
+        log::warn!(
+            "VM '{}': {what} {device:?} offset {offset:#x}, which it does not implement (RAZ/WI){}",
+            vm.name,
+            Suppressed(suppressed)
+        );
     }
 }
 

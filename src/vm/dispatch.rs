@@ -194,9 +194,9 @@ fn inject_external_abort(vcpu: &mut Vcpu, lower: u64, same_el: u64, iss: u64, va
 }
 
 fn rate_limited_warn(vm: &Vm, what: &str, addr: u64) {
-    static COUNT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
-    if COUNT.fetch_add(1, Ordering::Relaxed) < 32 {
-        log::warn!("VM '{}': {what} at {addr:#x}: injected into the guest", vm.name);
+    use super::loglimit::{Suppressed, Verdict};
+    if let Verdict::Print { suppressed } = vm.logs.guest_fault.check(arch::counter()) {
+        log::warn!("VM '{}': {what} at {addr:#x}: injected into the guest{}", vm.name, Suppressed(suppressed));
     }
 }
 

@@ -101,6 +101,8 @@ pub struct Vm {
     pub decoded_accesses: AtomicU32,
     /// Accesses to device offsets no register answers (RAZ/WI); Relaxed, a statistic.
     pub unknown_accesses: AtomicU32,
+    /// How often each kind of message about this VM may reach the console.
+    pub logs: super::loglimit::VmLogLimits,
     /// vCPUs handed to a pCPU's scheduler and not yet dropped by it (AcqRel): the VM has
     /// stopped everywhere, and no scheduler holds it any more, when this is 0 after it
     /// ended. Its own allocation, so a scheduler can count down after dropping the VM.
@@ -281,6 +283,7 @@ impl Vm {
             console_log: IrqLock::new(FixedVec::new()),
             decoded_accesses: AtomicU32::new(0),
             unknown_accesses: AtomicU32::new(0),
+            logs: super::loglimit::VmLogLimits::new(arch::counter_frequency()),
             cntvoff: arch::counter(),
             placed: alloc::sync::Arc::new(AtomicUsize::new(0)),
             waiter: AtomicUsize::new(0),

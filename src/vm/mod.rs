@@ -12,6 +12,7 @@ pub mod idregs;
 pub mod inject;
 pub mod instance;
 pub mod linux;
+pub mod loglimit;
 pub mod vcpu;
 pub mod work;
 
