@@ -432,6 +432,7 @@ pub fn run_cpu(ctx: &mut Ctx) {
         check_eq!(ctx, get(8).map(|e| ESR::EC.read(e)), Some(ec::UNKNOWN), "round {round}: SVE instruction UNDEFINED");
         check_eq!(ctx, get(9), Some(0), "round {round}: MDSCR_EL1 RAZ/WI");
         check_eq!(ctx, get(10), Some(1), "round {round}: EL1 physical timer interrupt taken once");
+        check_eq!(ctx, get(11), Some(0), "round {round}: CNTV_CVAL, CNTP_CVAL, PAR_EL1, CSSELR_EL1 zero at start");
     }
 }
 

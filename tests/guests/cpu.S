@@ -5,7 +5,9 @@
 // Report ids: 1 OR of every FP/SIMD register, FPCR and FPSR at start; 2 bytes of V0-V31 not
 // holding their pattern after the exits; 3 ID_AA64PFR0_EL1; 4 ID_AA64PFR1_EL1; 5
 // ID_AA64ISAR1_EL1; 6 ID_AA64DFR0_EL1; 7 ID_AA64ZFR0_EL1; 8 ESR_EL1 after RDVL; 9 MDSCR_EL1
-// after writing ones; 10 physical timer interrupts taken.
+// after writing ones; 10 physical timer interrupts taken; 11 OR of CNTV_CVAL, CNTP_CVAL,
+// PAR_EL1 and CSSELR_EL1 at start (an earlier guest's values must not show: each guest
+// leaves them non-zero for the next, the suite runs it twice on one pCPU).
 
 .arch_extension fp
 .arch_extension simd
@@ -35,6 +37,14 @@ guest_cpu_start:
     add     x5, x5, #1
     b       1b
 2:  REPORT  1, x3
+    mrs     x3, cntv_cval_el0
+    mrs     x4, cntp_cval_el0
+    orr     x3, x3, x4
+    mrs     x4, par_el1
+    orr     x3, x3, x4
+    mrs     x4, csselr_el1
+    orr     x3, x3, x4
+    REPORT  11, x3
 
     // Patterns: every byte of Vn is n + 1.
     .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
@@ -100,7 +110,14 @@ guest_cpu_start:
     subs    x4, x4, #1
     b.ne    6b
 7:  REPORT  10, x22
-
+    // Leave state behind for whoever runs next on this pCPU.
+    msr     cntp_ctl_el0, xzr
+    mov     x3, #0x1234
+    msr     cntv_cval_el0, x3
+    msr     cntp_cval_el0, x3
+    msr     par_el1, x3
+    mov     x3, #1                      // CSSELR: level 1 instruction cache
+    msr     csselr_el1, x3
     SYSTEM_OFF
 
 // Stores V0-V31 to cpu_buf (x20). Clobbers nothing else.

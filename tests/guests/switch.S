@@ -12,6 +12,11 @@
 // 3 system registers, 4 timers, 5 GIC CPU interface), 3 timer interrupts taken, 4 the seed,
 // 5 MPIDR_EL1.
 
+// The guest's own FP/SIMD registers (the hypervisor is built softfloat): say so here, not
+// rely on another block's directive coming first.
+.arch_extension fp
+.arch_extension simd
+
 .equ ROUNDS, 200
 .equ STEP, 20000                    // ticks: 0.3 ms at QEMU's 62.5 MHz
 

@@ -92,7 +92,7 @@ unsafe extern "C" {
 
 /// Active-priority registers this CPU interface has per group: 1, 2 or 4 for 5, 6 or 7
 /// bits of preemption (ICH_VTR_EL2.PREbits + 1; IHI 0069 12.4.1). The others are UNDEFINED.
-fn apr_count() -> usize {
+pub(super) fn apr_count() -> usize {
     match (mrs!("ich_vtr_el2") >> 26) & 7 {
         6 => 4,
         5 => 2,

@@ -222,6 +222,15 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             "msr vbar_el1, xzr",
             "msr cntv_ctl_el0, xzr",
             "msr cntp_ctl_el0, xzr",
+            // Nothing of the last VM on this pCPU may show: the compare values, the last
+            // address translation, the cache selection, the auxiliary registers.
+            "msr cntv_cval_el0, xzr",
+            "msr cntp_cval_el0, xzr",
+            "msr par_el1, xzr",
+            "msr csselr_el1, xzr",
+            "msr afsr0_el1, xzr",
+            "msr afsr1_el1, xzr",
+            "msr amair_el1, xzr",
             "msr cntkctl_el1, xzr",
             "msr cpacr_el1, xzr",
             "msr tcr_el1, xzr",

@@ -83,9 +83,24 @@ pub fn reset(lr_count: usize) {
     for i in 0..lr_count {
         write_lr(i, 0);
     }
-    // SAFETY: this pCPU's virtual CPU interface state, reset for a new vCPU.
+    // SAFETY: this pCPU's virtual CPU interface state, reset for a new vCPU: every
+    // active-priority register the CPU implements (the upper ones only with 6 or 7 bits of
+    // preemption; the others are UNDEFINED), so no priority of the last VM stays active.
     unsafe {
         asm!("msr ich_vmcr_el2, xzr", "msr ich_ap1r0_el2, xzr", "msr ich_ap0r0_el2, xzr", options(nostack));
+        let n = crate::arch::aarch64::context::apr_count();
+        if n >= 2 {
+            asm!("msr ich_ap0r1_el2, xzr", "msr ich_ap1r1_el2, xzr", options(nostack));
+        }
+        if n >= 4 {
+            asm!(
+                "msr ich_ap0r2_el2, xzr",
+                "msr ich_ap1r2_el2, xzr",
+                "msr ich_ap0r3_el2, xzr",
+                "msr ich_ap1r3_el2, xzr",
+                options(nostack)
+            );
+        }
     }
     write_hcr(ICH_HCR_EN);
 }
