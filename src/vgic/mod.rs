@@ -69,6 +69,11 @@ pub struct Irq {
     pub edge: bool,
     /// In a list register of its target vCPU right now.
     pub in_lr: bool,
+    /// While in a list register: its pending latch went in with it (an edge, or a level
+    /// interrupt's software pending), so a pending state read back is latched again. A level
+    /// interrupt that went in pending only by its line is pending afterwards only while the
+    /// line is still high.
+    pub latch_in_lr: bool,
 }
 
 impl Irq {
@@ -457,6 +462,7 @@ pub fn flush(
         let state = (if pending { Lr::STATE_PENDING } else { 0 }) | (if irq.active { Lr::STATE_ACTIVE } else { 0 });
         irq.in_lr = true;
         // The LR now holds the pending state; the latch is re-derived on sync.
+        irq.latch_in_lr = irq.pending;
         irq.pending = false;
         let mut lr = Lr::new(intid, irq.priority, state).with_group1(irq.group1);
         if !irq.edge && irq.line {
@@ -487,9 +493,14 @@ pub fn sync(mut dist: Option<&mut Dist>, redist: &mut Redistributor, vcpu: usize
         let state = lr.state();
         irq.in_lr = false;
         irq.active = state & Lr::STATE_ACTIVE != 0;
-        if state & Lr::STATE_PENDING != 0 {
+        // Still pending in the LR (not acknowledged): an edge or a software-pended level
+        // interrupt stays latched; a level interrupt pending by its line alone follows the
+        // line, which may have dropped meanwhile (no spurious interrupt for a device that
+        // has gone quiet). Acknowledged, the latch is consumed either way.
+        if state & Lr::STATE_PENDING != 0 && (irq.edge || irq.latch_in_lr) {
             irq.pending = true;
         }
+        irq.latch_in_lr = false;
         let idle = irq.is_idle();
         if let Some(d) = dist.as_deref()
             && intid >= 32

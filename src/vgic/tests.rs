@@ -195,6 +195,40 @@ fn level_interrupt_stays_pending_while_the_line_is_high() {
 }
 
 #[test]
+fn a_level_interrupt_whose_line_dropped_in_the_lr_is_not_latched_again() {
+    let mut s = gic(2);
+    enable_spi(&mut s, 40, 0x40, 1);
+    s.set_line(0, 40, true);
+    let f = s.flush(1, 4);
+    assert_eq!(f.lrs[0].state(), Lr::STATE_PENDING);
+    // The device lowers its line before the guest acknowledged; the LR comes back pending.
+    s.set_line(0, 40, false);
+    s.sync(1, &f.lrs);
+    assert_eq!(s.dist_read(0x204, 4) & (1 << 8), 0, "ISPENDR: not pending");
+    assert!(s.flush(1, 4).lrs.is_empty(), "no spurious delivery");
+    // A software pend (ISPENDR) of the same level interrupt is a latch: it survives.
+    s.dist_write(0x204, 4, 1 << 8);
+    let f = s.flush(1, 4);
+    s.sync(1, &f.lrs);
+    assert_eq!(s.dist_read(0x204, 4) & (1 << 8), 1 << 8, "software pending kept");
+    // Acknowledged (active), the latch is consumed; deactivated, nothing is left.
+    let f = s.flush(1, 4);
+    s.sync(1, &[Lr::new(40, 0x40, Lr::STATE_ACTIVE)]);
+    assert_eq!(f.lrs.len(), 1);
+    let active = s.flush(1, 4);
+    assert_eq!(active.lrs[0].state(), Lr::STATE_ACTIVE, "only active: the latch was consumed");
+    s.sync(1, &[Lr::new(40, 0x40, 0)]);
+    assert!(s.flush(1, 4).lrs.is_empty());
+    // An edge interrupt pending in the LR stays pending.
+    s.dist_write(0xc08, 4, 0b10 << 16);
+    s.set_line(0, 40, true);
+    s.set_line(0, 40, false);
+    let f = s.flush(1, 4);
+    s.sync(1, &f.lrs);
+    assert_eq!(s.dist_read(0x204, 4) & (1 << 8), 1 << 8, "an edge stays latched");
+}
+
+#[test]
 fn disabled_or_group0_or_distributor_off_is_not_delivered() {
     let mut s = gic(1);
     s.set_pending(0, 5);
