@@ -30,6 +30,9 @@ register_bitfields! {u64,
         SF OFFSET(15) NUMBITS(1) [],
         /// Acquire/release semantics.
         AR OFFSET(14) NUMBITS(1) [],
+        /// Cache maintenance: the abort came from a cache maintenance or address
+        /// translation instruction (DC, IC, AT), not a load or store.
+        CM OFFSET(8) NUMBITS(1) [],
         /// The fault was on a stage-2 translation of a stage-1 table walk.
         S1PTW OFFSET(7) NUMBITS(1) [],
         /// Write not read.

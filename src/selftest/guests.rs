@@ -38,6 +38,10 @@ core::arch::global_asm!(concat!(
     include_str!("../../tests/guests/common.S"),
     include_str!("../../tests/guests/walk.S")
 ));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/cache.S")
+));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
@@ -56,6 +60,8 @@ unsafe extern "C" {
     static guest_uart_end: u8;
     static guest_walk_start: u8;
     static guest_walk_end: u8;
+    static guest_cache_start: u8;
+    static guest_cache_end: u8;
     static guest_switch_start: u8;
     static guest_switch_end: u8;
 }
@@ -502,6 +508,41 @@ pub fn run_walk(ctx: &mut Ctx) {
     } else {
         ctx.skip(format_args!("PSTATE.PAN on exception entry: this core has no FEAT_PAN (ARMv8.0)"));
     }
+}
+
+/// The "cache" guest: firmware's set/way clean-and-invalidate over every level CLIDR_EL1 and
+/// CCSIDR_EL1 describe, with caches off and then on, its data intact both times; and cache
+/// maintenance by VA of device addresses completing without a fault.
+pub fn run_cache(ctx: &mut Ctx) {
+    let image = blob(&raw const guest_cache_start, &raw const guest_cache_end);
+    let Some(vm) = new_vm(ctx, "cache", image, 1, 0).map(Arc::new) else { return };
+    let end = run_vm(vm.clone());
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "cache guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    let clidr = get(7).unwrap_or(0);
+    let loc = (clidr >> 24) & 7;
+    if loc == 0 {
+        ctx.skip(format_args!("CLIDR_EL1 {clidr:#x} names no cache level below the Level of Coherence"));
+    } else {
+        check!(
+            ctx,
+            get(1).is_some_and(|n| n > 0),
+            "set/way operations with caches off: {:?} (CLIDR_EL1 {clidr:#x})",
+            get(1)
+        );
+        check!(ctx, get(3).is_some_and(|n| n > 0), "set/way operations with caches on: {:?}", get(3));
+    }
+    check_eq!(ctx, get(2), Some(0), "data intact after set/way maintenance, caches off");
+    check_eq!(ctx, get(8).map(|s| s & 0x1005), Some(0x1005), "SCTLR_EL1: MMU, data and instruction caches on");
+    check_eq!(ctx, get(4), Some(0), "data intact after set/way maintenance, caches on");
+    check_eq!(
+        ctx,
+        get(5),
+        Some(0),
+        "no exception: set/way and by-VA maintenance of devices complete (last ESR {:#x})",
+        get(6).unwrap_or(0)
+    );
 }
 
 /// The kernel module's pages as guest RAM, as the Linux guest runs its kernel in place: the

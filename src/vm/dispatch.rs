@@ -79,6 +79,11 @@ pub fn handle(vm: &Vm, vcpu: &mut Vcpu, exit: Exit) -> Next {
         // waits. WFE is not trapped; if it were, it may complete at once.
         Exit::Wfx { wfe: false } => Next::WaitForInterrupt { skip: true },
         Exit::Wfx { wfe: true } => Next::Skip,
+        // Cache maintenance by VA of an address stage 2 does not map as RAM (an emulated
+        // device's registers, or nothing): there is no cached copy of it to maintain, so it
+        // completes and does nothing, as KVM answers it (on hardware, maintenance of a
+        // Device address does not fault). Before the MMIO arms: it is not an access.
+        Exit::DataAbort(DataAbort { cache_maintenance: true, s1ptw: false, .. }) => Next::Skip,
         Exit::DataAbort(DataAbort { ipa, access: Some(a), write, s1ptw: false, .. })
             if bus::mmio(vm, vcpu, ipa.0, &a, write) =>
         {

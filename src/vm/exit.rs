@@ -26,6 +26,8 @@ pub struct DataAbort {
     /// The fault was on the guest's stage-1 table walk (S1PTW), not on the access: the
     /// guest put its page tables outside its RAM, and nothing is emulated.
     pub s1ptw: bool,
+    /// A cache maintenance instruction by VA (DC CIVAC, ...) faulted, not a load or store.
+    pub cache_maintenance: bool,
 }
 
 impl DataAbort {
@@ -140,6 +142,7 @@ pub fn decode(vector: u64, esr: u64, far: u64, hpfar: u64) -> Exit {
                 access,
                 dfsc: ISS_DATA_ABORT::DFSC.read(iss) as u8,
                 s1ptw: ISS_DATA_ABORT::S1PTW.is_set(iss),
+                cache_maintenance: ISS_DATA_ABORT::CM.is_set(iss),
             })
         }
         ec::INSN_ABORT_LOWER => Exit::InstructionAbort { ipa: ipa(far, hpfar), va: far },
@@ -202,6 +205,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn cache_maintenance_aborts_are_told_apart() {
+        // DC CIVAC of a device address: CM set, WnR set (cache maintenance reports as a
+        // write), DFSC translation fault level 3.
+        let Exit::DataAbort(d) = decode(8, esr(0x24, (1 << 8) | (1 << 6) | 0x07), 0x0800_0040, 0x0800_0000 >> 8) else {
+            panic!()
+        };
+        assert!(d.cache_maintenance);
+        let Exit::DataAbort(d) = decode(8, esr(0x24, (1 << 6) | 0x07), 0x0800_0040, 0x0800_0000 >> 8) else { panic!() };
+        assert!(!d.cache_maintenance, "a store");
     }
 
     #[test]

@@ -159,20 +159,14 @@ pub fn enter(regs: &mut GuestRegs) -> Syndrome {
 /// HCR_EL2 while a guest runs: stage-2 on (VM), set/way invalidation as clean+invalidate
 /// (SWIO), physical IRQ/FIQ/SError to EL2 (IMO/FMO/AMO), ID group 3 registers trapped
 /// (TID3, emulated by vm::idregs), SMC trapped (TSC), implementation defined and auxiliary
-/// control registers trapped (TIDCP, TACR), set/way cache maintenance trapped (TSW), EL1 is
-/// AArch64 (RW). Pointer authentication (API = APK = 0) and MTE tag access (ATA = 0) trap,
+/// control registers trapped (TIDCP, TACR), EL1 is AArch64 (RW). Set/way cache maintenance
+/// is not trapped (TSW = 0): a vCPU never leaves the pCPU its placement names, so a guest's
+/// DC CSW/CISW on its own core's caches is what it would do on the bare machine (firmware
+/// cleans its caches this way before turning them on or off), and SWIO makes DC ISW a clean
+/// and invalidate, so no other VM's or the hypervisor's dirty lines are thrown away. Pointer authentication (API = APK = 0) and MTE tag access (ATA = 0) trap,
 /// and the ID registers hide both. WFI and WFE do not trap (TWI = TWE = 0).
-pub const HCR_GUEST: u64 = hcr::VM
-    | hcr::SWIO
-    | hcr::FMO
-    | hcr::IMO
-    | hcr::AMO
-    | hcr::TID3
-    | hcr::TSC
-    | hcr::TIDCP
-    | hcr::TACR
-    | hcr::TSW
-    | hcr::RW;
+pub const HCR_GUEST: u64 =
+    hcr::VM | hcr::SWIO | hcr::FMO | hcr::IMO | hcr::AMO | hcr::TID3 | hcr::TSC | hcr::TIDCP | hcr::TACR | hcr::RW;
 
 /// HCR_EL2 while no guest runs (from boot on, and after a VM finished on this pCPU): EL1
 /// is AArch64, and physical IRQ/FIQ/SError go to EL2.
@@ -191,8 +185,9 @@ const MDCR_GUEST: u64 = mdcr::TDRA | mdcr::TDOSA | mdcr::TDA | mdcr::TPM | mdcr:
 /// interrupts come to EL2 (HCR_EL2.IMO) and are injected.
 const CNTHCTL_GUEST: u64 = cnthctl::EL1PCTEN | cnthctl::EL1PCEN;
 
-// The values these had as raw numbers (before `hw`), so that naming them changed nothing.
-const _: () = assert!(HCR_GUEST == 0x807c_003b && HCR_HOST == 0x8000_0038);
+// The values these had as raw numbers (before `hw`), so that naming them changed nothing;
+// HCR_GUEST has lost TSW (bit 22) since: set/way maintenance is not trapped.
+const _: () = assert!(HCR_GUEST == 0x803c_003b && HCR_HOST == 0x8000_0038);
 const _: () = assert!(CPTR_GUEST == 0x10_33ff && MDCR_GUEST == 0xe60 && CNTHCTL_GUEST == 0b11);
 
 /// Loads a VM's stage-2 tables and traps on this pCPU, its virtual counter offset (the same
