@@ -37,7 +37,14 @@ pub enum Outcome {
     /// The caller powers down (it does not return from the call).
     CpuOff,
     /// The caller waits for an interrupt, then resumes with x0 = SUCCESS.
+    /// CPU_SUSPEND to a standby state: return SUCCESS once an interrupt is pending.
     Suspend,
+    /// CPU_SUSPEND to a power-down state: the vCPU loses its context and, once an
+    /// interrupt is pending, resumes at `entry` with x0 = `context`, as after CPU_ON.
+    SuspendPowerDown {
+        entry: u64,
+        context: u64,
+    },
     SystemOff,
     SystemReset,
 }
@@ -67,6 +74,11 @@ fn is_supported(fid: u32) -> bool {
             | FEATURES
     )
 }
+
+/// CPU_SUSPEND's power_state in the original format: the bits that mean something.
+const POWER_STATE_VALID: u64 = 0x0301_ffff;
+/// StateType: a power-down state (the core loses its context).
+const POWER_STATE_TYPE_POWERDOWN: u64 = 1 << 16;
 
 /// The vCPU whose MPIDR is `target`, a PSCI `target_cpu`/`target_affinity`: the MPIDR's
 /// affinity fields, every other bit zero (PSCI, DEN0022, "target_cpu"; KVM refuses the same
@@ -100,7 +112,20 @@ pub fn call(m: &mut Machine<'_>, caller: usize, fid: u32, args: [u64; 3]) -> Opt
         MIGRATE_INFO_TYPE => Outcome::Return(MIGRATE_NOT_REQUIRED),
         SYSTEM_OFF => Outcome::SystemOff,
         SYSTEM_RESET => Outcome::SystemReset,
-        CPU_SUSPEND_32 | CPU_SUSPEND_64 => Outcome::Suspend,
+        CPU_SUSPEND_32 | CPU_SUSPEND_64 => {
+            // The original power_state format (FEATURES says so): StateID [15:0], StateType
+            // [16] (1: power down), PowerLevel [25:24]; the other bits are reserved.
+            let (state, entry, context) = (arg(0), arg(1), arg(2));
+            if state & !POWER_STATE_VALID != 0 {
+                Outcome::Return(INVALID_PARAMETERS)
+            } else if state & POWER_STATE_TYPE_POWERDOWN == 0 {
+                Outcome::Suspend
+            } else if entry % 4 != 0 || !(m.valid_entry)(entry) {
+                Outcome::Return(INVALID_ADDRESS)
+            } else {
+                Outcome::SuspendPowerDown { entry, context }
+            }
+        }
         CPU_OFF => {
             // The last vCPU turning itself off is allowed; the VM then has nothing to run.
             if let Some(s) = m.states.get_mut(caller) {
@@ -187,6 +212,26 @@ mod tests {
         assert_eq!(call(&mut m, 1, CPU_OFF, [0; 3]), Some(Outcome::CpuOff));
         assert_eq!(m.states[1], PowerState::Off);
         assert_eq!(call(&mut m, 0, AFFINITY_INFO_64, [1, 0, 0]), Some(Outcome::Return(AFFINITY_OFF)));
+    }
+
+    #[test]
+    fn cpu_suspend_standby_power_down_and_errors() {
+        let mut states = [PowerState::On];
+        let ok = |a: u64| (0x4000_0000..0x5000_0000).contains(&a);
+        let mut m = machine(&[0], &mut states, &ok);
+        assert_eq!(call(&mut m, 0, CPU_SUSPEND_64, [0, 0, 0]), Some(Outcome::Suspend), "standby");
+        assert_eq!(
+            call(&mut m, 0, CPU_SUSPEND_64, [0x1_0000, 0x4000_1000, 0x77]),
+            Some(Outcome::SuspendPowerDown { entry: 0x4000_1000, context: 0x77 })
+        );
+        assert_eq!(call(&mut m, 0, CPU_SUSPEND_64, [0x1_0000, 0x1000, 0]), Some(Outcome::Return(INVALID_ADDRESS)));
+        assert_eq!(call(&mut m, 0, CPU_SUSPEND_64, [0x1_0000, 0x4000_1002, 0]), Some(Outcome::Return(INVALID_ADDRESS)));
+        assert_eq!(call(&mut m, 0, CPU_SUSPEND_64, [1 << 20, 0, 0]), Some(Outcome::Return(INVALID_PARAMETERS)));
+        // SMC32: the upper halves of the arguments are not looked at.
+        assert_eq!(
+            call(&mut m, 0, CPU_SUSPEND_32, [0xffff_0000_0001_0000, 0xdead_0000_4000_1000, 5]),
+            Some(Outcome::SuspendPowerDown { entry: 0x4000_1000, context: 5 })
+        );
     }
 
     #[test]

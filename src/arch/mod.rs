@@ -60,7 +60,7 @@ pub use imp::phys::{FrameTables, ModulePages, OwnedRam, RegisterPage, ram_bytes,
 pub use imp::uart::{Uart, early_print};
 /// Entering a guest and the EL1 state an injected exception needs.
 pub use imp::vcpu::{
-    el1_vector_state, enter, guest_va_to_pa, load_guest_config, set_el1_exception, unload_guest_config,
+    el1_vector_state, el1_warm_boot, enter, guest_va_to_pa, load_guest_config, set_el1_exception, unload_guest_config,
 };
 /// The virtual GIC CPU interface: list registers in and out.
 pub use imp::vgic::{Loaded, answer_maintenance, lr_count, lrs_disable, lrs_load, lrs_reset, lrs_save};

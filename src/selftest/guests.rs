@@ -42,6 +42,10 @@ core::arch::global_asm!(concat!(
     include_str!("../../tests/guests/common.S"),
     include_str!("../../tests/guests/cache.S")
 ));
+core::arch::global_asm!(concat!(
+    include_str!("../../tests/guests/common.S"),
+    include_str!("../../tests/guests/suspend.S")
+));
 
 unsafe extern "C" {
     static guest_basic_start: u8;
@@ -62,6 +66,8 @@ unsafe extern "C" {
     static guest_walk_end: u8;
     static guest_cache_start: u8;
     static guest_cache_end: u8;
+    static guest_suspend_start: u8;
+    static guest_suspend_end: u8;
     static guest_switch_start: u8;
     static guest_switch_end: u8;
 }
@@ -543,6 +549,25 @@ pub fn run_cache(ctx: &mut Ctx) {
         "no exception: set/way and by-VA maintenance of devices complete (last ESR {:#x})",
         get(6).unwrap_or(0)
     );
+}
+
+/// The "suspend" guest: PSCI CPU_SUSPEND to a power-down state wakes at its entry point with
+/// the context id, in the state CPU_ON gives; bad power states and entry points are refused.
+pub fn run_suspend(ctx: &mut Ctx) {
+    let image = blob(&raw const guest_suspend_start, &raw const guest_suspend_end);
+    let Some(vm) = new_vm(ctx, "suspend", image, 1, 0).map(Arc::new) else { return };
+    let end = run_vm(vm.clone());
+    check_eq!(ctx, end, VcpuEnd::SystemOff, "suspend guest ended with SYSTEM_OFF");
+    let reports = *vm.reports.lock();
+    let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
+    let code = |v: Option<u64>| v.map(|v| v as i64);
+    check_eq!(ctx, get(1), None, "a power-down CPU_SUSPEND does not return to its caller");
+    check_eq!(ctx, get(2), Some(0x1234), "woken at the entry point with x0 = the context id");
+    check_eq!(ctx, get(3).map(|s| s & 0x1005), Some(0), "SCTLR_EL1 there: MMU and caches off");
+    check_eq!(ctx, get(4), Some(pstate::DAIF), "PSTATE.DAIF there: all masked");
+    check_eq!(ctx, get(5), Some(0b0100), "CurrentEL there: EL1");
+    check_eq!(ctx, code(get(6)), Some(psci::INVALID_PARAMETERS), "reserved power_state bit -> INVALID_PARAMETERS");
+    check_eq!(ctx, code(get(7)), Some(psci::INVALID_ADDRESS), "power-down entry outside RAM -> INVALID_ADDRESS");
 }
 
 /// The kernel module's pages as guest RAM, as the Linux guest runs its kernel in place: the

@@ -151,6 +151,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "guest-uart", run: guests::run_uart },
     Suite { name: "guest-stage1", run: guests::run_walk },
     Suite { name: "guest-cache", run: guests::run_cache },
+    Suite { name: "guest-suspend", run: guests::run_suspend },
     Suite { name: "guest-placement", run: guests::run_placed },
     Suite { name: "guest-switch", run: guests::run_switch },
     Suite { name: "kernel-in-place", run: guests::run_in_place },

@@ -222,9 +222,19 @@ fn call(vm: &Vm, vcpu: &mut Vcpu) -> Next {
         Some(Outcome::SystemReset) => return Next::End(VcpuEnd::SystemReset),
         Some(Outcome::CpuOff) => return Next::End(VcpuEnd::CpuOff),
         Some(Outcome::Suspend) => {
-            // Standby (or a power-down state we treat as standby): return SUCCESS once an
-            // interrupt for the vCPU is pending, like WFI.
+            // Standby: return SUCCESS once an interrupt for the vCPU is pending, like WFI.
             vcpu.regs.x[0] = psci::SUCCESS as u64;
+            return Next::WaitForInterrupt { skip: false };
+        }
+        Some(Outcome::SuspendPowerDown { entry, context }) => {
+            // Power down: the wake-up is a warm boot at `entry`, in the state CPU_ON gives (EL1h,
+            // DAIF masked, MMU and caches off, x0 = context id; PSCI "CPU_SUSPEND" and
+            // "Initial core configuration"). KVM treats this as standby, which PSCI allows;
+            // resuming at the entry point is what a firmware does, and what a guest that
+            // checks it expects.
+            vcpu.regs = arch::GuestRegs { pc: entry, pstate: pstate::EL1H | pstate::DAIF, ..Default::default() };
+            vcpu.regs.x[0] = context;
+            arch::el1_warm_boot();
             return Next::WaitForInterrupt { skip: false };
         }
         Some(Outcome::CpuOn { target, .. }) => {

@@ -278,6 +278,13 @@ pub fn el1_vector_state() -> (u64, u64) {
     (vbar, sctlr)
 }
 
+/// The guest on this pCPU wakes from a power-down state at its entry point: its MMU and
+/// caches off (SCTLR_EL1 as a vCPU starts), as after a warm boot.
+pub fn el1_warm_boot() {
+    // SAFETY: an EL1 register of the running guest, which the hypervisor does not use.
+    unsafe { asm!("msr sctlr_el1, {}", "isb", in(reg) sctlr_el1::MMU_OFF, options(nostack)) };
+}
+
 /// Writes what the hardware writes on taking a synchronous exception to EL1: ELR_EL1 (the
 /// interrupted PC), SPSR_EL1 (the interrupted PSTATE), ESR_EL1 and, for aborts, FAR_EL1.
 pub fn set_el1_exception(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {

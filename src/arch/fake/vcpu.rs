@@ -198,6 +198,10 @@ pub fn el1_vector_state() -> (u64, u64) {
     with_hw(|hw| (hw.el1.vbar, hw.el1.sctlr))
 }
 
+pub fn el1_warm_boot() {
+    with_hw(|hw| hw.el1.sctlr = crate::hw::el2::sctlr_el1::MMU_OFF);
+}
+
 pub fn set_el1_exception(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {
     with_hw(|hw| {
         hw.el1.elr = elr;
