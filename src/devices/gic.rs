@@ -7,7 +7,7 @@ use crate::vgic::{Dist, Kicks, Redistributor};
 
 impl Mmio for Dist {
     fn read(&mut self, offset: u64, size: u8, _: &mut Ctx<'_>) -> Effects {
-        Effects::value(Dist::read(self, offset, size))
+        Effects { value: Dist::read(self, offset, size), kick: self.read_kicks(offset), ..Default::default() }
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64, _: &mut Ctx<'_>) -> Effects {
@@ -18,7 +18,8 @@ impl Mmio for Dist {
 impl Mmio for Redistributor {
     /// `offset` is inside the frame pair of vCPU `ctx.frame`.
     fn read(&mut self, offset: u64, size: u8, ctx: &mut Ctx<'_>) -> Effects {
-        Effects::value(Redistributor::read(self, ctx.frame, ctx.mpidrs, offset, size))
+        let value = Redistributor::read(self, ctx.frame, ctx.mpidrs, offset, size);
+        Effects { value, kick: self.read_kicks(ctx.frame, offset), ..Default::default() }
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64, ctx: &mut Ctx<'_>) -> Effects {

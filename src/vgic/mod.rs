@@ -74,6 +74,13 @@ pub struct Irq {
     /// interrupt that went in pending only by its line is pending afterwards only while the
     /// line is still high.
     pub latch_in_lr: bool,
+    /// While in a list register: it went in pending (what a pending read reports meanwhile).
+    pub lr_pending: bool,
+    /// While in a list register: ICPENDR / ICACTIVER cleared its pending / active state,
+    /// which the sync applies to what the LR comes back with (else the write would be
+    /// undone at that vCPU's next exit).
+    pub cleared_pending_in_lr: bool,
+    pub cleared_active_in_lr: bool,
 }
 
 impl Irq {
@@ -232,6 +239,20 @@ impl Redistributor {
     /// `mpidrs` for GICR_TYPER.
     pub fn read(&self, vcpu: usize, mpidrs: &[u64], offset: u64, size: u8) -> u64 {
         regs::redist_read(self, vcpu, mpidrs, offset, size)
+    }
+
+    /// The vCPUs a read at `offset` of vCPU `vcpu`'s frames asks to exit: a read of the
+    /// pending or active registers while one of its interrupts sits in its list registers
+    /// (it syncs on that exit, so a reader that polls, as Linux's `synchronize_irq` does,
+    /// sees the guest's progress). Linux on another vCPU reads the value meanwhile.
+    pub fn read_kicks(&self, vcpu: usize, offset: u64) -> Kicks {
+        let sgi_base = crate::hw::gicv3::GICR_SGI_BASE as u64;
+        let state = offset.checked_sub(sgi_base).is_some_and(regs::is_state_read);
+        let mut kicks = Kicks::default();
+        if state && self.private.iter().any(|irq| irq.in_lr) {
+            kicks.add(vcpu);
+        }
+        kicks
     }
 
     /// An MMIO write; whether the vCPU must look at its list registers again.
@@ -394,6 +415,17 @@ impl Dist {
         }
     }
 
+    /// The vCPUs a read at `offset` asks to exit: a read of the pending or active registers
+    /// while an SPI sits in a list register (every vCPU: which one holds it is not kept, and
+    /// such reads are rare), so the holder syncs and a polling reader sees its progress.
+    pub fn read_kicks(&self, offset: u64) -> Kicks {
+        if regs::is_state_read(offset) && self.spis.iter().any(|irq| irq.in_lr) {
+            Kicks((1u64 << self.vcpu_count().min(63)) - 1)
+        } else {
+            Kicks::default()
+        }
+    }
+
     /// An MMIO write; the vCPUs that must look at their list registers again.
     pub fn write(&mut self, offset: u64, size: u8, value: u64) -> Kicks {
         let kicks = match self.version {
@@ -463,6 +495,7 @@ pub fn flush(
         irq.in_lr = true;
         // The LR now holds the pending state; the latch is re-derived on sync.
         irq.latch_in_lr = irq.pending;
+        irq.lr_pending = pending;
         irq.pending = false;
         let mut lr = Lr::new(intid, irq.priority, state).with_group1(irq.group1);
         if !irq.edge && irq.line {
@@ -497,10 +530,16 @@ pub fn sync(mut dist: Option<&mut Dist>, redist: &mut Redistributor, vcpu: usize
         // interrupt stays latched; a level interrupt pending by its line alone follows the
         // line, which may have dropped meanwhile (no spurious interrupt for a device that
         // has gone quiet). Acknowledged, the latch is consumed either way.
-        if state & Lr::STATE_PENDING != 0 && (irq.edge || irq.latch_in_lr) {
+        if state & Lr::STATE_PENDING != 0 && (irq.edge || irq.latch_in_lr) && !irq.cleared_pending_in_lr {
             irq.pending = true;
         }
+        if irq.cleared_active_in_lr {
+            irq.active = false;
+        }
         irq.latch_in_lr = false;
+        irq.lr_pending = false;
+        irq.cleared_pending_in_lr = false;
+        irq.cleared_active_in_lr = false;
         let idle = irq.is_idle();
         if let Some(d) = dist.as_deref()
             && intid >= 32

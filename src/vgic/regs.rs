@@ -87,11 +87,22 @@ fn bit_reg(offset: u64) -> Option<(BitReg, u64)> {
     Some((kind, (offset - base) / 4))
 }
 
+/// Whether a read at `offset` (distributor, or a redistributor's SGI_base frame) is of the
+/// pending or active registers, whose state for an interrupt in a list register lives in
+/// that vCPU's hardware until it exits.
+pub fn is_state_read(offset: u64) -> bool {
+    (ISPENDR..IPRIORITYR).contains(&offset)
+}
+
 fn bit_get(kind: BitReg, irq: &Irq) -> bool {
     match kind {
         BitReg::Group => irq.group1,
         BitReg::SetEnable | BitReg::ClearEnable => irq.enabled,
-        BitReg::SetPending | BitReg::ClearPending => irq.pending || irq.line && !irq.edge,
+        // In another vCPU's list register, the state it went in with (the LR itself is in
+        // that vCPU's hardware; the read kicks it, so it exits and syncs soon).
+        BitReg::SetPending | BitReg::ClearPending => {
+            irq.pending || irq.line && !irq.edge || (irq.in_lr && irq.lr_pending && !irq.cleared_pending_in_lr)
+        }
         BitReg::SetActive | BitReg::ClearActive => irq.active,
     }
 }
@@ -102,9 +113,15 @@ fn bit_set(kind: BitReg, irq: &mut Irq, one: bool) {
         (BitReg::SetEnable, true) => irq.enabled = true,
         (BitReg::ClearEnable, true) => irq.enabled = false,
         (BitReg::SetPending, true) => irq.pending = true,
-        (BitReg::ClearPending, true) => irq.pending = false,
+        (BitReg::ClearPending, true) => {
+            irq.pending = false;
+            irq.cleared_pending_in_lr |= irq.in_lr;
+        }
         (BitReg::SetActive, true) => irq.active = true,
-        (BitReg::ClearActive, true) => irq.active = false,
+        (BitReg::ClearActive, true) => {
+            irq.active = false;
+            irq.cleared_active_in_lr |= irq.in_lr;
+        }
         _ => {}
     }
 }

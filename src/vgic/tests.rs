@@ -229,6 +229,47 @@ fn a_level_interrupt_whose_line_dropped_in_the_lr_is_not_latched_again() {
 }
 
 #[test]
+fn another_vcpus_list_register_state_is_read_and_cleared_right() {
+    let mut s = gic(4);
+    enable_spi(&mut s, 40, 0x40, 2);
+    s.dist.set_pending(40);
+    let f = s.flush(2, 4);
+    assert_eq!(f.lrs[0].state(), Lr::STATE_PENDING);
+    // Read from vCPU 0 while it sits in vCPU 2's LR: pending, and the read asks vCPUs to
+    // exit (vCPU 2 among them) so the holder syncs.
+    assert_eq!(s.dist_read(0x204, 4) & (1 << 8), 1 << 8, "ISPENDR shows it pending");
+    assert_ne!(s.dist.read_kicks(0x204).0 & (1 << 2), 0, "the holder is kicked");
+    assert_eq!(s.dist.read_kicks(0x104).0, 0, "an enable read kicks nobody");
+    // ICPENDR from vCPU 0 while it is in the LR, still pending there: the clear survives
+    // vCPU 2's next exit.
+    s.dist_write(0x284, 4, 1 << 8);
+    assert_eq!(s.dist_read(0x204, 4) & (1 << 8), 0, "reads as cleared at once");
+    s.sync(2, &f.lrs);
+    assert_eq!(s.dist_read(0x204, 4) & (1 << 8), 0, "not pending after the holder's sync");
+    assert!(s.flush(2, 4).lrs.is_empty(), "and not delivered again");
+    // Active in vCPU 2's LR (acknowledged there), deactivated by ICACTIVER from elsewhere.
+    s.dist.set_pending(40);
+    let f = s.flush(2, 4);
+    s.sync(2, &[Lr::new(40, 0x40, Lr::STATE_ACTIVE)]);
+    let f2 = s.flush(2, 4);
+    assert_eq!(f.lrs.len(), 1);
+    assert_eq!(f2.lrs[0].state(), Lr::STATE_ACTIVE);
+    assert_eq!(s.dist_read(0x304, 4) & (1 << 8), 1 << 8, "ISACTIVER: active in vCPU 2");
+    s.dist_write(0x384, 4, 1 << 8);
+    s.sync(2, &f2.lrs);
+    assert_eq!(s.dist_read(0x304, 4) & (1 << 8), 0, "deactivated: the write was not lost");
+    assert!(s.flush(2, 4).lrs.is_empty());
+    // A private interrupt in its vCPU's LR: a read of that redistributor's state kicks it.
+    enable_private(&mut s, 1, 27, 0x10);
+    s.set_line(1, 27, true);
+    let _ = s.flush(1, 4);
+    let frame = GICR_FRAME_SIZE + 0x1_0000;
+    assert_eq!(s.redists[1].read_kicks(1, 0x1_0000 + 0x200), Kicks(1 << 1));
+    assert_eq!(s.redist_read(frame + 0x200, 4) & (1 << 27), 1 << 27, "GICR_ISPENDR0 shows it");
+    assert_eq!(s.redists[0].read_kicks(0, 0x1_0000 + 0x200), Kicks(0), "nothing in vCPU 0's LRs");
+}
+
+#[test]
 fn disabled_or_group0_or_distributor_off_is_not_delivered() {
     let mut s = gic(1);
     s.set_pending(0, 5);
