@@ -11,6 +11,7 @@ pub mod gic;
 pub mod pl011;
 pub mod testdev;
 pub mod virtio_blk;
+pub mod virtio_window;
 
 use crate::mm::range::Range;
 use crate::vgic::Kicks;
@@ -101,6 +102,9 @@ pub enum Device {
     Pl011,
     /// A virtio-mmio block device ([`virtio_blk`]).
     VirtioBlk,
+    /// QEMU virt's virtio-mmio window with no device behind its transports
+    /// ([`virtio_window`]).
+    VirtioWindow,
 }
 
 /// One guest-physical range and the device behind it.

@@ -260,7 +260,7 @@ pub fn run_mmio(ctx: &mut Ctx) {
     let reports = *vm.reports.lock();
     let get = |id: u64| reports.iter().find(|r| r.0 == id).map(|r| r.1);
     let big = 0x1122_3344_5566_7788u64;
-    let want: [(u64, u64, &str); 13] = [
+    let want: [(u64, u64, &str); 15] = [
         (1, big, "STR/LDR X"),
         (2, 0xffff_ffff_ffff_ff80, "LDRSB X"),
         (3, 0xffff_ff80, "LDRSB W (upper half zero)"),
@@ -274,6 +274,8 @@ pub fn run_mmio(ctx: &mut Ctx) {
         (11, 0x18, "STR X post-index: base moved back"),
         (12, big, "STR X post-index: value stored"),
         (13, 0x1234, "LDR XZR"),
+        (14, 0x7472_6976, "virt's virtio-mmio transport 0 at 0x0a000000: MagicValue 'virt'"),
+        (15, 0, "and DeviceID 0: no device behind it"),
     ];
     for (id, value, what) in want {
         check_eq!(ctx, get(id), Some(value), "{what}");

@@ -149,6 +149,7 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
             None => Effects::default(),
         },
         Device::Test => device_access(vm, &mut *vm.testdev.lock(), region.intid, &access),
+        Device::VirtioWindow => device_access(vm, &mut crate::devices::virtio_window::EmptyTransports, None, &access),
     };
     if effects.unknown {
         unknown_access(vm, region.device, offset, write);

@@ -9,7 +9,7 @@
 //! [`ConfigError`] naming the VM and the resource.
 #![forbid(unsafe_code)]
 
-use crate::devices::{pl011, testdev, virtio_blk};
+use crate::devices::{pl011, testdev, virtio_blk, virtio_window};
 use crate::ids::{CpuId, VcpuId, VmId};
 use crate::mm::GuestPhysAddr;
 use crate::mm::range::Range;
@@ -146,6 +146,8 @@ pub enum DeviceKind {
     },
     /// The self-test device (test flavour; at most one per VM).
     Test,
+    /// QEMU virt's virtio-mmio window, its transports empty (at most one per VM).
+    VirtioWindow,
 }
 
 impl Default for DeviceSpec {
@@ -166,6 +168,7 @@ impl DeviceKind {
             Self::Pl011 => pl011::SIZE,
             Self::VirtioBlk { .. } => virtio_blk::SIZE,
             Self::Test => testdev::SIZE,
+            Self::VirtioWindow => virtio_window::SIZE,
         }
     }
 
@@ -178,7 +181,7 @@ impl DeviceKind {
 
     /// Whether the model drives an interrupt line (and so needs an INTID).
     pub fn has_interrupt(self) -> bool {
-        self.gic_version().is_none()
+        self.gic_version().is_none() && self != Self::VirtioWindow
     }
 
     /// The GIC version a vGIC part belongs to; `None` for the other devices.
@@ -206,6 +209,7 @@ impl fmt::Display for DeviceKind {
             Self::Pl011 => "pl011",
             Self::VirtioBlk { .. } => "virtio-blk",
             Self::Test => "test device",
+            Self::VirtioWindow => "virtio-mmio window",
         })
     }
 }
@@ -239,6 +243,7 @@ pub fn virt_devices(gic: Version, vcpu_count: usize, disk: Option<ModuleRef>, te
         ],
     };
     devices.push(device(DeviceKind::Pl011, memory_map::UART, Some(memory_map::UART_INTID)));
+    devices.push(device(DeviceKind::VirtioWindow, memory_map::VIRTIO_WINDOW, None));
     if let Some(disk) = disk {
         devices.push(device(
             DeviceKind::VirtioBlk { disk },
@@ -985,8 +990,9 @@ mod tests {
         assert_eq!(at(DeviceKind::GicRedistributors), (window(0x080a_0000, 4 * 0x2_0000), None));
         assert_eq!(at(DeviceKind::Pl011), (window(0x0900_0000, 0x1000), Some(33)));
         assert_eq!(at(DeviceKind::VirtioBlk { disk: ModuleRef(2) }), (window(0x0a80_0000, 0x200), Some(48)));
-        assert_eq!(at(DeviceKind::Test), (window(0x0a00_0000, 0x1000), Some(40)));
-        assert_eq!(virt_devices(Version::V3, 1, None, false).len(), 3);
+        assert_eq!(at(DeviceKind::VirtioWindow), (window(0x0a00_0000, 0x4000), None), "32 empty transports");
+        assert_eq!(at(DeviceKind::Test), (window(0x0b00_0000, 0x1000), Some(40)), "where virt has nothing");
+        assert_eq!(virt_devices(Version::V3, 1, None, false).len(), 4);
     }
 
     #[test]

@@ -216,6 +216,7 @@ impl Vm {
                 DeviceKind::Pl011 => Device::Pl011,
                 DeviceKind::VirtioBlk { .. } => Device::VirtioBlk,
                 DeviceKind::Test => Device::Test,
+                DeviceKind::VirtioWindow => Device::VirtioWindow,
             };
             if d.ipa.size() != d.kind.window_size(config.vcpu_count) {
                 return Err(VmError::BadConfig("a device window is not the size of its registers"));

@@ -116,8 +116,10 @@ pub mod memory_map {
     /// The virtio-mmio block device, and its interrupt (SPI 16).
     pub const VIRTIO_BLK: u64 = 0x0a80_0000;
     pub const VIRTIO_BLK_INTID: u32 = 48;
-    /// The self-test device (test flavour only).
-    pub const TEST_DEVICE: u64 = 0x0a00_0000;
+    /// QEMU virt's virtio-mmio window: 32 transports with no device behind them.
+    pub const VIRTIO_WINDOW: u64 = 0x0a00_0000;
+    /// The self-test device (test flavour only), where `virt` has nothing.
+    pub const TEST_DEVICE: u64 = 0x0b00_0000;
 }
 
 /// Hypercalls of the test ABI (SMCCC vendor-specific hypervisor service range, SMC64),

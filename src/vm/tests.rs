@@ -271,6 +271,9 @@ fn mmio_reaches_each_device() {
         g.store(memory_map::UART, 4, b'Z' as u64).unwrap();
         s.put("virtio magic", g.load(memory_map::VIRTIO_BLK, 4).unwrap());
         s.put("virtio device id", g.load(memory_map::VIRTIO_BLK + 8, 4).unwrap());
+        s.put("window magic", g.load(memory_map::VIRTIO_WINDOW + 31 * 0x200, 4).unwrap());
+        s.put("window device id", g.load(memory_map::VIRTIO_WINDOW + 31 * 0x200 + 8, 4).unwrap());
+        g.store(memory_map::VIRTIO_WINDOW + 0x70, 4, 0xff).unwrap();
         g.store(memory_map::TEST_DEVICE + 8, 2, 0xbeef).unwrap();
         s.put("test device", g.load(memory_map::TEST_DEVICE + 8, 8).unwrap());
         g.hvc(psci::SYSTEM_OFF, &[]);
@@ -287,6 +290,8 @@ fn mmio_reaches_each_device() {
     assert!(crate::arch::fake::uart::output()[before..].contains(&b'Z'), "and the physical UART");
     assert_eq!(seen.get("virtio magic"), Some(0x7472_6976), "virtio-mmio magic 'virt'");
     assert_eq!(seen.get("virtio device id"), Some(2), "a block device");
+    assert_eq!(seen.get("window magic"), Some(0x7472_6976), "virt's transport 31: a transport");
+    assert_eq!(seen.get("window device id"), Some(0), "with no device behind it");
     assert_eq!(seen.get("test device"), Some(0xbeef), "the test device's register, written 2 bytes wide");
     assert!(vm.exits[0].load(Ordering::Relaxed) >= 5, "the trapped accesses were exits");
 }

@@ -1,18 +1,24 @@
 // Test guest "mmio": loads and stores of 8, 16, 32 and 64 bits to the self-test device at
-// 0x0a000000, with zero and sign extension into W and X registers, and pre- and post-index
+// 0x0b000000, with zero and sign extension into W and X registers, and pre- and post-index
 // writeback forms (which the hardware reports without a syndrome, so the hypervisor decodes
 // the instruction). Results go to the harness with REPORT; ends with SYSTEM_OFF.
 //
 // Report ids: 1 64-bit store then load; 2 LDRSB X; 3 LDRSB W; 4 LDRB W; 5 LDRSH X; 6 LDRH W;
 // 7 LDRSW X; 8 LDR W; 9 pre-index load value; 10 its base register advance; 11 post-index
 // store's base register advance; 12 the value that store wrote; 13 a load into XZR leaves
-// the next register alone.
+// the next register alone; 14 MagicValue and 15 DeviceID of virt's virtio-mmio transport 0
+// at 0x0a000000 (a transport with no device: "virt", 0).
 
 .section .rodata.guest_mmio, "a"
 .balign 4096
 .global guest_mmio_start
 guest_mmio_start:
-    movz    x4, #0x0a00, lsl #16
+    movz    x4, #0x0a00, lsl #16        // virt's virtio-mmio window
+    ldr     w5, [x4]
+    REPORT  14, x5
+    ldr     w5, [x4, #8]
+    REPORT  15, x5
+    movz    x4, #0x0b00, lsl #16
     movz    x1, #0x7788
     movk    x1, #0x5566, lsl #16
     movk    x1, #0x3344, lsl #32
