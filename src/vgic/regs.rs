@@ -149,8 +149,9 @@ fn spi_range(n: usize, per_reg: usize) -> Option<core::ops::Range<usize>> {
     Some(first - 32..(first - 32 + per_reg).min(SPI_COUNT))
 }
 
-/// Byte-per-interrupt registers (IPRIORITYR) read `size` bytes at byte index `first`.
-fn read_bytes(get: impl Fn(usize) -> Option<u8>, first: usize, size: u8) -> u64 {
+/// Byte-per-interrupt registers (IPRIORITYR, and on a GICv2 ITARGETSR and the SGI
+/// pending-source registers) read `size` bytes at byte index `first`.
+pub(super) fn read_bytes(get: impl Fn(usize) -> Option<u8>, first: usize, size: u8) -> u64 {
     (0..size as usize).fold(0, |acc, i| acc | (get(first + i).unwrap_or(0) as u64) << (8 * i))
 }
 

@@ -95,18 +95,15 @@ fn word(offset: u64, size: u8) -> bool {
 
 /// A read of vCPU `vcpu`'s banked registers (`r` is its redistributor).
 pub fn banked_read(r: &Redistributor, vcpu: usize, offset: u64, size: u8) -> u64 {
-    let bytes = |get: &dyn Fn(usize) -> u8, first: usize| {
-        (0..size as usize).fold(0u64, |acc, i| acc | (get(first + i) as u64) << (8 * i))
-    };
     match offset {
         // Each byte is the reading CPU interface's own bit (IHI 0048B 4.3.12).
         ITARGETSR..ITARGETSR_PRIVATE_END if bytes_ok(offset, size) => {
             let me = if vcpu < MAX_CPUS { gicv2::banked_itargetsr(vcpu) as u8 } else { 0 };
-            bytes(&|_| me, 0)
+            regs::read_bytes(|_| Some(me), 0, size)
         }
         CPENDSGIR..SGIR_END if bytes_ok(offset, size) => {
             let first = ((offset - CPENDSGIR) % 16) as usize;
-            bytes(&|i| r.sgi_sources.get(i).copied().unwrap_or(0), first)
+            regs::read_bytes(|i| r.sgi_sources.get(i).copied(), first, size)
         }
         _ => regs::redist_read(r, vcpu, &[], GICR_SGI_BASE as u64 + offset, size),
     }
@@ -166,8 +163,7 @@ pub fn dist_read(d: &Dist, offset: u64, size: u8) -> u64 {
         IGROUPR..ITARGETSR | ICFGR..ICFGR_END => regs::dist_read(d, offset, size),
         ITARGETSR_PRIVATE_END..ITARGETSR_SPI_END if bytes_ok(offset, size) => {
             let first = (offset - ITARGETSR) as usize - 32;
-            (0..size as usize)
-                .fold(0, |acc, i| acc | (d.itargets.get(first + i).copied().unwrap_or(0) as u64) << (8 * i))
+            regs::read_bytes(|i| d.itargets.get(i).copied(), first, size)
         }
         PIDR2 if word(offset, size) => PIDR2_GICV2,
         _ => 0,

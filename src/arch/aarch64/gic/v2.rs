@@ -47,13 +47,11 @@ fn read32(addr: u64) -> u32 {
     unsafe { core::ptr::read_volatile(addr as *const u32) }
 }
 
-/// Primary only, once: checks the tree's GICv2 can host guests, resolves its CPU interfaces
+/// Primary only, once: checks the tree's GICv2 can host guests (discovery has refused a tree
+/// with more CPUs than its 8 interfaces), resolves its CPU interfaces
 /// and sets up the distributor: every SPI disabled, not pending, not active; the distributor
 /// on.
 pub fn init_distributor(p: &Platform<'_>) -> Result<(), GicError> {
-    if p.cpus.len() > MAX_CPU_INTERFACES {
-        return Err(GicError::TooManyCpus(p.cpus.len()));
-    }
     let virt = p.gic.gicv2_virtualization().map_err(GicError::NoVirtualization)?;
     let gicc = p.gic.cpu_interface.ok_or(GicError::NoVirtualization(gicv2::NoVirtualization::Missing(
         "CPU interface region (GICC, reg entry 1)",
