@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_test import BOOT_TIMEOUT, PROMPT, Console  # noqa: E402
+from system_test import BOOT_TIMEOUT, PROMPT, Checks, Console, ipi_totals  # noqa: E402
 
 # What a kernel prints when a CPU stopped answering: RCU stalls, lockups, a CSD lock
 # (smp_call_function) that waited too long for its IPI, and warnings or oopses.
@@ -26,32 +26,13 @@ TROUBLE = re.compile(
 )
 
 
-def ipi_totals(text):
-    totals = [0, 0, 0, 0]
-    for line in text.splitlines():
-        fields = line.split()
-        if fields and re.fullmatch(r"IPI\d+:", fields[0]):
-            for cpu in range(4):
-                totals[cpu] += int(fields[1 + cpu])
-    return totals
-
-
 def main():
     hv, image, initrd, disk, transcript = sys.argv[1:6]
     seconds = int(sys.argv[6]) if len(sys.argv) > 6 else 60
     here = os.path.dirname(os.path.abspath(__file__))
     os.environ.update(SMP="4", MEM="2G", DISK=disk)
     con = Console(["bash", os.path.join(here, "qemu.sh"), hv, image, initrd], transcript)
-    failures = []
-    passed = 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed
-        print(f"{'PASS' if ok else 'FAIL'} stress: {name}" + (f" ({detail})" if detail and not ok else ""), flush=True)
-        if ok:
-            passed += 1
-        else:
-            failures.append(name)
+    check = Checks("stress")
 
     try:
         con.read_until(PROMPT, BOOT_TIMEOUT)
@@ -97,8 +78,7 @@ def main():
         if con.proc.poll() is None:
             con.proc.kill()
             con.proc.wait()
-    print(f"stress: {passed} passed, {len(failures)} failed" + (f"; transcript in {transcript}" if failures else ""))
-    return 1 if failures else 0
+    return check.summary(transcript)
 
 
 if __name__ == "__main__":

@@ -58,22 +58,46 @@ class Console:
         return text.decode(errors="replace").replace("\r", "")
 
 
+class Checks:
+    """PASS/FAIL lines prefixed with `label`, counted for the closing line."""
+
+    def __init__(self, label):
+        self.label = label
+        self.passed = 0
+        self.failures = []
+
+    def __call__(self, name, ok, detail=""):
+        print(f"{'PASS' if ok else 'FAIL'} {self.label}: {name}" + (f" ({detail})" if detail and not ok else ""), flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failures.append(name)
+
+    def summary(self, transcript):
+        """Prints the closing line; the exit status."""
+        tail = f"; transcript in {transcript}" if self.failures else ""
+        print(f"{self.label}: {self.passed} passed, {len(self.failures)} failed{tail}")
+        return 1 if self.failures else 0
+
+
+def ipi_totals(interrupts):
+    """IPIs taken by each of the 4 CPUs, summed over the IPI rows of /proc/interrupts."""
+    totals = [0, 0, 0, 0]
+    for line in interrupts.splitlines():
+        fields = line.split()
+        if fields and re.fullmatch(r"IPI\d+:", fields[0]):
+            for cpu in range(4):
+                totals[cpu] += int(fields[1 + cpu])
+    return totals
+
+
 def main():
     hv, image, initrd, disk, transcript = sys.argv[1:6]
     here = os.path.dirname(os.path.abspath(__file__))
     os.environ.update(SMP="4", MEM="2G", DISK=disk)
     cmd = ["bash", os.path.join(here, "qemu.sh"), hv, image, initrd]
     con = Console(cmd, transcript)
-    failures = []
-    passed = 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed
-        print(f"{'PASS' if ok else 'FAIL'} linux: {name}" + (f" ({detail})" if detail and not ok else ""), flush=True)
-        if ok:
-            passed += 1
-        else:
-            failures.append(name)
+    check = Checks("linux")
 
     try:
         start = time.monotonic()
@@ -96,13 +120,8 @@ def main():
         done = sorted(re.findall(r"loop(\d)=30000", loops))
         check("4 CPU-bound loops ran to completion in parallel", done == ["1", "2", "3", "4"], loops.strip())
         interrupts = con.run("cat /proc/interrupts")
-        ipi_totals = [0, 0, 0, 0]
-        for line in interrupts.splitlines():
-            fields = line.split()
-            if fields and re.fullmatch(r"IPI\d+:", fields[0]):
-                for cpu in range(4):
-                    ipi_totals[cpu] += int(fields[1 + cpu])
-        check("IPIs counted on all 4 CPUs", all(t > 0 for t in ipi_totals), f"IPI totals {ipi_totals}")
+        ipis = ipi_totals(interrupts)
+        check("IPIs counted on all 4 CPUs", all(t > 0 for t in ipis), f"IPI totals {ipis}")
         timer = [l for l in interrupts.splitlines() if "arch_timer" in l]
         # The interrupt chip Linux drives: the GIC the hypervisor's guest sees is the board's.
         board = os.environ.get("BOARD", "virt")
@@ -131,8 +150,7 @@ def main():
         if con.proc.poll() is None:
             con.proc.kill()
             con.proc.wait()
-    print(f"linux: {passed} passed, {len(failures)} failed" + (f"; transcript in {transcript}" if failures else ""))
-    return 1 if failures else 0
+    return check.summary(transcript)
 
 
 if __name__ == "__main__":
