@@ -216,6 +216,77 @@ fn an_sgi_to_another_vcpu_kicks_its_pcpu_and_is_delivered() {
     assert!(kicks.contains(&Event::Kick { from: Some(0), to: 1 }), "the SGI kicked pCPU 1: {:?}", fake::log());
 }
 
+/// Makes the fake machine's GIC a GICv2 while it lives (a GICv3 again afterwards, also when
+/// the test fails).
+struct GicV2Board;
+
+impl GicV2Board {
+    fn new() -> Self {
+        fake::gic::set_gic_v2(true);
+        Self
+    }
+}
+
+impl Drop for GicV2Board {
+    fn drop(&mut self) {
+        fake::gic::set_gic_v2(false);
+    }
+}
+
+/// On a GICv2 board: vCPUs 0 and 1 each send SGI 5 to vCPU 2 through GICD_SGIR (a store
+/// the bus decodes as the sender's), and vCPU 2 takes two interrupts, each list register
+/// naming its sender.
+#[test]
+fn gicv2_sgis_from_two_senders_are_two_interrupts() {
+    let _m = machine();
+    let _board = GicV2Board::new();
+    let seen = Arc::new(Seen::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let sgir = |target: u64, intid: u64| (1 << (16 + target)) | intid;
+    let r = ready.clone();
+    program(0x4000_3000, move |g| {
+        g.store(memory_map::GICD, 4, 1).unwrap();
+        g.hvc(psci::CPU_ON_64, &[2, 0x4000_4800, 0]);
+        while !r.load(Ordering::Acquire) {
+            g.hvc(psci::VERSION, &[]);
+        }
+        g.hvc(psci::CPU_ON_64, &[1, 0x4000_4000, 0]);
+        g.store(memory_map::GICD + 0xf00, 4, sgir(2, 5)).unwrap();
+        while g.hvc(psci::AFFINITY_INFO_64, &[2, 0]) != psci::AFFINITY_OFF as u64 {}
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    program(0x4000_4000, move |g| {
+        g.store(memory_map::GICD + 0xf00, 4, sgir(2, 5)).unwrap();
+        g.hvc(psci::CPU_OFF, &[]);
+    });
+    let s = seen.clone();
+    let r = ready.clone();
+    program(0x4000_4800, move |g| {
+        g.store(memory_map::GICD + 0x100, 4, 0xffff).unwrap();
+        r.store(true, Ordering::Release);
+        let mut senders = 0u64;
+        for _ in 0..2 {
+            loop {
+                if let Some(lr) = g.lrs().into_iter().find(|l| l.pending && !l.active) {
+                    senders |= 1 << lr.source;
+                    assert_eq!(lr.intid, 5);
+                    assert!(!lr.group1, "Group 0, as the guest left it");
+                    break;
+                }
+                g.wfi();
+            }
+            let intid = g.ack().unwrap();
+            g.eoi(intid);
+        }
+        s.put("senders", senders);
+        g.hvc(psci::CPU_OFF, &[]);
+    });
+    let vm = Arc::new(vm("gicv2-sgi", 3, 0x4000_3000));
+    assert_eq!(vm.gic, crate::vgic::Version::V2);
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("senders"), Some(0b11), "one SGI 5 from vCPU 0 and one from vCPU 1");
+}
+
 #[test]
 fn a_timer_interrupt_is_injected() {
     let _m = machine();
