@@ -12,6 +12,7 @@
 #   el1         started without virtualization=on: the EL2 message and a non-zero exit
 #   panic       a panic on pCPU 1: message with location and pCPU, QEMU exits 1
 #   no-dtb      entered with x0 = 0 (no device tree): a clear message and a non-zero exit
+#   no-guest    the hypervisor proper with no kernel module: says so, powers off, exits non-zero
 #   gicv2-9cpus a GICv2 machine whose DTB lists nine CPUs (tests/dtb/virt-gicv2-smp9.dtb): the
 #               eight-CPU-interface limit named, with the ninth CPU's node, and a non-zero exit
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
@@ -129,6 +130,8 @@ step panic refuses_with "E cpu1: PANIC: panicked at src/selftest/mod.rs" -- \
 step no-dtb refuses_with "no usable device tree at x0 = 0x0" -- \
     -machine virt,virtualization=on,gic-version=3 \
     -device loader,file=build/armvisor.bin,addr=0x40200000,force-raw=on -device loader,addr=0x40200000,cpu-num=0
+step no-guest refuses_with "no multiboot,kernel module in /chosen: no guest to run" "nothing to run; powering off" -- \
+    -machine virt,virtualization=on,gic-version=3 -smp 2 -kernel build/armvisor.bin
 step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree lists 9 \(the 9th is /cpus/cpu@8\)' -- \
     -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin
 step uboot uboot_boots_it

@@ -32,6 +32,11 @@ impl<T> IrqLock<T> {
         Self { inner: SpinMutex::new(value) }
     }
 
+    /// The value, the lock being no longer needed.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+
     pub fn lock(&self) -> IrqGuard<'_, T> {
         let irqs_were_enabled = super::irq_save();
         IrqGuard { guard: Some(self.inner.lock()), irqs_were_enabled }

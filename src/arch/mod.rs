@@ -45,7 +45,7 @@ pub use imp::cpu::{has_pan, read_id_reg};
 /// The guest's EL1 timers, which are taken at EL2 and masked at the source.
 pub use imp::cpu::{mask_physical_timer, mask_virtual_timer};
 /// The firmware: powering the machine off or resetting it.
-pub use imp::firmware::{system_off, system_reset};
+pub use imp::firmware::{exit_failure, system_off, system_reset};
 /// The physical GIC as the hypervisor uses it: the kick SGI, acknowledge and EOI.
 pub use imp::gic::{SGI_KICK, irq_ack, irq_eoi, irq_pending, send_kick};
 /// The board's GIC version (every guest sees the same), and on a GICv2 the physical address

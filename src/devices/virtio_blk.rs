@@ -100,6 +100,11 @@ impl<'d> VirtioBlk<'d> {
         }
     }
 
+    /// The disk's bytes back (the device is gone: a VM restarting keeps its disk).
+    pub fn into_disk(self) -> &'d mut [u8] {
+        self.disk
+    }
+
     pub fn capacity_sectors(&self) -> u64 {
         self.disk.len() as u64 / SECTOR
     }

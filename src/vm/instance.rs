@@ -328,6 +328,11 @@ impl Vm {
         Ok(())
     }
 
+    /// Takes the disk back from a VM that has stopped (for the VM's next run).
+    pub fn take_disk(&mut self) -> Option<&'static mut [u8]> {
+        self.virtio.take().map(|d| d.into_inner().into_disk())
+    }
+
     /// Copies `bytes` into guest RAM at guest-physical address `ipa` (before the VM runs).
     pub fn load(&mut self, ipa: u64, bytes: &[u8]) -> Result<(), VmError> {
         let offset = ipa.checked_sub(self.config.ram_base.0).ok_or(VmError::ImageTooLarge)?;

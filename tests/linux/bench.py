@@ -65,8 +65,9 @@ def main():
     os.makedirs("build/logs", exist_ok=True)
     # The guest under armvisor sees no pointer authentication, SVE or SME (hidden: not
     # virtualized), and TCG emulates PAuth slowly; so the fair baseline is QEMU directly
-    # with the same CPU features, and the same 1 GiB of RAM. The plain -cpu max boot is
-    # shown too.
+    # with the same CPU features, and the same RAM as the guest gets under armvisor (all
+    # that is left free: read from the first boot's log). The plain -cpu max boot is shown
+    # too.
     fair_cpu = "max,pauth=off,sve=off,sme=off"
     direct, plain, under = [], [], []
     log = ""
@@ -94,8 +95,14 @@ def main():
     # One uncounted boot of each first: the first QEMU start after a build or a while idle
     # pays for cold caches (it was the slowest run of its kind more often than not).
     print("warming up: one uncounted boot each", flush=True)
-    for kind in ("direct", "hv"):
-        boot(kind, f"build/logs/bench-warmup-{kind}.log")
+    _, out = boot("hv", "build/logs/bench-warmup-hv.log")
+    m = re.search(r"VM '[^']+': \d+ vCPUs on pCPUs \[[^]]*\], (\d+) MiB RAM", out)
+    if not m:
+        raise RuntimeError("the hypervisor's log names no guest RAM size; see build/logs/bench-warmup-hv.log")
+    guest_mib = int(m.group(1))
+    os.environ["DIRECT_MEM"] = f"{guest_mib}M"
+    print(f"the guest gets {guest_mib} MiB under armvisor: QEMU directly runs with -m {guest_mib}M", flush=True)
+    boot("direct", "build/logs/bench-warmup-direct.log")
     # The compared pair alternates which goes first, and the long plain -cpu max boots
     # come after them all: a run that always follows another, or the 7-10 s of four busy
     # threads, starts on a host that is still paying for it.
@@ -107,7 +114,7 @@ def main():
     d, p, h = statistics.median(direct), statistics.median(plain), statistics.median(under)
     runs_of = lambda xs: ", ".join(f"{x:.1f}" for x in xs)
     print()
-    print(f"boot to the BusyBox prompt, 4 vCPUs, 1 GiB, median of {runs}:")
+    print(f"boot to the BusyBox prompt, 4 vCPUs, {guest_mib} MiB, median of {runs}:")
     print(f"  QEMU directly, -cpu {fair_cpu:28} {d:6.1f} s   ({runs_of(direct)})")
     print(f"  QEMU directly, -cpu max{'':25} {p:6.1f} s   ({runs_of(plain)})")
     print(f"  under armvisor, -cpu max (guest sees no PAuth/SVE/SME) {h:6.1f} s   ({runs_of(under)})")

@@ -8,7 +8,7 @@
 # image for the guest's virtio-blk), GIC (3: the virt machine's gic-version), CPU (max: QEMU
 # -cpu), BOARD (virt, or zcu102: QEMU's model of the Zynq UltraScale+ ZCU102 with the vendor
 # device tree Debian's kernel package ships, a GIC-400 with 64 KiB-aliased CPU interfaces and
-# the hypervisor's console on the board's Cadence UART), and for --direct: DIRECT_MEM (1G:
+# the hypervisor's console on the board's Cadence UART), and for --direct: DIRECT_MEM (1G; the bench sets
 # the RAM the hypervisor gives its guest), DIRECT_CPU (max).
 #
 # The disk is a multiboot module with compatible "armvisor,disk", which guest-loader cannot

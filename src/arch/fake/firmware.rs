@@ -1,4 +1,4 @@
-//! Fake firmware: power-off and reset are logged.
+//! Fake firmware: power-off, reset and a failing exit are logged.
 
 use super::{Event, record};
 use crate::platform::Psci;
@@ -9,4 +9,8 @@ pub fn system_off(_: &Psci) {
 
 pub fn system_reset(_: &Psci) {
     record(Event::SystemReset);
+}
+
+pub fn exit_failure() {
+    record(Event::ExitFailure);
 }

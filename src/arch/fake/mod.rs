@@ -48,6 +48,8 @@ pub enum Event {
     },
     SystemOff,
     SystemReset,
+    /// A failing exit status for the emulator (semihosting).
+    ExitFailure,
 }
 
 /// One pCPU's interrupt state, shared between threads (kicks come from other pCPUs).
