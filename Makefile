@@ -7,6 +7,8 @@
 #   make run-linux-smp   boot Debian's arm64 Linux on 4 vCPUs / 4 pCPUs to a BusyBox shell
 #   make run-zcu102      the same on QEMU's Zynq UltraScale+ ZCU102 board model (GIC-400,
 #                        Cortex-A53, the vendor device tree, console on the Cadence UART)
+#   make run-linux-vms   two Linux VMs, a and b (2 vCPUs, 512 MiB and a disk each), side by
+#                        side on 4 pCPUs; Ctrl-A three times moves console input
 #   make guest           fetch the guest kernel and build the initramfs (run on demand)
 #   make bench           boot-to-prompt time, QEMU directly vs under the hypervisor
 #
@@ -36,7 +38,7 @@ QEMU_MACHINE := -machine virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) -
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000
 
-.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp run-zcu102 bench
+.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp run-linux-vms run-zcu102 bench
 
 GUEST_CACHE  ?= $(HOME)/.cache/armvisor-guest
 LINUX_IMAGE  ?= $(GUEST_CACHE)/Image
@@ -112,6 +114,11 @@ $(BUILD)/disk.img:
 run-linux-smp: $(BUILD)/armvisor.bin guest $(DISK)
 	@echo "==> booting Linux on 4 vCPUs / 4 pCPUs with a $$(($$(stat -c %s $(DISK)) / 1024)) KiB virtio disk (Ctrl-A X quits; 'poweroff -f' ends QEMU)"
 	@SMP=4 MEM=2G DISK="$(DISK)" LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
+
+run-linux-vms: $(BUILD)/armvisor.bin guest $(DISK)
+	@echo "==> booting two Linux VMs, a and b, 2 vCPUs and 512 MiB each, on 4 pCPUs, each with its own copy of the $$(($$(stat -c %s $(DISK)) / 1024)) KiB disk"
+	@echo "==> console input goes to VM a; Ctrl-A three times moves it to the next VM. Ctrl-T X quits QEMU; 'poweroff -f' in both VMs ends it"
+	@BOARD=vms SMP=4 MEM=2G DISK="$(DISK)" LINUX_ARGS="$(LINUX_ARGS)" bash tests/linux/qemu.sh $(BUILD)/armvisor.bin "$(LINUX_IMAGE)" "$(INITRD)"
 
 run-zcu102: $(BUILD)/armvisor.bin guest $(DISK)
 	@echo "==> booting Linux on QEMU's ZCU102 model: 4 Cortex-A53, GIC-400, the hypervisor's console on the Cadence UART (Ctrl-A X quits; 'poweroff -f' ends QEMU)"

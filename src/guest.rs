@@ -75,6 +75,17 @@ pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
             Err(e) => nothing_to_run(p, &format!("VM '{name}': {e}")),
         }
     }
+    #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+    let (used, total) = crate::mm::heap::heap_stats();
+    #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
+    let (used, total) = (0usize, 0usize);
+    info!(
+        "{} VM{} built; heap {} KiB in use of {} KiB",
+        kept.len(),
+        if kept.len() == 1 { "" } else { "s" },
+        used >> 10,
+        total >> 10
+    );
     LIVE.store(kept.len(), Ordering::Release);
     let kept = KEPT.call_once(|| kept);
     let me = crate::percpu::this_cpu().id;
@@ -181,7 +192,9 @@ fn vm_specs(p: &Platform<'_>) -> Result<Vec<config::VmSpec>, String> {
     let module = |kind| p.modules.iter().position(|m| m.kind == kind).map(config::ModuleRef);
     let online: Vec<CpuId> =
         crate::percpu::all().iter().filter(|c| c.online.load(Ordering::Acquire)).map(|c| c.id).collect();
-    let free = arch::largest_guest_ram() & !(config::RAM_ALIGN - 1);
+    // All of the largest free block but what its stage-2 tables take.
+    let largest = arch::largest_guest_ram() & !(config::RAM_ALIGN - 1);
+    let free = largest.saturating_sub(arch::stage2_table_bytes(largest));
     let kernel = module(ModuleKind::Kernel);
     let spec = config::VmSpec {
         name: "linux".into(),

@@ -118,7 +118,7 @@ extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
     }
     let l = &boot.layout;
     info!(
-        "footprint {} KiB: image {} KiB, page tables {} KiB (pool {} KiB), stacks {} KiB + boot {} KiB, heap {} KiB, frames {} KiB; {} MiB RAM left for guests",
+        "hypervisor RAM {} KiB fixed: image {} KiB, page tables {} KiB (pool {} KiB), stacks {} KiB + boot {} KiB, heap {} KiB, frames {} KiB; {} MiB RAM left for guests (and each VM's stage-2 tables)",
         l.footprint() >> 10,
         l.image.whole.size() >> 10,
         boot.tables_used >> 10,

@@ -64,7 +64,7 @@ pub use imp::vcpu::{
 };
 /// The virtual GIC CPU interface: list registers in and out.
 pub use imp::vgic::{Loaded, answer_maintenance, lr_count, lrs_disable, lrs_load, lrs_reset, lrs_save};
-pub use pool::{alloc_frames, free_frames, init_frames, init_guest_ram, largest_guest_ram};
+pub use pool::{alloc_frames, free_frames, init_frames, init_guest_ram, largest_guest_ram, stage2_table_bytes};
 
 /// A guest's general registers, PC and PSTATE, as guest entry loads them and the exit path
 /// saves them (the assembly on the target checks this layout with `offset_of!`).

@@ -30,6 +30,54 @@ pub fn free_frames(pa: PhysAddr, count: usize) {
     FRAMES.lock().dealloc((pa.0 >> 12) as usize, count);
 }
 
+/// Bytes of stage-2 tables a VM with `ram` bytes of RAM at most needs, in the guest pool's
+/// 2 MiB granules: RAM mapped with 4 KiB pages under a three-level walk (39-bit IPA) takes
+/// the root, a level-2 table per GiB it touches (one more for the device window below
+/// 1 GiB), a level-3 table per 2 MiB, and a few for the device pages (the UART's register
+/// page, a GICv2's GICV) and for RAM not aligned to a GiB.
+pub fn stage2_table_bytes(ram: u64) -> u64 {
+    const SPARE: u64 = 8;
+    let tables = 1 + ram.div_ceil(1 << 30) + 2 + ram.div_ceil(2 << 20) + SPARE;
+    (tables * crate::mm::PAGE_SIZE).next_multiple_of(2 << 20)
+}
+
+/// One VM's stage-2 table frames: guest RAM taken for them alone ([`stage2_table_bytes`]
+/// of the VM's RAM), handed out in order. What a VM costs the board in tables is then in
+/// proportion to its RAM, and the hypervisor's own frame pool stays small. The owner
+/// scrubs the range and gives it back ([`give_back_guest_ram`]) when the VM goes away.
+pub struct TableArena {
+    range: Range,
+    next: u64,
+}
+
+impl TableArena {
+    /// The arena for a VM of `ram` bytes; `None` when the guest pool has no such block.
+    pub fn take(ram: u64) -> Option<Self> {
+        let range = take_guest_ram(stage2_table_bytes(ram))?;
+        Some(Self { range, next: range.start })
+    }
+
+    /// The next frame (not zeroed); `None` when all are handed out.
+    pub fn alloc(&mut self) -> Option<PhysAddr> {
+        let frame = self.next;
+        if frame.checked_add(crate::mm::PAGE_SIZE)? > self.range.end {
+            return None;
+        }
+        self.next = frame + crate::mm::PAGE_SIZE;
+        Some(PhysAddr(frame))
+    }
+
+    /// Whether `frame` came from this arena.
+    pub fn contains(&self, frame: PhysAddr) -> bool {
+        self.range.contains(frame.0)
+    }
+
+    /// All of it, handed out or not.
+    pub fn range(&self) -> Range {
+        self.range
+    }
+}
+
 /// RAM free for guests (lock `arch::pool::GUEST_RAM`, a leaf), filled from the layout at boot.
 static GUEST_RAM: IrqLock<Option<RangeSet<MAX_FREE_RANGES>>> = IrqLock::new(None);
 

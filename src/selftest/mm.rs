@@ -53,16 +53,16 @@ pub fn run(ctx: &mut Ctx) {
     let c = alloc_frames(1);
     check!(ctx, a.is_some_and(|a| l.frames.contains(a.0) && a.0 % PAGE_SIZE == 0), "frame inside the pool: {a:?}");
     check!(ctx, a != c, "two frames differ");
-    let big = alloc_frames(512);
-    check!(ctx, big.is_some_and(|f| f.0 % (2 << 20) == 0), "512 frames come 2 MiB-aligned: {big:?}");
+    let big = alloc_frames(64);
+    check!(ctx, big.is_some_and(|f| f.0 % (256 << 10) == 0), "64 frames come 256 KiB-aligned: {big:?}");
     if let Some(f) = big {
-        let words = crate::arch::aarch64::exception::probe_store(f.0 + 0x1f_fff8, 0xabcd);
+        let words = crate::arch::aarch64::exception::probe_store(f.0 + 0x3_fff8, 0xabcd);
         check!(
             ctx,
-            words && crate::arch::aarch64::exception::probe_load(f.0 + 0x1f_fff8) == Some(0xabcd),
+            words && crate::arch::aarch64::exception::probe_load(f.0 + 0x3_fff8) == Some(0xabcd),
             "frames are writable RAM"
         );
-        free_frames(f, 512);
+        free_frames(f, 64);
     }
     for f in [a, c].into_iter().flatten() {
         free_frames(f, 1);
@@ -79,10 +79,10 @@ pub fn run(ctx: &mut Ctx) {
     for f in all.drain(..) {
         free_frames(f, 1);
     }
-    let again = alloc_frames(512);
-    check!(ctx, again.is_some(), "after freeing, a 2 MiB block is available again");
+    let again = alloc_frames(64);
+    check!(ctx, again.is_some(), "after freeing, a 256 KiB block is available again");
     if let Some(f) = again {
-        free_frames(f, 512);
+        free_frames(f, 64);
     }
 
     // The bulk copy that loads guest images: every length around its 64-byte stride, at

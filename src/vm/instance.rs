@@ -31,6 +31,8 @@ static VMIDS: IrqLock<VmidPool> = IrqLock::new(VmidPool::new());
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmError {
     NoRam,
+    /// No block of guest RAM left for the VM's stage-2 tables.
+    NoTableRam,
     /// All 255 VMIDs are in use.
     NoVmid,
     ImageTooLarge,
@@ -152,7 +154,8 @@ impl Vm {
         }
         let ipa_bits = 39;
         let vtcr = s2::vtcr(ipa_bits, ps).ok_or(VmError::PaRangeTooSmall(pa_bits))?;
-        let mut tables = FrameTables::default();
+        // The VM's stage-2 tables live in guest RAM taken for them, in proportion to its RAM.
+        let mut tables = FrameTables::for_ram(config.ram_size).ok_or(VmError::NoTableRam)?;
         let mut stage2 = PageTable::new_at(&mut tables, s2::start_level(ipa_bits)).map_err(VmError::Stage2)?;
         // 4 KiB pages, not blocks: QEMU's TCG records a TLB entry from a stage-2 block as a
         // large page and then turns every guest TLBI by address into a flush of the whole
@@ -247,13 +250,15 @@ impl Vm {
             return Err(VmError::BadConfig("guest RAM overlaps the device regions"));
         }
         log::info!(
-            "VM '{}' (VMID {}): {} vCPUs, RAM {:#x}+{:#x} at PA {}",
+            "VM '{}' (VMID {}): {} vCPUs, RAM {:#x}+{:#x} at PA {}; stage-2 tables {} KiB of {} KiB taken for them",
             config.name,
             vmid.0.0,
             config.vcpu_count,
             config.ram_base.0,
             config.ram_size,
-            ram.map()
+            ram.map(),
+            tables.frames.len() * 4,
+            arch::stage2_table_bytes(config.ram_size) >> 10
         );
         let vmid = vmid.keep();
         Ok(Self {

@@ -2,7 +2,8 @@
 """`make bench`: boot-to-prompt wall time of the same kernel and initramfs, booted by QEMU
 directly and under the hypervisor with 4 vCPUs on 4 pCPUs, RUNS times each in back-to-back
 pairs, side by side with the ratio (the median of the pairs' ratios, and the ratio of the
-medians); plus the hypervisor's image size and RAM footprint (from its boot log).
+medians); plus the hypervisor's image size, its fixed RAM and the guest's stage-2 table RAM (from
+its boot log).
 
 usage: bench.py HYPERVISOR_BIN IMAGE INITRD [RUNS]
 """
@@ -127,8 +128,12 @@ def main():
     print(f"    {paired:52} {statistics.median(pairs):6.2f}")
     print(f"    {'ratio of the medians':52} {h / d:6.2f}")
     size = os.path.getsize(hv)
-    m = re.search(r"footprint (\d+) KiB", log)
-    print(f"hypervisor image {size // 1024} KiB; RAM footprint {m.group(1) if m else '?'} KiB")
+    fixed = re.search(r"hypervisor RAM (\d+) KiB fixed", log)
+    tables = re.search(r"stage-2 tables (\d+) KiB of (\d+) KiB taken for them", log)
+    print(f"hypervisor image {size // 1024} KiB; fixed RAM {fixed.group(1) if fixed else '?'} KiB (at most 8192 KiB)")
+    print(f"the guest's stage-2 tables: {tables.group(1) if tables else '?'} KiB used of {tables.group(2) if tables else '?'} KiB taken for them from guest RAM")
+    if not fixed or int(fixed.group(1)) > 8192:
+        raise SystemExit("the hypervisor's fixed RAM is not reported, or more than 8 MiB")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,59 @@ if [ "${BOARD:-virt}" = zcu102 ]; then
         -no-reboot -kernel "$hv" -dtb "$tmp/board.dtb" "${loads[@]}" "$@"
     exit
 fi
+if [ "${BOARD:-virt}" = vms ]; then
+    # Several VMs on virt, in Xen's dom0less binding: a "xen,domain" node per VM under
+    # /chosen, its modules as children, as a board's U-Boot script writes them with `fdt`
+    # commands (docs/board.md). VMS lists the VMs, "NAME:VCPUS:MIB" each (default two Linux
+    # VMs, a and b, 2 vCPUs and 512 MiB each); each gets its own copy of the kernel, the
+    # initramfs and (with DISK) of the disk image, and bootargs LINUX_ARGS plus
+    # "armvisor.vm=NAME". QEMU's own escape is Ctrl-T here (-echr 20), so that Ctrl-A
+    # reaches the hypervisor, whose Ctrl-A three times moves console input to the next VM.
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    machine=virt,virtualization=on,gic-version=${GIC:-3}
+    base=(-cpu "${CPU:-max}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -echr 20 -semihosting -kernel "$hv")
+    if ! "$qemu" -machine "$machine,dumpdtb=$tmp/qemu.dtb" "${base[@]}" >"$tmp/dump.log" 2>&1; then
+        echo "error: QEMU could not dump its device tree:" >&2
+        cat "$tmp/dump.log" >&2
+        exit 1
+    fi
+    dtc -q -I dtb -O dts -o "$tmp/machine.dts" "$tmp/qemu.dtb"
+    align() { echo $(( ($1 + 0x1fffff) & ~0x1fffff )); }
+    loads=()
+    module() { # module ADDR FILE COMPATIBLE [BOOTARGS]: a module node, and its bytes loaded
+        printf '            module@%x {\n                compatible = "%s", "multiboot,module";\n' "$1" "$3"
+        printf '                reg = <0x0 0x%x 0x0 0x%x>;\n' "$1" "$(stat -c %s "$2")"
+        [ -z "${4:-}" ] || printf '                bootargs = "%s";\n' "$4"
+        printf '            };\n'
+        loads+=(-device "loader,file=$2,addr=$(printf 0x%x "$1"),force-raw=on")
+    }
+    at=$((0x50000000))
+    {
+        printf '/ {\n    chosen {\n'
+        for vm in ${VMS:-a:2:512 b:2:512}; do
+            IFS=: read -r name vcpus mib <<<"$vm"
+            printf '        %s {\n            compatible = "xen,domain";\n' "$name"
+            printf '            #address-cells = <2>;\n            #size-cells = <2>;\n'
+            printf '            memory = <0x0 0x%x>;\n            cpus = <%d>;\n' $((mib * 1024)) "$vcpus"
+            module $at "$image" multiboot,kernel "$args armvisor.vm=$name"
+            at=$(align $((at + $(stat -c %s "$image"))))
+            module $at "$initrd" multiboot,ramdisk
+            at=$(align $((at + $(stat -c %s "$initrd"))))
+            if [ -n "${DISK:-}" ]; then
+                cp "$DISK" "$tmp/disk-$name.img"
+                module $at "$tmp/disk-$name.img" armvisor,disk
+                at=$(align $((at + $(stat -c %s "$DISK"))))
+            fi
+            printf '        };\n'
+        done
+        printf '    };\n};\n'
+    } >"$tmp/domains.dtsi" # a group, not a subshell: `module` fills `loads` here
+    cat "$tmp/domains.dtsi" >>"$tmp/machine.dts"
+    dtc -q -I dts -O dtb -o "$tmp/machine.dtb" "$tmp/machine.dts"
+    "$qemu" -machine "$machine" "${base[@]}" -dtb "$tmp/machine.dtb" "${loads[@]}" "$@"
+    exit
+fi
 # guest-loader's own option syntax: a comma inside a value is written twice.
 machine=virt,virtualization=on,gic-version=${GIC:-3}
 common=(-cpu "${CPU:-max}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -kernel "$hv"

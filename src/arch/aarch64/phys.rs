@@ -46,6 +46,9 @@ pub struct FrameTables {
     /// binary search: a 1 GiB guest mapped with pages has over 500 tables), given back
     /// when the VM goes away.
     pub frames: alloc::vec::Vec<PhysAddr>,
+    /// Where the frames come from first: RAM taken for this VM's tables
+    /// ([`FrameTables::for_ram`]); then the hypervisor's frame pool.
+    arena: Option<crate::arch::pool::TableArena>,
     /// The table last found in `frames` (Relaxed: only the VM's builder and the pCPU
     /// changing its stage-2 use it, and a stale value is still one of `frames`, which
     /// never shrink while the tables are in use). Mapping writes 512 entries in a row to
@@ -70,9 +73,19 @@ impl FrameTables {
     }
 }
 
+impl FrameTables {
+    /// The tables of a VM with `ram` bytes of RAM, their frames taken from guest RAM in
+    /// proportion to it; `None` when the guest pool has no block for them.
+    pub fn for_ram(ram: u64) -> Option<Self> {
+        let mut tables = Self::default();
+        tables.arena = Some(crate::arch::pool::TableArena::take(ram)?);
+        Some(tables)
+    }
+}
+
 impl TableMemory for FrameTables {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        let frame = alloc_frames(1)?;
+        let frame = self.arena.as_mut().and_then(|a| a.alloc()).or_else(|| alloc_frames(1))?;
         // SAFETY: a frame just taken from the frame allocator: ours alone, mapped as RAM.
         unsafe { core::ptr::write_bytes(frame.0 as *mut u64, 0, ENTRIES) };
         let at = self.frames.binary_search(&frame).unwrap_or_else(|at| at);
@@ -179,7 +192,14 @@ impl Drop for RegisterPage {
 impl Drop for FrameTables {
     fn drop(&mut self) {
         for f in self.frames.drain(..) {
-            free_frames(f, 1);
+            if !self.arena.as_ref().is_some_and(|a| a.contains(f)) {
+                free_frames(f, 1);
+            }
+        }
+        // The tables held this VM's descriptors: scrubbed before the RAM goes back.
+        if let Some(arena) = self.arena.take() {
+            scrub(arena.range());
+            crate::arch::pool::give_back_guest_ram(arena.range());
         }
     }
 }

@@ -95,6 +95,8 @@ pub fn take_disk(p: &Platform<'_>, range: Range) -> Option<&'static mut [u8]> {
 #[derive(Default)]
 pub struct FrameTables {
     pub frames: Vec<PhysAddr>,
+    /// Where the frames come from first (see the hardware implementation's).
+    arena: Option<crate::arch::pool::TableArena>,
 }
 
 impl FrameTables {
@@ -108,9 +110,19 @@ impl FrameTables {
     }
 }
 
+impl FrameTables {
+    /// The tables of a VM with `ram` bytes of RAM, their frames taken from guest RAM in
+    /// proportion to it; `None` when the guest pool has no block for them.
+    pub fn for_ram(ram: u64) -> Option<Self> {
+        let mut tables = Self::default();
+        tables.arena = Some(crate::arch::pool::TableArena::take(ram)?);
+        Some(tables)
+    }
+}
+
 impl TableMemory for FrameTables {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        let frame = alloc_frames(1)?;
+        let frame = self.arena.as_mut().and_then(|a| a.alloc()).or_else(|| alloc_frames(1))?;
         zero(Range { start: frame.0, end: frame.0 + PAGE_SIZE });
         let at = self.frames.binary_search(&frame).unwrap_or_else(|at| at);
         self.frames.insert(at, frame);
@@ -130,7 +142,14 @@ impl TableMemory for FrameTables {
 impl Drop for FrameTables {
     fn drop(&mut self) {
         for f in self.frames.drain(..) {
-            free_frames(f, 1);
+            if !self.arena.as_ref().is_some_and(|a| a.contains(f)) {
+                free_frames(f, 1);
+            }
+        }
+        // The tables held this VM's descriptors: scrubbed before the RAM goes back.
+        if let Some(arena) = self.arena.take() {
+            zero(arena.range());
+            crate::arch::pool::give_back_guest_ram(arena.range());
         }
     }
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Several-VMs system test: `make run-linux-vms`'s machine (two Debian Linux VMs, a and b,
+2 vCPUs and 512 MiB each, on -smp 4, one virtio disk each, tests/linux/qemu.sh BOARD=vms),
+driven like a person at the one console: both shells answer (Ctrl-A three times moves
+input), nproc says 2 in each, each VM's /proc/cmdline is its own, busy loops in both VMs
+advance, a pattern written to a's disk is not on b's, `reboot -f` in b brings b back to a
+fresh shell while a busy loop in a keeps running without a gap over a second (it timestamps
+itself), and `poweroff -f` in b, then in a, ends QEMU with status 0.
+
+usage: vms_test.py HYPERVISOR_BIN IMAGE INITRD DISK TRANSCRIPT
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from system_test import BOOT_TIMEOUT, PROMPT, Checks, Console  # noqa: E402
+
+CTRL_A = b"\x01"
+
+
+def switch_to(con, name):
+    """Ctrl-A three times until console input goes to VM `name`."""
+    for _ in range(4):
+        con.proc.stdin.write(CTRL_A * 3)
+        con.proc.stdin.flush()
+        text = con.read_until(b"; Ctrl-A three times to switch]", 30)
+        said = re.findall(rb"console input to VM '([^']+)'", text)
+        if said and said[-1].decode() == name:
+            # A fresh prompt, so that what follows starts clean.
+            con.proc.stdin.write(b"\r")
+            con.proc.stdin.flush()
+            con.read_until(PROMPT, 60)
+            return True
+    return False
+
+
+def main():
+    hv, image, initrd, disk, transcript = sys.argv[1:6]
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.environ.update(BOARD="vms", SMP="4", MEM="2G", DISK=disk)
+    os.environ.setdefault("LINUX_ARGS", "console=ttyAMA0 earlycon")
+    cmd = ["bash", os.path.join(here, "qemu.sh"), hv, image, initrd]
+    con = Console(cmd, transcript)
+    check = Checks("vms")
+
+    try:
+        start = time.monotonic()
+        # VM a has console input first; b's prompt comes out prefixed with its name.
+        con.read_until(PROMPT, BOOT_TIMEOUT)
+        boot_a = time.monotonic() - start
+        con.read_until(b"(b) " + PROMPT.rstrip(), BOOT_TIMEOUT)
+        check(f"both VMs boot to their shells (a {boot_a:.0f} s, both {time.monotonic() - start:.0f} s)", True)
+        boot = con.out.decode(errors="replace")
+        check("the console says how to switch", "type Ctrl-A three times" in boot)
+        for vm, cpus in (("a", "[0, 1]"), ("b", "[2, 3]")):
+            check(f"VM '{vm}' has 2 vCPUs on pCPUs {cpus}", f"VM '{vm}': 2 vCPUs on pCPUs {cpus}, 512 MiB RAM" in boot)
+        check("VM a's Linux saw 2 CPUs", "smp: Brought up 1 node, 2 CPUs" in boot)
+
+        def in_vm(name, command, timeout=300):
+            return con.run(command, timeout)
+
+        nproc_a = in_vm("a", "nproc").strip()
+        cmdline_a = in_vm("a", "cat /proc/cmdline").strip()
+        # A self-timestamping busy loop in a: /proc/uptime (its own clock) every few
+        # thousand iterations, to a file read at the end.
+        in_vm("a", "(while :; do read up rest < /proc/uptime; echo $up; i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; done > /tmp/ts) &")
+        in_vm("a", "echo state-of-a > /tmp/mark")
+        check("console input moves to VM b", switch_to(con, "b"))
+        nproc_b = in_vm("b", "nproc").strip()
+        cmdline_b = in_vm("b", "cat /proc/cmdline").strip()
+        check("nproc says 2 in each VM", nproc_a == "2" and nproc_b == "2", f"a {nproc_a!r}, b {nproc_b!r}")
+        check(
+            "each VM's /proc/cmdline is its own",
+            cmdline_a.endswith("armvisor.vm=a") and cmdline_b.endswith("armvisor.vm=b"),
+            f"a {cmdline_a!r}, b {cmdline_b!r}",
+        )
+        loops = in_vm(
+            "b", "for n in 1 2; do (i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo loop$n=$i) & done; wait"
+        )
+        check("two CPU-bound loops in b ran to completion", sorted(re.findall(r"loop(\d)=20000", loops)) == ["1", "2"], loops)
+        in_vm("b", "echo state-of-b > /tmp/mark")
+        check("console input moves back to VM a", switch_to(con, "a"))
+        pattern = f"VM-A-{os.getpid()}-{int(time.time())}"
+        in_vm("a", f"echo {pattern} > /tmp/pattern && dd if=/tmp/pattern of=/dev/vda bs=512 seek=100 conv=sync 2>/dev/null && sync")
+        in_vm("a", "echo 3 > /proc/sys/vm/drop_caches")
+        back_a = in_vm("a", "dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -n 1").strip()
+        advanced = in_vm("a", "wc -l < /tmp/ts").strip()
+        check("a's busy loop advances", advanced.isdigit() and int(advanced) > 0, advanced)
+        check("switch to b", switch_to(con, "b"))
+        back_b = in_vm("b", "dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -n 1").strip()
+        check("a pattern written to a's disk is on a's and not on b's", back_a == pattern and back_b != pattern, f"a {back_a!r}, b {back_b!r}")
+
+        # reboot -f in b: b comes back to a fresh shell; a runs on.
+        con.proc.stdin.write(b"reboot -f\r")
+        con.proc.stdin.flush()
+        asked = time.monotonic()
+        con.read_until(b"VM 'b' asked for a reset; restarting it", 60)
+        con.read_until(PROMPT, BOOT_TIMEOUT)
+        check(f"reboot -f in b brings b back to a shell ({time.monotonic() - asked:.0f} s)", True)
+        mark_b = in_vm("b", "cat /tmp/mark 2>&1; nproc").strip()
+        check("b's new run starts fresh (nothing of the old run in its RAM)", "state-of-b" not in mark_b and mark_b.endswith("2"), mark_b)
+        back_b = in_vm("b", "dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | head -n 1").strip()
+        check("b's disk is still b's after its restart", back_b != pattern, back_b)
+        check("switch to a after b's restart", switch_to(con, "a"))
+        mark_a = in_vm("a", "cat /tmp/mark").strip()
+        check("a kept running through b's restart (its state is there)", mark_a == "state-of-a", mark_a)
+        stamps = [float(x) for x in in_vm("a", "cat /tmp/ts").split() if re.fullmatch(r"\d+\.\d+", x)]
+        gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+        worst = max(gaps) if gaps else None
+        check(
+            "a's busy loop ran without a gap over 1 s through b's restart",
+            len(stamps) > 10 and worst is not None and worst < 1.0,
+            f"{len(stamps)} stamps, longest gap {worst}",
+        )
+
+        # poweroff -f in b, then in a.
+        check("switch to b to power it off", switch_to(con, "b"))
+        con.proc.stdin.write(b"poweroff -f\r")
+        con.proc.stdin.flush()
+        con.read_until(b"VM 'b' powered off", 60)
+        con.read_until(b"1 VM left", 30)
+        check("poweroff -f in b ends b alone (1 VM left)", con.proc.poll() is None)
+        switch_to(con, "a")
+        alive = in_vm("a", "echo a-still-here").strip()
+        check("a still answers after b powered off", alive == "a-still-here", alive)
+        con.proc.stdin.write(b"poweroff -f\r")
+        con.proc.stdin.flush()
+        status = con.proc.wait(timeout=120)
+        check("poweroff -f in a then ends QEMU with status 0", status == 0, f"status {status}")
+    except (TimeoutError, EOFError, subprocess.TimeoutExpired) as e:
+        check("console conversation", False, str(e))
+    finally:
+        if con.proc.poll() is None:
+            con.proc.kill()
+            con.proc.wait()
+    return check.summary(transcript)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
