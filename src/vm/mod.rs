@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod console_mux;
 pub mod decode;
 pub mod dispatch;
 pub mod exit;
@@ -129,5 +130,7 @@ pub mod test_abi {
     pub const REPORT: u32 = 0xc600_0000;
 }
 
+#[cfg(test)]
+mod console_mux_tests;
 #[cfg(test)]
 mod tests;
