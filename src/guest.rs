@@ -45,6 +45,8 @@ struct Kept {
     /// top-level modules: its kernel may run in place (its pages changed), and a reset of
     /// the only VM is the machine's.
     restarts: bool,
+    /// Its index among the console's VMs.
+    console: Option<usize>,
     /// Built and not yet started (lock `guest::Kept::next`, a leaf).
     next: IrqLock<Option<Vm>>,
 }
@@ -70,8 +72,12 @@ pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
         let restarts = false;
         let name: &'static str = Box::leak(spec.name.clone().into_boxed_str());
         let home = spec.cpus[0];
+        let console = crate::console::add_vm(name, spec.console);
         match build(p, image, &spec, name, !restarts, None) {
-            Ok(vm) => kept.push(Kept { spec, name, home, restarts, next: IrqLock::new(Some(vm)) }),
+            Ok(mut vm) => {
+                vm.console = console;
+                kept.push(Kept { spec, name, home, restarts, console, next: IrqLock::new(Some(vm)) })
+            }
             Err(e) => nothing_to_run(p, &format!("VM '{name}': {e}")),
         }
     }
@@ -86,6 +92,9 @@ pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
         used >> 10,
         total >> 10
     );
+    if let Some(notice) = crate::console::start_notice() {
+        info!("{notice}");
+    }
     LIVE.store(kept.len(), Ordering::Release);
     let kept = KEPT.call_once(|| kept);
     let me = crate::percpu::this_cpu().id;
@@ -114,10 +123,7 @@ fn keep(k: &Kept) {
     let mut last: Option<Arc<Vm>> = None;
     while let Some(vm) = next.take() {
         let vm = Arc::new(vm);
-        // Console input goes to the first VM that takes it.
-        if KEPT.get().and_then(|kept| kept.iter().find(|k| k.spec.console)).is_some_and(|c| core::ptr::eq(c, k)) {
-            set_console_vm(&vm);
-        }
+        set_console_vm(&vm);
         let end = run_vm(vm.clone());
         match end {
             VcpuEnd::SystemReset if k.restarts => {
@@ -132,7 +138,10 @@ fn keep(k: &Kept) {
                     }
                 };
                 match build(p, image, &k.spec, k.name, false, disk) {
-                    Ok(vm) => next = Some(vm),
+                    Ok(mut vm) => {
+                        vm.console = k.console;
+                        next = Some(vm);
+                    }
                     Err(e) => error!("VM '{}' cannot restart: {e}", k.name),
                 }
             }

@@ -291,6 +291,7 @@ pub fn run(until: &dyn Fn() -> bool) {
     let c = cpu(me.id).expect("scheduler initialised");
     loop {
         arch::irq_save();
+        crate::console::poll();
         retire_ended(c);
         if until() {
             arch::irq_enable();
@@ -445,7 +446,7 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
     // The slice ends at the next due timer of a vCPU not loaded, or after SLICE_US while
     // another vCPU here could run.
     let slice = (others > 0).then(|| arch::counter() + arch::ticks_from_us(SLICE_US));
-    match [slice, next_deadline(&q)].into_iter().flatten().min() {
+    match [slice, next_deadline(&q), crate::console::deadline()].into_iter().flatten().min() {
         Some(at) => arch::hyp_timer_arm(at),
         None => arch::hyp_timer_cancel(),
     }
@@ -477,7 +478,7 @@ fn run_slot(c: &Cpu, mut slot: Box<Slot>) {
 fn idle(c: &Cpu, me: &percpu::PerCpu) {
     let (empty, deadline) = {
         let q = c.queue.lock();
-        (q.slots.is_empty(), next_deadline(&q))
+        (q.slots.is_empty(), [next_deadline(&q), crate::console::deadline()].into_iter().flatten().min())
     };
     if empty && let Some(job) = me.job.lock().take() {
         arch::irq_enable();

@@ -34,7 +34,7 @@ pub use lock::{IrqGuard, IrqLock};
 /// and the EL2 physical timer (CNTHP) that ends a time slice and wakes an idle pCPU for a
 /// descheduled vCPU's timer.
 pub use imp::context::{
-    hyp_timer_arm, hyp_timer_cancel, restore_context, save_context, set_wfi_trap, switch_guest_config,
+    hyp_timer_arm, hyp_timer_arm_by, hyp_timer_cancel, restore_context, save_context, set_wfi_trap, switch_guest_config,
 };
 /// The generic counter (CNTPCT_EL0) and its frequency.
 pub use imp::cpu::{counter, counter_frequency, ticks_from_us};

@@ -454,7 +454,11 @@ pub fn run_cpu(ctx: &mut Ctx) {
 /// console input with the UART's interrupt.
 pub fn run_uart(ctx: &mut Ctx) {
     let image = blob(&raw const guest_uart_start, &raw const guest_uart_end);
-    let Some(vm) = new_vm(ctx, "uart", image, 1, 0).map(Arc::new) else { return };
+    let Some(mut vm) = new_vm(ctx, "uart", image, 1, 0) else { return };
+    // One of the console's VMs (the only one taking input, so it has the input).
+    vm.console = crate::console::add_vm("uart", true);
+    check!(ctx, vm.console.is_some(), "the uart guest is one of the console's VMs");
+    let vm = Arc::new(vm);
     crate::vm::run::set_console_vm(&vm);
     // As if typed on the console before the guest enabled its receive interrupt.
     crate::vm::run::console_input(b"ping\n");
@@ -483,7 +487,6 @@ pub fn run_uart(ctx: &mut Ctx) {
 pub fn run_walk(ctx: &mut Ctx) {
     let image = blob(&raw const guest_walk_start, &raw const guest_walk_end);
     let Some(vm) = new_vm(ctx, "walk", image, 1, 0).map(Arc::new) else { return };
-    crate::vm::run::set_console_vm(&vm);
     crate::println!("");
     let end = run_vm(vm.clone());
     check_eq!(ctx, end, VcpuEnd::SystemOff, "walk guest ended with SYSTEM_OFF");

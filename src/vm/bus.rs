@@ -155,7 +155,10 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
         unknown_access(vm, region.device, offset, write);
     }
     if let Some(byte) = effects.tx {
-        crate::console::write_bytes(&[byte]);
+        match vm.console {
+            Some(index) => crate::console::guest_output(index, byte),
+            None => crate::console::write_bytes(&[byte]),
+        }
         let _ = vm.console_log.lock().push(byte);
     }
     if !write && a.reg != 31 {
@@ -184,28 +187,43 @@ pub(super) fn decode_and_emulate(vm: &Vm, vcpu: &mut Vcpu, ipa: u64) -> bool {
     true
 }
 
-/// The VM that receives console input (lock `vm::CONSOLE_VM`, a leaf).
-static CONSOLE_VM: crate::sync::IrqLock<Option<alloc::sync::Weak<Vm>>> = crate::sync::IrqLock::new(None);
+/// The console's VMs by their console index (lock `vm::CONSOLE_VMS`, a leaf), for input.
+static CONSOLE_VMS: crate::sync::IrqLock<[Option<alloc::sync::Weak<Vm>>; crate::vm::console_mux::MAX_VMS]> =
+    crate::sync::IrqLock::new([const { None }; crate::vm::console_mux::MAX_VMS]);
 
-/// Makes `vm` the one that gets what is typed on the physical console.
+/// Makes `vm` (this run of it: a restarted VM is registered again) the one that gets the
+/// console input routed to its console index.
 pub fn set_console_vm(vm: &alloc::sync::Arc<Vm>) {
-    *CONSOLE_VM.lock() = Some(alloc::sync::Arc::downgrade(vm));
+    if let Some(i) = vm.console
+        && let Some(slot) = CONSOLE_VMS.lock().get_mut(i)
+    {
+        *slot = Some(alloc::sync::Arc::downgrade(vm));
+    }
 }
 
-/// Bytes typed on the physical console: into the console VM's UART, raising its interrupt.
+/// Bytes typed on the physical console: routed by the console (Ctrl-A three times moves
+/// the input), each VM's into its UART, raising its interrupt.
 pub fn console_input(bytes: &[u8]) {
-    let vm = CONSOLE_VM.lock().as_ref().and_then(|w| w.upgrade());
-    let Some(vm) = vm else { return };
+    crate::console::input(bytes, &mut |index, bytes| {
+        let vm = CONSOLE_VMS.lock().get(index).and_then(|w| w.as_ref()).and_then(|w| w.upgrade());
+        if let Some(vm) = vm {
+            receive(&vm, bytes);
+        }
+    });
+}
+
+/// `bytes` into `vm`'s UART, raising its interrupt.
+fn receive(vm: &Vm, bytes: &[u8]) {
     let kicks = {
         let mut uart = vm.uart.lock();
         for &b in bytes {
             uart.receive(b);
         }
-        uart_changed(&vm, &uart);
+        uart_changed(vm, &uart);
         match uart.line_change() {
-            Some(line) => spi_line(&vm, super::memory_map::UART_INTID, Signal::Level(line)),
+            Some(line) => spi_line(vm, super::memory_map::UART_INTID, Signal::Level(line)),
             None => Kicks::default(),
         }
     };
-    kick(&vm, kicks);
+    kick(vm, kicks);
 }

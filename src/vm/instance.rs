@@ -89,6 +89,9 @@ pub struct Vm {
     pub(super) uart_page: RegisterPage,
     pub(super) uart_entry: (PhysAddr, usize),
     pub(super) uart_desc: u64,
+    /// The VM's index among the console's VMs (`console::add_vm`), set before it runs;
+    /// `None` for a VM that is not one of them (the self-test's), whose bytes go out raw.
+    pub console: Option<usize>,
     /// The first bytes the guest transmitted (lock `Vm::console_log`, a leaf), for tests.
     pub console_log: IrqLock<FixedVec<u8, 256>>,
     /// The virtio-blk device, if the VM has a disk (lock `Vm::virtio`; taken before
@@ -286,6 +289,7 @@ impl Vm {
             uart_entry,
             uart_desc,
             virtio: None,
+            console: None,
             console_log: IrqLock::new(FixedVec::new()),
             decoded_accesses: AtomicU32::new(0),
             unknown_accesses: AtomicU32::new(0),

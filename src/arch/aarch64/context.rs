@@ -267,6 +267,13 @@ pub fn hyp_timer_arm(at: u64) {
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }
 
+/// Arms the EL2 physical timer for `at` unless it is armed for sooner already.
+pub fn hyp_timer_arm_by(at: u64) {
+    if mrs!("cnthp_ctl_el2") & 1 == 0 || mrs!("cnthp_cval_el2") > at {
+        hyp_timer_arm(at);
+    }
+}
+
 /// Turns the EL2 physical timer off (its interrupt stops).
 pub fn hyp_timer_cancel() {
     msr!("cnthp_ctl_el2", 0);

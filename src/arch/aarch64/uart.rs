@@ -46,6 +46,11 @@ impl Uart {
         self.0.put(b);
     }
 
+    /// Bytes `put` can send now without waiting.
+    pub fn tx_room(&mut self) -> usize {
+        self.0.tx_room()
+    }
+
     /// A received byte, if the FIFO holds one.
     pub fn get(&mut self) -> Option<u8> {
         self.0.get()

@@ -42,6 +42,14 @@ pub fn hyp_timer_arm(at: u64) {
     with_hw(|hw| hw.hyp = Timer { ctl: 1, cval: at });
 }
 
+pub fn hyp_timer_arm_by(at: u64) {
+    with_hw(|hw| {
+        if hw.hyp.ctl & 1 == 0 || hw.hyp.cval > at {
+            hw.hyp = Timer { ctl: 1, cval: at };
+        }
+    });
+}
+
 pub fn hyp_timer_cancel() {
     with_hw(|hw| hw.hyp = Timer::default());
 }

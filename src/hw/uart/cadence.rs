@@ -161,21 +161,16 @@ impl<I: Io> Port<I> {
         })
     }
 
-    /// SR.TXEMPTY: [`TX_CREDITS`] bytes of room; not SR.TXFULL: one byte's.
+    /// Sends a byte, waiting (bounded) for room.
     pub fn put(&mut self, b: u8) {
-        let room = |io: &mut I| {
-            let sr = io.read(offset::SR, Width::U32);
-            if sr & SR::TXEMPTY::SET.value != 0 {
-                Room::Empty
-            } else if sr & SR::TXFULL::SET.value == 0 {
-                Room::One
-            } else {
-                Room::Full
-            }
-        };
-        if self.credits.take(&mut self.io, room) {
+        if self.credits.take(&mut self.io, tx_space) {
             self.write(offset::FIFO, b as u32);
         }
+    }
+
+    /// Bytes [`Port::put`] can send now without waiting.
+    pub fn tx_room(&mut self) -> usize {
+        self.credits.room(&mut self.io, tx_space)
     }
 
     /// The FIFO register while SR.RXEMPTY is clear.
@@ -205,5 +200,17 @@ impl<I: Io> Port<I> {
         if isr != 0 {
             self.write(offset::ISR, isr);
         }
+    }
+}
+
+/// SR.TXEMPTY: [`TX_CREDITS`] bytes of room; not SR.TXFULL: one byte's.
+fn tx_space<I: Io>(io: &mut I) -> Room {
+    let sr = io.read(offset::SR, Width::U32);
+    if sr & SR::TXEMPTY::SET.value != 0 {
+        Room::Empty
+    } else if sr & SR::TXFULL::SET.value == 0 {
+        Room::One
+    } else {
+        Room::Full
     }
 }

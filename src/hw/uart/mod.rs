@@ -166,6 +166,16 @@ impl<I: Io> Port<I> {
         }
     }
 
+    /// Bytes [`Port::put`] can send now without waiting: what the transmit FIFO has free
+    /// as its status register says (a whole FIFO when empty, else one byte or none).
+    pub fn tx_room(&mut self) -> usize {
+        match self {
+            Self::Pl011(p) => p.tx_room(),
+            Self::Ns16550(p) => p.tx_room(),
+            Self::Cadence(p) => p.tx_room(),
+        }
+    }
+
     /// A received byte, if the receive FIFO holds one.
     pub fn get(&mut self) -> Option<u8> {
         match self {
@@ -241,6 +251,18 @@ struct Credits {
 impl Credits {
     const fn new(depth: u8) -> Self {
         Self { left: 0, depth }
+    }
+
+    /// The credits left, after reading the status register (once) if there were none.
+    fn room<I: Io>(&mut self, io: &mut I, room: impl FnOnce(&mut I) -> Room) -> usize {
+        if self.left == 0 {
+            self.left = match room(io) {
+                Room::Empty => self.depth,
+                Room::One => 1,
+                Room::Full => 0,
+            };
+        }
+        self.left as usize
     }
 
     /// Takes one credit, waiting (bounded: [`WAIT_US`]) for room when none is left. False

@@ -240,6 +240,18 @@ impl<I: Io> Port<I> {
         }
     }
 
+    /// Bytes [`Port::put`] can send now without waiting.
+    pub fn tx_room(&mut self) -> usize {
+        if !self.usable {
+            return 0;
+        }
+        let (shift, width) = (self.reg_shift, self.io_width);
+        let room = |io: &mut I| {
+            if line_status(io, shift, width) & LSR::THRE::SET.value != 0 { Room::Empty } else { Room::Full }
+        };
+        self.credits.room(&mut self.io, room)
+    }
+
     /// RBR while LSR.DR is set; never RBR of an empty FIFO.
     pub fn get(&mut self) -> Option<u8> {
         if !self.usable || self.read(reg::LSR) & LSR::DR::SET.value == 0 {

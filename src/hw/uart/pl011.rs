@@ -65,21 +65,16 @@ impl<I: Io> Port<I> {
         })
     }
 
-    /// FR.TXFE: a FIFO's worth of room; not FR.TXFF: one byte's.
+    /// Sends a byte, waiting (bounded) for room.
     pub fn put(&mut self, b: u8) {
-        let room = |io: &mut I| {
-            let fr = flags(io);
-            if fr.is_set(FR::TXFE) {
-                Room::Empty
-            } else if !fr.is_set(FR::TXFF) {
-                Room::One
-            } else {
-                Room::Full
-            }
-        };
-        if self.credits.take(&mut self.io, room) {
+        if self.credits.take(&mut self.io, tx_space) {
             self.write(offset::DR, b as u32);
         }
+    }
+
+    /// Bytes [`Port::put`] can send now without waiting.
+    pub fn tx_room(&mut self) -> usize {
+        self.credits.room(&mut self.io, tx_space)
     }
 
     /// DR while FR.RXFE is clear.
@@ -97,4 +92,16 @@ impl<I: Io> Port<I> {
 
 fn flags<I: Io>(io: &mut I) -> LocalRegisterCopy<u32, FR::Register> {
     LocalRegisterCopy::new(io.read(offset::FR as usize, Width::U32))
+}
+
+/// FR.TXFE: a FIFO's worth of room; not FR.TXFF: one byte's.
+fn tx_space<I: Io>(io: &mut I) -> Room {
+    let fr = flags(io);
+    if fr.is_set(FR::TXFE) {
+        Room::Empty
+    } else if !fr.is_set(FR::TXFF) {
+        Room::One
+    } else {
+        Room::Full
+    }
 }
