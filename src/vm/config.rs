@@ -879,7 +879,7 @@ mod tests {
     const RAM_BASE: u64 = 0x4000_0000;
 
     fn module(kind: ModuleKind, base: u64) -> Module<'static> {
-        Module { kind, region: Region { base, size: 0x10_0000 }, bootargs: None }
+        Module { kind, region: Region { base, size: 0x10_0000 }, ..Default::default() }
     }
 
     /// 0: kernel, 1: ramdisk, 2: disk, 3: kernel, 4: disk, 5: another module.
