@@ -6,6 +6,7 @@ pub mod bus;
 pub mod config;
 pub mod decode;
 pub mod dispatch;
+pub mod domains;
 pub mod exit;
 pub mod fdt;
 pub mod idregs;
