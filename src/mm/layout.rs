@@ -306,12 +306,12 @@ mod tests {
         let base = discover(&blob, 0x4800_0000).unwrap();
         let with = |region: Region| {
             let mut p = base;
-            p.modules.push(Module { kind: ModuleKind::Kernel, region, bootargs: None }).unwrap();
+            p.modules.push(Module { kind: ModuleKind::Kernel, region, ..Default::default() }).unwrap();
             p.modules
                 .push(Module {
                     kind: ModuleKind::Ramdisk,
                     region: Region { base: 0x5000_0000, size: 0x1000 },
-                    bootargs: None,
+                    ..Default::default()
                 })
                 .unwrap();
             plan(&p, image_at(0x4020_0000), 4).map(|_| ()).map_err(|e| match e {
@@ -337,7 +337,7 @@ mod tests {
         let with = |kernel: Region, other: Region| {
             let mut p = base;
             for (kind, region) in [(ModuleKind::Kernel, kernel), (ModuleKind::Ramdisk, other)] {
-                p.modules.push(Module { kind, region, bootargs: None }).unwrap();
+                p.modules.push(Module { kind, region, ..Default::default() }).unwrap();
             }
             module_pages(&p, image, 0)
         };

@@ -1,14 +1,16 @@
 //! Hardware discovery: the host device tree becomes one [`Platform`] value.
 //!
 //! Everything board-specific comes from here: RAM banks and reserved regions, CPUs and how to
-//! start them, the PSCI conduit, the GIC, the console UART, the timer PPIs and the multiboot
-//! modules in `/chosen`. The blob is validated structurally first ([`check`]) and read with
+//! start them, the PSCI conduit, the GIC, the console UART, the timer PPIs, the multiboot
+//! modules in `/chosen` and the VMs Xen's dom0less binding describes there ([`domains`]).
+//! The blob is validated structurally first ([`check`]) and read with
 //! our own [`reader`]; every property we use is length-checked here, so a damaged or hostile
 //! DTB yields an [`Error`], never a panic. Runs before the heap exists: fixed-capacity
 //! storage only, and nothing is silently dropped.
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod domains;
 pub mod gicv2;
 pub mod reader;
 pub mod writer;
@@ -22,7 +24,9 @@ use reader::{Fdt, Node};
 pub const MAX_CPUS: usize = 64;
 pub const MAX_MEMORY_BANKS: usize = 16;
 pub const MAX_RESERVED: usize = 32;
-pub const MAX_MODULES: usize = 8;
+/// Top-level modules and those of every domain node: three (kernel, ramdisk, disk) for each
+/// of [`MAX_DOMAINS`] VMs, and room for more.
+pub const MAX_MODULES: usize = 32;
 pub const MAX_REDIST_REGIONS: usize = 8;
 const MAX_PATH: usize = 256;
 
@@ -153,12 +157,18 @@ pub enum ModuleKind {
     Other,
 }
 
-/// A `/chosen/module@ADDR` node (Xen's multiboot device-tree binding).
+/// A `/chosen/module@ADDR` node, or a module node of a domain (Xen's multiboot device-tree
+/// binding).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Module<'a> {
     pub kind: ModuleKind,
     pub region: Region,
     pub bootargs: Option<&'a str>,
+    /// The node's name (`module@48000000`).
+    pub node: &'a str,
+    /// The domain node it is a child of (an index into [`Platform::domains`]); `None` for a
+    /// child of `/chosen` itself.
+    pub domain: Option<u8>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -182,9 +192,21 @@ pub struct Platform<'a> {
     pub gic: Gic,
     pub uart: Option<Uart>,
     pub timer: Option<Timer>,
+    /// Top-level and domain modules together, in node order (all of them are memory the
+    /// bootloader filled, which the hypervisor must not take).
     pub modules: FixedVec<Module<'a>, MAX_MODULES>,
     pub bootargs: Option<&'a str>,
+    /// The `xen,domain` nodes under `/chosen`, in node order.
+    pub domains: FixedVec<Domain<'a>, MAX_DOMAINS>,
+    /// The `xen,vcpu` children of the domain nodes, in node order.
+    pub vcpu_nodes: FixedVec<VcpuNode<'a>, MAX_CPUS>,
+    /// What the domain nodes say that we do not use, for a warning each.
+    pub ignored: FixedVec<Ignored<'a>, MAX_IGNORED>,
+    /// How many more there were than [`Platform::ignored`] holds.
+    pub ignored_overflow: usize,
 }
+
+pub use domains::{Domain, Expected, Found, Ignored, MAX_DOMAINS, MAX_IGNORED, Unused, VcpuNode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error<'a> {
@@ -210,6 +232,19 @@ pub enum Error<'a> {
         count: usize,
         first_extra: &'a str,
     },
+    /// A property of a `xen,domain` node under `/chosen` (or of its child `child`) missing
+    /// or of a shape the binding does not allow.
+    BadDomain {
+        /// The domain node's name.
+        domain: &'a str,
+        /// The child node (a module or `xen,vcpu` node), if the property is one of its.
+        child: Option<&'a str>,
+        property: &'static str,
+        /// What the tree has.
+        found: Found,
+        /// What the binding wants.
+        expected: Expected,
+    },
 }
 
 impl fmt::Display for Error<'_> {
@@ -231,6 +266,13 @@ impl fmt::Display for Error<'_> {
                 GICV2_MAX_CPUS,
                 GICV2_MAX_CPUS + 1
             ),
+            Self::BadDomain { domain, child, property, found, expected } => {
+                write!(f, "device tree node /chosen/{domain}")?;
+                if let Some(child) = child {
+                    write!(f, "/{child}")?;
+                }
+                write!(f, ": property '{property}' {found}; {expected}")
+            }
         }
     }
 }
@@ -270,6 +312,8 @@ enum Place {
     Cpus,
     Chosen,
     ReservedMemory,
+    /// A `xen,domain` node under `/chosen`.
+    Domain,
     Other,
 }
 
@@ -378,8 +422,14 @@ impl<'a> Walker<'a> {
                 (Place::Root, "cpus") => Place::Cpus,
                 (Place::Root, "chosen") => Place::Chosen,
                 (Place::Root, "reserved-memory") => Place::ReservedMemory,
+                (Place::Chosen, _) if has_string(&child, "compatible", "xen,domain") => Place::Domain,
                 _ => Place::Other,
             };
+            // A disabled domain is no VM, and its children are nobody's modules.
+            if child_place == Place::Domain && is_disabled(&child) {
+                self.ignore(Ignored { domain: child.name, child: None, name: "status", why: Unused::Disabled });
+                continue;
+            }
             self.walk(child, depth + 1, child_place, place)?;
         }
         self.path.truncate(path_len);
@@ -495,6 +545,12 @@ impl<'a> Walker<'a> {
         if place == Place::Chosen {
             self.p.bootargs = prop_str(node, "bootargs");
         }
+        if place == Place::Domain {
+            self.visit_domain(node)?;
+        }
+        if parent_place == Place::Domain {
+            self.visit_domain_child(node, depth)?;
+        }
         let compatible = |c: &str| has_string(node, "compatible", c);
         if ["arm,psci", "arm,psci-0.2", "arm,psci-1.0"].iter().any(|c| compatible(c)) {
             let conduit = match prop_str(node, "method") {
@@ -595,16 +651,16 @@ impl<'a> Walker<'a> {
     fn visit_module(&mut self, node: &Node<'a>, depth: usize) -> Result<(), Error<'a>> {
         let regs = self.regs_in::<1>(node, depth, false)?;
         let region = *regs.first().ok_or(Error::BadProperty { node: node.name, property: "reg" })?;
-        let kind = if has_string(node, "compatible", "multiboot,kernel") {
-            ModuleKind::Kernel
-        } else if has_string(node, "compatible", "multiboot,ramdisk") {
-            ModuleKind::Ramdisk
-        } else if has_string(node, "compatible", "armvisor,disk") {
-            ModuleKind::Disk
-        } else {
-            ModuleKind::Other
-        };
-        let module = Module { kind, region, bootargs: prop_str(node, "bootargs") };
+        self.add_module(Module {
+            kind: module_kind(node),
+            region,
+            bootargs: prop_str(node, "bootargs"),
+            node: node.name,
+            domain: None,
+        })
+    }
+
+    fn add_module(&mut self, module: Module<'a>) -> Result<(), Error<'a>> {
         self.p.modules.push(module).map_err(|_| Error::TooMany { what: "modules", limit: MAX_MODULES })
     }
 
@@ -691,6 +747,20 @@ impl<'a> Walker<'a> {
             uart.intid = decode_interrupt(irq, self.gic_interrupt_cells);
         }
         Ok(self.p)
+    }
+}
+
+/// The kind of a `multiboot,module` node, from its more specific `compatible` string.
+fn module_kind(node: &Node<'_>) -> ModuleKind {
+    let compatible = |c| has_string(node, "compatible", c);
+    if compatible("multiboot,kernel") {
+        ModuleKind::Kernel
+    } else if compatible("multiboot,ramdisk") {
+        ModuleKind::Ramdisk
+    } else if compatible("armvisor,disk") {
+        ModuleKind::Disk
+    } else {
+        ModuleKind::Other
     }
 }
 

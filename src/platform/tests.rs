@@ -250,7 +250,13 @@ fn board_tree_translates_and_collects_everything() {
     assert_eq!(p.bootargs, Some("hv=1"));
     assert_eq!(
         &*p.modules,
-        &[Module { kind: ModuleKind::Disk, region: Region { base: 0x9000_0000, size: 0x20_0000 }, bootargs: None }]
+        &[Module {
+            kind: ModuleKind::Disk,
+            region: Region { base: 0x9000_0000, size: 0x20_0000 },
+            bootargs: None,
+            node: "module@90000000",
+            domain: None
+        }]
     );
     assert!(p.is_occupied(&Range { start: 0x8800_0000, end: 0x8800_1000 }));
 }
@@ -586,6 +592,161 @@ fn damaged_structures_are_reported() {
     assert!(matches!(discover(&w.finish(), 0), Err(Error::Damaged(FdtDamage::BadStructure("second root node", _)))));
 }
 
+// Xen's dom0less binding: domain nodes under /chosen.
+
+use super::domains::fixture::{self as dt, cells, domain, kernel, module, string, tree, vcpu};
+
+#[test]
+fn domain_nodes_are_read_with_their_modules_and_vcpu_pins() {
+    let blob = dt::two_vms();
+    let p = discover(&blob, 0).unwrap();
+    assert_eq!(
+        &*p.domains,
+        &[Domain { name: "a", memory_kib: 512 << 10, cpus: 2 }, Domain { name: "b", memory_kib: 512 << 10, cpus: 2 }]
+    );
+    let modules: Vec<_> = p.modules.iter().map(|m| (m.kind, m.region.base, m.node, m.domain)).collect();
+    assert_eq!(
+        modules,
+        [
+            (ModuleKind::Kernel, 0x4800_0000, "module@48000000", Some(0)),
+            (ModuleKind::Ramdisk, 0x4900_0000, "module@49000000", Some(0)),
+            (ModuleKind::Disk, 0x4a00_0000, "module@4a000000", Some(0)),
+            (ModuleKind::Kernel, 0x5000_0000, "module@50000000", Some(1)),
+        ]
+    );
+    assert!(p.modules.iter().all(|m| m.region.size == dt::MODULE_SIZE));
+    assert_eq!(p.modules[0].bootargs, Some("console=ttyAMA0 a"));
+    assert_eq!(
+        &*p.vcpu_nodes,
+        &[
+            VcpuNode { domain: 1, node: "vcpu@1", id: 1, hard_affinity: Some("2") },
+            VcpuNode { domain: 1, node: "vcpu@0", id: 0, hard_affinity: Some("3") },
+        ]
+    );
+    assert!(p.ignored.is_empty());
+    // Domain modules are memory the hypervisor keeps off, like top-level ones.
+    assert!(p.is_occupied(&Range { start: 0x5000_0000, end: 0x5000_1000 }));
+}
+
+#[test]
+fn domain_reg_uses_the_domains_own_cells_and_memory_one_cell() {
+    let a = domain("a", 0, 1)
+        .set("#address-cells", cells(&[1]))
+        .set("#size-cells", cells(&[1]))
+        .set("memory", cells(&[0x4_0000]))
+        .child(module("multiboot,kernel", 0).set("reg", cells(&[0x4800_0000, 0x20_0000])));
+    let blob = tree(1, &[a]);
+    let p = discover(&blob, 0).unwrap();
+    assert_eq!(p.domains[0].memory_kib, 256 << 10);
+    assert_eq!(p.modules[0].region, Region { base: 0x4800_0000, size: 0x20_0000 });
+    // Two cells are one 64-bit number, as Xen reads them.
+    let blob = tree(1, &[domain("a", 0x1_0000_0000, 1)]);
+    assert_eq!(discover(&blob, 0).unwrap().domains[0].memory_kib, 0x1_0000_0000);
+}
+
+#[test]
+fn unused_parts_of_domain_nodes_are_recorded() {
+    let a = domain("a", 512 << 10, 1)
+        .set("vpl011", vec![])
+        .set("xen,enhanced", string("enabled"))
+        .set("colour", string("blue"))
+        .child(kernel(0x4800_0000, "a").set("xen,uefi-binary", string("Image")))
+        .child(module("multiboot,device-tree", 0x4900_0000))
+        .child(dt::Node::new("shm").set("compatible", string("xen,domain-shared-memory-v1")))
+        .child(dt::Node::new("thing").set("compatible", string("acme,thing")));
+    let off = domain("off", 512 << 10, 1).set("status", string("disabled")).child(kernel(0x5000_0000, "off"));
+    let blob = tree(1, &[a, off]);
+    let p = discover(&blob, 0).unwrap();
+    let ignored = |domain, child, name, why| Ignored { domain, child, name, why };
+    assert_eq!(
+        &*p.ignored,
+        &[
+            ignored("a", None, "vpl011", Unused::XenProperty),
+            ignored("a", None, "xen,enhanced", Unused::XenProperty),
+            ignored("a", None, "colour", Unused::UnknownProperty),
+            ignored("a", Some("module@48000000"), "xen,uefi-binary", Unused::XenProperty),
+            ignored("a", Some("module@49000000"), "multiboot,device-tree", Unused::XenNode),
+            ignored("a", Some("shm"), "xen,domain-shared-memory-v1", Unused::XenNode),
+            ignored("a", Some("thing"), "acme,thing", Unused::UnknownNode),
+            ignored("off", None, "status", Unused::Disabled),
+        ]
+    );
+    assert_eq!(p.domains.len(), 1, "a disabled domain is no VM");
+    // The device-tree module is kept off the hypervisor's memory; the disabled domain's is not.
+    let kinds: Vec<_> = p.modules.iter().map(|m| (m.kind, m.domain)).collect();
+    assert_eq!(kinds, [(ModuleKind::Kernel, Some(0)), (ModuleKind::Other, Some(0))]);
+}
+
+#[test]
+fn misshapen_domain_properties_are_refused_by_node_and_property() {
+    let refused = |a: dt::Node| discover(&tree(2, &[a]), 0).unwrap_err().to_string();
+    let a = || domain("a", 512 << 10, 2);
+    let k = || kernel(0x4800_0000, "a");
+    assert_eq!(
+        refused(a().unset("#address-cells")),
+        "device tree node /chosen/a: property '#address-cells' is missing; a xen,domain node needs it, one cell of 1 or 2, for its modules' reg"
+    );
+    assert_eq!(
+        refused(a().set("#size-cells", cells(&[3]))),
+        "device tree node /chosen/a: property '#size-cells' is 3; a xen,domain node needs it, one cell of 1 or 2, for its modules' reg"
+    );
+    assert_eq!(
+        refused(a().set("memory", cells(&[0, 0, 0x8_0000]))),
+        "device tree node /chosen/a: property 'memory' is 12 bytes; it must be the KiB of RAM, in one cell or two (a 64-bit number)"
+    );
+    assert_eq!(
+        refused(a().unset("memory")),
+        "device tree node /chosen/a: property 'memory' is missing; it must be the KiB of RAM, in one cell or two (a 64-bit number)"
+    );
+    assert_eq!(
+        refused(a().unset("cpus")),
+        "device tree node /chosen/a: property 'cpus' is missing; it must be one cell: the vCPU count"
+    );
+    assert_eq!(
+        refused(a().set("cpus", cells(&[0, 2]))),
+        "device tree node /chosen/a: property 'cpus' is 8 bytes; it must be one cell: the vCPU count"
+    );
+    assert_eq!(
+        refused(a().child(k().set("reg", cells(&[0x4800_0000, 0, 0x100])))),
+        "device tree node /chosen/a/module@48000000: property 'reg' is 12 bytes; it must be one address and size in the domain's #address-cells = <2> and #size-cells = <2> (16 bytes)"
+    );
+    assert_eq!(
+        refused(a().set("#size-cells", cells(&[1])).child(k())),
+        "device tree node /chosen/a/module@48000000: property 'reg' is 16 bytes; it must be one address and size in the domain's #address-cells = <2> and #size-cells = <1> (12 bytes)"
+    );
+    assert_eq!(
+        refused(a().child(k().unset("reg"))),
+        "device tree node /chosen/a/module@48000000: property 'reg' is missing; it must be one address and size in the domain's #address-cells = <2> and #size-cells = <2> (16 bytes)"
+    );
+    let past_end = [u64::MAX - 1, 2].iter().flat_map(|v| v.to_be_bytes()).collect();
+    assert_eq!(
+        refused(a().child(k().set("reg", past_end))),
+        "device tree node /chosen/a/module@48000000: property 'reg' runs past the end of the address space; it must be one address and size in the domain's #address-cells = <2> and #size-cells = <2> (16 bytes)"
+    );
+    assert_eq!(
+        refused(a().child(k()).child(vcpu(0, None).unset("id"))),
+        "device tree node /chosen/a/vcpu@0: property 'id' is missing; it must be one cell: the vCPU index"
+    );
+    assert_eq!(
+        refused(a().child(k()).child(vcpu(0, None).set("hard-affinity", vec![0xff, 0]))),
+        "device tree node /chosen/a/vcpu@0: property 'hard-affinity' is 2 bytes; it must be a string"
+    );
+}
+
+#[test]
+fn more_domain_nodes_than_the_build_holds_are_refused() {
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    let nodes: Vec<_> = names.iter().map(|n| domain(n, 2048, 1)).collect();
+    assert!(discover(&tree(1, &nodes[..8]), 0).is_ok());
+    assert_eq!(
+        discover(&tree(1, &nodes), 0).unwrap_err(),
+        Error::TooMany { what: "xen,domain nodes", limit: MAX_DOMAINS }
+    );
+    // Only children of /chosen are domains.
+    let blob = tree(1, &[dt::Node::new("x").child(domain("nested", 2048, 1).unset("cpus"))]);
+    assert!(discover(&blob, 0).unwrap().domains.is_empty());
+}
+
 /// Every truncation and every single-byte corruption of real trees: an error or a platform,
 /// never a panic.
 #[test]
@@ -596,6 +757,7 @@ fn no_corruption_panics() {
         fixture("rk3399-uart2"),
         fixture("zynqmp-uart0"),
         end_root(board_tree()),
+        dt::two_vms(),
     ] {
         for len in 0..blob.len() {
             let _ = discover(&blob[..len], 0);

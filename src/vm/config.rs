@@ -297,8 +297,27 @@ impl<'a> Board<'a> {
 pub struct ConfigError {
     /// The VM's name as given (empty for [`Problem::EmptyName`]).
     pub vm: String,
+    /// Where the device tree says what is refused, for a VM from a `xen,domain` node
+    /// (boxed: errors travel by value through every check).
+    pub at: Option<alloc::boxed::Box<DtSource>>,
     /// What is wrong.
     pub problem: Problem,
+}
+
+impl ConfigError {
+    /// `problem` of VM `vm`, with no device-tree source.
+    pub fn new(vm: &str, problem: Problem) -> Self {
+        Self { vm: vm.into(), at: None, problem }
+    }
+}
+
+/// A node of the device tree, and the property in it, that a refusal is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DtSource {
+    /// The node's full path (`/chosen/a`, `/chosen/a/module@48000000`).
+    pub node: String,
+    /// The property, when one is to blame.
+    pub property: Option<&'static str>,
 }
 
 /// One thing wrong with a VM's configuration, naming the resource.
@@ -498,10 +517,83 @@ pub enum Problem {
     },
     /// Console input for a VM without a PL011.
     ConsoleWithoutUart,
+    /// A domain node's `cpus` is 0.
+    CpusZero,
+    /// More vCPUs than pCPUs are free for them.
+    NotEnoughCpus {
+        /// vCPUs asked for.
+        wanted: usize,
+        /// pCPUs free: online, pinned by no `xen,vcpu` node, given to no earlier VM.
+        free: usize,
+    },
+    /// A `hard-affinity` naming several pCPUs (a list or a range).
+    AffinitySeveral {
+        /// The string given.
+        affinity: String,
+    },
+    /// A `hard-affinity` that is no pCPU number.
+    AffinityNotNumber {
+        /// The string given.
+        affinity: String,
+    },
+    /// A `xen,vcpu` node's `id` at or past the VM's vCPU count.
+    NoSuchVcpu {
+        /// The vCPU named.
+        vcpu: VcpuId,
+        /// The VM's vCPU count.
+        count: usize,
+    },
+    /// Two `xen,vcpu` nodes for one vCPU.
+    VcpuTwice {
+        /// The vCPU.
+        vcpu: VcpuId,
+        /// The path of the first node.
+        first: String,
+    },
+    /// Some vCPUs of the VM are pinned, this one is not.
+    VcpuNotPinned {
+        /// The first vCPU without a pin.
+        vcpu: VcpuId,
+    },
+    /// A domain node's `memory` is 0.
+    MemoryEmpty,
+    /// A domain node's `memory` is not a whole number of [`RAM_ALIGN`] granules.
+    MemoryMisaligned {
+        /// KiB given.
+        kib: u64,
+    },
+    /// A domain node's `memory` is more than is left free.
+    MemoryTooLarge {
+        /// KiB given.
+        kib: u64,
+        /// Bytes left free for this VM.
+        free: u64,
+    },
+    /// A second module of a kind a VM has one of (kernel, ramdisk, disk).
+    ModuleTwice {
+        /// The kind.
+        kind: ModuleKind,
+        /// The path of the first.
+        first: String,
+    },
+    /// A module not inside a `/memory` bank.
+    ModuleOutsideRam {
+        /// Its range.
+        region: Range,
+    },
+    /// A module's range overlapping another module's.
+    ModulesOverlap {
+        /// Its range.
+        region: Range,
+        /// The other module's path.
+        other: String,
+        /// The other module's VM (`None` for a top-level `/chosen` module).
+        holder: Option<String>,
+    },
 }
 
 /// The compatible string a module of `kind` has in `/chosen`.
-fn compatible(kind: ModuleKind) -> &'static str {
+pub fn compatible(kind: ModuleKind) -> &'static str {
     match kind {
         ModuleKind::Kernel => "multiboot,kernel",
         ModuleKind::Ramdisk => "multiboot,ramdisk",
@@ -579,18 +671,68 @@ impl fmt::Display for Problem {
                 write!(f, "INTID {intid} is given to both {first} and {second}")
             }
             Self::ConsoleWithoutUart => write!(f, "takes console input but has no pl011"),
+            Self::CpusZero => write!(f, "is 0: a VM needs at least one vCPU"),
+            Self::NotEnoughCpus { wanted, free } => write!(
+                f,
+                "{wanted} vCPUs, but {free} {} free for it (online, pinned by no xen,vcpu node and given to no earlier VM)",
+                if *free == 1 { "pCPU is" } else { "pCPUs are" }
+            ),
+            Self::AffinitySeveral { affinity } => write!(
+                f,
+                "\"{affinity}\" names several pCPUs, but a vCPU runs on exactly one: give one pCPU number, such as \"2\""
+            ),
+            Self::AffinityNotNumber { affinity } => {
+                write!(f, "\"{affinity}\" is not a pCPU number: give one, such as \"2\"")
+            }
+            Self::NoSuchVcpu { vcpu, count } => {
+                write!(f, "{vcpu} does not exist: the VM has {count} vCPUs (its cpus), numbered from 0")
+            }
+            Self::VcpuTwice { vcpu, first } => write!(f, "{vcpu} has a xen,vcpu node already ({first})"),
+            Self::VcpuNotPinned { vcpu } => write!(
+                f,
+                "{vcpu} has no xen,vcpu node with a hard-affinity; when one vCPU of a VM is pinned, every vCPU must be"
+            ),
+            Self::MemoryEmpty => write!(f, "is 0 KiB: give a multiple of the 2 MiB (2048 KiB) granule of guest RAM"),
+            Self::MemoryMisaligned { kib } => {
+                write!(f, "{kib} KiB is not a multiple of the 2 MiB (2048 KiB) granule of guest RAM")
+            }
+            Self::MemoryTooLarge { kib, free } => {
+                write!(f, "{kib} KiB is more than the {} MiB of RAM left free", mib(*free))
+            }
+            Self::ModuleTwice { kind, first } => {
+                write!(f, "a second {} module (the first is {first}): a VM has one", compatible(*kind))
+            }
+            Self::ModuleOutsideRam { region } => write!(f, "{region:?} is not inside a RAM bank (/memory)"),
+            Self::ModulesOverlap { region, other, holder } => {
+                write!(f, "{region:?} overlaps {other}")?;
+                match holder {
+                    Some(vm) => write!(f, " of VM '{vm}'"),
+                    None => write!(f, " (a top-level module)"),
+                }
+            }
         }
     }
 }
 
 impl fmt::Display for ConfigError {
+    /// `VM 'name': problem`, or with a device-tree source
+    /// `VM 'name' (/chosen/name): property 'memory': problem`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.problem, &self.vm) {
-            (Problem::EmptyName { .. }, _) => write!(f, "{}", self.problem),
-            (Problem::ModuleTaken { module, holder }, vm) if holder == vm => {
-                write!(f, "VM '{vm}': {module} is used twice by this VM")
+        if let Problem::EmptyName { .. } = self.problem {
+            return write!(f, "{}", self.problem);
+        }
+        write!(f, "VM '{}'", self.vm)?;
+        if let Some(at) = &self.at {
+            write!(f, " ({})", at.node)?;
+            if let Some(property) = at.property {
+                write!(f, ": property '{property}'")?;
             }
-            (problem, vm) => write!(f, "VM '{vm}': {problem}"),
+        }
+        match &self.problem {
+            Problem::ModuleTaken { module, holder } if *holder == self.vm => {
+                write!(f, ": {module} is used twice by this VM")
+            }
+            problem => write!(f, ": {problem}"),
         }
     }
 }
@@ -603,7 +745,7 @@ pub fn validate(vms: &[VmSpec], board: &Board<'_>) -> Result<(), ConfigError> {
     let mut claims = ModuleClaims::new(board.modules.len());
     let mut ram_left = board.free_ram;
     for (index, vm) in vms.iter().enumerate() {
-        let fail = |problem| ConfigError { vm: vm.name.clone(), problem };
+        let fail = |problem| ConfigError::new(&vm.name, problem);
         if vm.name.is_empty() {
             return Err(fail(Problem::EmptyName { index }));
         }
@@ -667,7 +809,7 @@ fn check_ram(ram: &RamSpec) -> Result<Range, Problem> {
 /// Exactly one of kernel and image; a ramdisk only with a kernel; an image fits in RAM and
 /// starts inside it; the modules are claimed and of the right kind.
 fn check_boot(vm: &VmSpec, ram: Range, board: &Board<'_>, claims: &mut ModuleClaims) -> Result<(), ConfigError> {
-    let fail = |problem| ConfigError { vm: vm.name.clone(), problem };
+    let fail = |problem| ConfigError::new(&vm.name, problem);
     match (vm.kernel, &vm.image) {
         (None, None) => Err(fail(Problem::NoKernel)),
         (Some(_), Some(_)) => Err(fail(Problem::KernelAndImage)),
@@ -705,7 +847,7 @@ fn claim_module(
     claims.claim(module, &vm.name)?;
     let found = board.modules[module.0].kind;
     if found != wanted {
-        return Err(ConfigError { vm: vm.name.clone(), problem: Problem::WrongModuleKind { module, wanted, found } });
+        return Err(ConfigError::new(&vm.name, Problem::WrongModuleKind { module, wanted, found }));
     }
     Ok(())
 }
@@ -715,7 +857,7 @@ fn claim_module(
 /// are one per VM appear once, the GIC always; a disk module is claimed; console input
 /// needs a PL011.
 fn check_devices(vm: &VmSpec, ram: Range, board: &Board<'_>, claims: &mut ModuleClaims) -> Result<(), ConfigError> {
-    let fail = |problem| ConfigError { vm: vm.name.clone(), problem };
+    let fail = |problem| ConfigError::new(&vm.name, problem);
     for (i, d) in vm.devices.iter().enumerate() {
         let (device, window) = (d.kind, d.ipa);
         let earlier = &vm.devices[..i];
@@ -847,7 +989,7 @@ impl ModuleClaims {
     /// Gives `module` to the VM named `by`. Refused when there is no such module or someone
     /// (`by` too) already holds it; the error names `by` and the holder.
     pub fn claim(&mut self, module: ModuleRef, by: &str) -> Result<(), ConfigError> {
-        let fail = |problem| ConfigError { vm: by.into(), problem };
+        let fail = |problem| ConfigError::new(by, problem);
         let count = self.holders.len();
         let holder = self.holders.get_mut(module.0).ok_or(fail(Problem::NoSuchModule { module, count }))?;
         if let Some(holder) = holder {
@@ -879,7 +1021,7 @@ mod tests {
     const RAM_BASE: u64 = 0x4000_0000;
 
     fn module(kind: ModuleKind, base: u64) -> Module<'static> {
-        Module { kind, region: Region { base, size: 0x10_0000 }, bootargs: None }
+        Module { kind, region: Region { base, size: 0x10_0000 }, ..Default::default() }
     }
 
     /// 0: kernel, 1: ramdisk, 2: disk, 3: kernel, 4: disk, 5: another module.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod console_mux;
 pub mod decode;
 pub mod dispatch;
+pub mod domains;
 pub mod exit;
 pub mod fdt;
 pub mod idregs;
