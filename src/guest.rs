@@ -1,8 +1,8 @@
 //! The hypervisor's job once every pCPU is up: the VMs the boot inputs describe, each built,
 //! started on its pCPUs and kept until it ends for good.
 //!
-//! The VMs come from [`vm_specs`]: one VM from the top-level `/chosen` multiboot modules on
-//! every pCPU. Each VM has a home, its first pCPU, which starts it, waits for it and, when
+//! The VMs come from [`vm_specs`]: Xen's dom0less `xen,domain` nodes under `/chosen`, or
+//! without them one VM from the top-level multiboot modules on every pCPU. Each VM has a home, its first pCPU, which starts it, waits for it and, when
 //! the guest asks for a reset, restarts it from its images while the other VMs keep
 //! running. A VM that powers off (SYSTEM_OFF, or its last CPU_OFF) or fails (an SError)
 //! ends alone; when the last VM has ended the machine powers off. A boot with nothing to
@@ -28,11 +28,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use log::{error, info};
+use log::{error, info, warn};
 use spin::Once;
-
-/// Guest RAM starts where QEMU's `virt` puts RAM.
-const GUEST_RAM_BASE: u64 = 0x4000_0000;
 
 /// A VM the hypervisor keeps: what it is built from, and the VM while it lives.
 struct Kept {
@@ -68,8 +65,10 @@ pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
         Err(e) => nothing_to_run(p, &e),
     };
     let mut kept = Vec::new();
+    // With domain nodes every VM restarts alone; the one VM made from the top-level modules
+    // is the whole machine (see the module comment).
+    let restarts = !p.domains.is_empty();
     for spec in specs {
-        let restarts = false;
         let name: &'static str = Box::leak(spec.name.clone().into_boxed_str());
         let home = spec.cpus[0];
         let console = crate::console::add_vm(name, spec.console);
@@ -192,39 +191,23 @@ fn nothing_to_run(p: &Platform<'_>, why: &str) -> ! {
     crate::sched::park_loop()
 }
 
-/// The VMs to build: one from the top-level modules, on every pCPU that came up, with all
-/// the RAM left free.
+/// The VMs to build (`vm::domains`): Xen's dom0less domain nodes, or one VM from the
+/// top-level modules on every pCPU that came up; each against the largest block of free
+/// RAM (a VM's RAM is one block). Warnings about what the nodes say and we ignore go to the
+/// log.
 fn vm_specs(p: &Platform<'_>) -> Result<Vec<config::VmSpec>, String> {
-    if !p.modules.iter().any(|m| m.kind == ModuleKind::Kernel) {
-        return Err("no multiboot,kernel module in /chosen: no guest to run".into());
+    let online = crate::percpu::all()
+        .iter()
+        .filter(|c| c.online.load(Ordering::Acquire))
+        .fold(0u64, |m, c| m | 1u64.checked_shl(c.id.0 as u32).unwrap_or(0));
+    for w in crate::vm::domains::warnings(p) {
+        warn!("{w}");
     }
-    let module = |kind| p.modules.iter().position(|m| m.kind == kind).map(config::ModuleRef);
-    let online: Vec<CpuId> =
-        crate::percpu::all().iter().filter(|c| c.online.load(Ordering::Acquire)).map(|c| c.id).collect();
-    // All of the largest free block but what its stage-2 tables take.
-    let largest = arch::largest_guest_ram() & !(config::RAM_ALIGN - 1);
-    let free = largest.saturating_sub(arch::stage2_table_bytes(largest));
-    let kernel = module(ModuleKind::Kernel);
-    let spec = config::VmSpec {
-        name: "linux".into(),
-        cpus: online.clone(),
-        ram: config::RamSpec { ipa: GuestPhysAddr(GUEST_RAM_BASE), size: free },
-        kernel,
-        ramdisk: module(ModuleKind::Ramdisk),
-        image: None,
-        devices: config::virt_devices(arch::gic_version(), online.len(), module(ModuleKind::Disk), false),
-        console: true,
-        // Exactly what the kernel module says, none meaning none: the guest DT's
-        // stdout-path already names the console, and a command line the user did not
-        // write is not ours to invent.
-        bootargs: kernel.and_then(|k| p.modules[k.0].bootargs).map(Into::into),
-    };
-    // One validation step: pCPUs, RAM, modules, device windows and interrupts, against
-    // the platform and each other; a refusal names the VM and the resource.
-    let online_mask = online.iter().fold(0u64, |m, c| m | 1u64.checked_shl(c.0 as u32).unwrap_or(0));
-    config::validate(core::slice::from_ref(&spec), &config::Board::new(p, online_mask, free))
-        .map_err(|e| format!("{e}"))?;
-    Ok(alloc::vec![spec])
+    if p.domains.is_empty() && !p.modules.iter().any(|m| m.kind == ModuleKind::Kernel && m.domain.is_none()) {
+        return Err("no multiboot,kernel module in /chosen and no xen,domain node: no guest to run".into());
+    }
+    let free = arch::largest_guest_ram() & !(config::RAM_ALIGN - 1);
+    crate::vm::domains::vm_specs(p, &config::Board::new(p, online, free)).map_err(|e| format!("{e}"))
 }
 
 /// Builds the VM `spec` describes (validated), named `name`: its RAM, the kernel, the

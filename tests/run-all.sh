@@ -130,7 +130,7 @@ step panic refuses_with "E cpu1: PANIC: panicked at src/selftest/mod.rs" -- \
 step no-dtb refuses_with "no usable device tree at x0 = 0x0" -- \
     -machine virt,virtualization=on,gic-version=3 \
     -device loader,file=build/armvisor.bin,addr=0x40200000,force-raw=on -device loader,addr=0x40200000,cpu-num=0
-step no-guest refuses_with "no multiboot,kernel module in /chosen: no guest to run" "nothing to run; powering off" -- \
+step no-guest refuses_with "no multiboot,kernel module in /chosen and no xen,domain node: no guest to run" "nothing to run; powering off" -- \
     -machine virt,virtualization=on,gic-version=3 -smp 2 -kernel build/armvisor.bin
 step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree lists 9 \(the 9th is /cpus/cpu@8\)' -- \
     -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin

@@ -37,8 +37,8 @@ pub fn free_frames(pa: PhysAddr, count: usize) {
 /// page, a GICv2's GICV) and for RAM not aligned to a GiB.
 pub fn stage2_table_bytes(ram: u64) -> u64 {
     const SPARE: u64 = 8;
-    let tables = 1 + ram.div_ceil(1 << 30) + 2 + ram.div_ceil(2 << 20) + SPARE;
-    (tables * crate::mm::PAGE_SIZE).next_multiple_of(2 << 20)
+    let tables = (1 + 2 + SPARE) + ram.div_ceil(1 << 30) + ram.div_ceil(2 << 20);
+    tables.saturating_mul(crate::mm::PAGE_SIZE).checked_next_multiple_of(2 << 20).unwrap_or(u64::MAX)
 }
 
 /// One VM's stage-2 table frames: guest RAM taken for them alone ([`stage2_table_bytes`]

@@ -622,9 +622,13 @@ impl fmt::Display for Problem {
                 write!(f, "RAM {ipa}+{size:#x}: base and size must be multiples of 2 MiB")
             }
             Self::RamOverflow { ipa, size } => write!(f, "RAM {ipa}+{size:#x} runs past the end of the address space"),
-            Self::RamTooLarge { size, free } => {
-                write!(f, "RAM of {} MiB does not fit: {} MiB of guest RAM is left for it", mib(*size), mib(*free))
-            }
+            Self::RamTooLarge { size, free } => write!(
+                f,
+                "RAM of {} MiB does not fit: {} MiB of guest RAM is left for it (a VM also takes {} KiB for its stage-2 tables)",
+                mib(*size),
+                mib(*free),
+                crate::arch::stage2_table_bytes(*size) >> 10
+            ),
             Self::NoKernel => write!(f, "no kernel: give it a multiboot,kernel module"),
             Self::KernelAndImage => write!(f, "both a kernel module and a built-in image: give one"),
             Self::RamdiskWithoutKernel => write!(f, "a ramdisk needs a kernel module"),
@@ -696,9 +700,15 @@ impl fmt::Display for Problem {
             Self::MemoryMisaligned { kib } => {
                 write!(f, "{kib} KiB is not a multiple of the 2 MiB (2048 KiB) granule of guest RAM")
             }
-            Self::MemoryTooLarge { kib, free } => {
-                write!(f, "{kib} KiB is more than the {} MiB of RAM left free", mib(*free))
-            }
+            Self::MemoryTooLarge { kib, free } => match kib.checked_mul(1024) {
+                Some(bytes) => write!(
+                    f,
+                    "{kib} KiB and its stage-2 tables ({} KiB) are more than the {} MiB of RAM left free",
+                    crate::arch::stage2_table_bytes(bytes) >> 10,
+                    mib(*free)
+                ),
+                None => write!(f, "{kib} KiB is more than the {} MiB of RAM left free", mib(*free)),
+            },
             Self::ModuleTwice { kind, first } => {
                 write!(f, "a second {} module (the first is {first}): a VM has one", compatible(*kind))
             }
@@ -737,6 +747,12 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// What a VM of `size` bytes of RAM takes of the board's free guest RAM: the RAM and its
+/// stage-2 tables ([`crate::arch::stage2_table_bytes`]).
+pub fn ram_cost(size: u64) -> u64 {
+    size.saturating_add(crate::arch::stage2_table_bytes(size))
+}
+
 /// Checks every VM of `vms` against `board` and against each other; the first problem found
 /// is returned, naming its VM. Each VM in turn: its name, its pCPUs, its RAM (and what is
 /// left of the board's), its kernel or image and modules, its devices and their INTIDs.
@@ -754,10 +770,11 @@ pub fn validate(vms: &[VmSpec], board: &Board<'_>) -> Result<(), ConfigError> {
         }
         check_cpus(vm, index, vms, board, &mut cpu_owner).map_err(fail)?;
         let ram = check_ram(&vm.ram).map_err(fail)?;
-        if vm.ram.size > ram_left {
+        let cost = ram_cost(vm.ram.size);
+        if cost > ram_left {
             return Err(fail(Problem::RamTooLarge { size: vm.ram.size, free: ram_left }));
         }
-        ram_left -= vm.ram.size;
+        ram_left -= cost;
         check_boot(vm, ram, board, &mut claims)?;
         check_devices(vm, ram, board, &mut claims)?;
     }
@@ -1250,7 +1267,8 @@ mod tests {
         let mut b = linux_b(&[1]);
         a.ram.size = 1536 * MIB;
         b.ram.size = GIB;
-        assert_eq!(refused(&[a, b], "b"), Problem::RamTooLarge { size: GIB, free: 512 * MIB });
+        // a's 1536 MiB take 4 MiB of stage-2 tables as well.
+        assert_eq!(refused(&[a, b], "b"), Problem::RamTooLarge { size: GIB, free: 508 * MIB });
     }
 
     // What the guest runs.
@@ -1499,7 +1517,7 @@ mod tests {
         vm.ram.size = 4 * GIB;
         assert_eq!(
             check(&[vm]).unwrap_err().to_string(),
-            "VM 'a': RAM of 4096 MiB does not fit: 2048 MiB of guest RAM is left for it"
+            "VM 'a': RAM of 4096 MiB does not fit: 2048 MiB of guest RAM is left for it (a VM also takes 10240 KiB for its stage-2 tables)"
         );
     }
 

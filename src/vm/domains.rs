@@ -104,10 +104,12 @@ fn spec(p: &Platform<'_>, board: &Board<'_>, name: &str, cpus: Vec<CpuId>, ram_s
 }
 
 /// Without domain nodes: the first top-level kernel, ramdisk and disk, every online pCPU,
-/// all the free RAM (in whole granules).
+/// all the free RAM (in whole granules) but what its stage-2 tables take.
 fn default_vm(p: &Platform<'_>, board: &Board<'_>) -> VmSpec {
     let cpus = (0..board.cpu_count).map(CpuId).filter(|&c| board.is_online(c)).collect();
-    spec(p, board, DEFAULT_VM, cpus, board.free_ram & !(RAM_ALIGN - 1), None)
+    let free = board.free_ram & !(RAM_ALIGN - 1);
+    let size = free.saturating_sub(crate::arch::stage2_table_bytes(free));
+    spec(p, board, DEFAULT_VM, cpus, size, None)
 }
 
 fn domain_vms(p: &Platform<'_>, board: &Board<'_>) -> Result<Vec<VmSpec>, ConfigError> {
@@ -131,10 +133,10 @@ fn domain_vms(p: &Platform<'_>, board: &Board<'_>) -> Result<Vec<VmSpec>, Config
     let mut specs = Vec::new();
     for ((i, d), cpus) in p.domains.iter().enumerate().zip(placements) {
         let kib = d.memory_kib;
-        let Some(size) = kib.checked_mul(1024).filter(|&size| size <= left) else {
+        let Some(size) = kib.checked_mul(1024).filter(|&size| config::ram_cost(size) <= left) else {
             return Err(refuse(d, None, Some("memory"), Problem::MemoryTooLarge { kib, free: left }));
         };
-        left -= size;
+        left -= config::ram_cost(size);
         if module(p, Some(i as u8), ModuleKind::Kernel).is_none() {
             return Err(refuse(d, None, None, Problem::NoKernel));
         }

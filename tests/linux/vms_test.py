@@ -26,7 +26,7 @@ def switch_to(con, name):
     for _ in range(4):
         con.proc.stdin.write(CTRL_A * 3)
         con.proc.stdin.flush()
-        text = con.read_until(b"; Ctrl-A three times to switch]", 30)
+        text = con.read_until(b"; type Ctrl-A three times to switch]", 30)
         said = re.findall(rb"console input to VM '([^']+)'", text)
         if said and said[-1].decode() == name:
             # A fresh prompt, so that what follows starts clean.
@@ -59,14 +59,15 @@ def main():
             check(f"VM '{vm}' has 2 vCPUs on pCPUs {cpus}", f"VM '{vm}': 2 vCPUs on pCPUs {cpus}, 512 MiB RAM" in boot)
         check("VM a's Linux saw 2 CPUs", "smp: Brought up 1 node, 2 CPUs" in boot)
 
-        def in_vm(name, command, timeout=300):
+        def in_vm(name, command, timeout=120):
+            """`command` in VM `name`, which has the console input (the name says which)."""
             return con.run(command, timeout)
 
         nproc_a = in_vm("a", "nproc").strip()
         cmdline_a = in_vm("a", "cat /proc/cmdline").strip()
         # A self-timestamping busy loop in a: /proc/uptime (its own clock) every few
         # thousand iterations, to a file read at the end.
-        in_vm("a", "(while :; do read up rest < /proc/uptime; echo $up; i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; done > /tmp/ts) &")
+        in_vm("a", "(while :; do read up rest < /proc/uptime; echo $up; i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; done > /tmp/ts) & true")
         in_vm("a", "echo state-of-a > /tmp/mark")
         check("console input moves to VM b", switch_to(con, "b"))
         nproc_b = in_vm("b", "nproc").strip()

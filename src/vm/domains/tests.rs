@@ -14,6 +14,8 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 /// 512 MiB in KiB, as `memory` gives it.
 const HALF_GIB_KIB: u64 = 512 << 10;
+/// Free RAM for two 512 MiB VMs and their stage-2 tables (2 MiB each), with 4 MiB to spare.
+const ROOM: u64 = GIB + 8 * MIB;
 
 /// The VMs `blob` asks for on a board with pCPUs `online` (bit n: pCPU n) and `free` bytes of
 /// guest RAM; a refusal as its message.
@@ -24,7 +26,7 @@ fn specs_with(blob: &[u8], online: u64, free: u64) -> Result<Vec<VmSpec>, String
 
 /// With every pCPU of a four-pCPU tree online and 1 GiB free.
 fn accepted(blob: &[u8]) -> Result<Vec<VmSpec>, String> {
-    specs_with(blob, 0b1111, GIB)
+    specs_with(blob, 0b1111, ROOM)
 }
 
 fn refused(chosen: &[Node]) -> String {
@@ -49,7 +51,7 @@ fn two_vms_of_two_vcpus_and_512_mib_each_share_four_pcpus() {
         &[vm("a", 2, 0x4800_0000).child(ramdisk(0x4900_0000)).child(disk(0x4a00_0000)), vm("b", 2, 0x5000_0000)],
     );
     let p = discover(&blob, 0).unwrap();
-    let specs = vm_specs(&p, &Board::new(&p, 0b1111, GIB)).unwrap();
+    let specs = vm_specs(&p, &Board::new(&p, 0b1111, ROOM)).unwrap();
     let [a, b] = &specs[..] else { panic!("{specs:?}") };
     assert_eq!((a.name.as_str(), pcpus(a)), ("a", vec![0, 1]));
     assert_eq!((b.name.as_str(), pcpus(b)), ("b", vec![2, 3]));
@@ -79,7 +81,7 @@ fn pinned_vcpus_run_where_their_xen_vcpu_nodes_say_and_the_rest_take_what_is_lef
     assert_eq!((pcpus(&specs[0]), pcpus(&specs[1])), (vec![2, 3], vec![1, 0]));
     // A xen,vcpu node without hard-affinity pins nothing.
     let loose = vm("a", 2, 0x4800_0000).child(vcpu(1, None));
-    assert_eq!(pcpus(&specs_with(&tree(4, &[loose]), 0b1100, GIB).unwrap()[0]), [2, 3]);
+    assert_eq!(pcpus(&specs_with(&tree(4, &[loose]), 0b1100, ROOM).unwrap()[0]), [2, 3]);
 }
 
 #[test]
@@ -105,14 +107,16 @@ fn without_domain_nodes_one_vm_gets_every_online_pcpu_and_all_free_ram() {
     let specs = vm_specs(&p, &Board::new(&p, 0b1011, 3 * GIB + 3 * MIB)).unwrap();
     let [s] = &specs[..] else { panic!("{specs:?}") };
     assert_eq!((s.name.as_str(), pcpus(s)), ("linux", vec![0, 1, 3]));
-    assert_eq!(s.ram, RamSpec { ipa: GuestPhysAddr(0x4000_0000), size: 3 * GIB + 2 * MIB }, "2 MiB aligned down");
+    // 3 GiB + 2 MiB in whole granules, less 8 MiB for its stage-2 tables (1,551 of them).
+    let size = 3 * GIB + 2 * MIB - 8 * MIB;
+    assert_eq!(s.ram, RamSpec { ipa: GuestPhysAddr(0x4000_0000), size }, "2 MiB aligned down, less the tables");
     assert_eq!((s.kernel, s.ramdisk), (Some(ModuleRef(0)), Some(ModuleRef(1))));
     assert_eq!(s.devices, config::virt_devices(Version::V3, 3, Some(ModuleRef(2)), false));
     assert_eq!(s.bootargs.as_deref(), Some("console=ttyAMA0 linux"));
     assert!(warnings(&p).is_empty());
     // No kernel: refused as before.
     assert_eq!(
-        specs_with(&tree(4, &[]), 0b1111, GIB).unwrap_err(),
+        specs_with(&tree(4, &[]), 0b1111, ROOM).unwrap_err(),
         "VM 'linux': no kernel: give it a multiboot,kernel module"
     );
 }
@@ -121,7 +125,7 @@ fn without_domain_nodes_one_vm_gets_every_online_pcpu_and_all_free_ram() {
 fn with_domain_nodes_top_level_modules_are_ignored_with_a_warning() {
     let blob = tree(4, &[kernel(0x4400_0000, "top"), vm("a", 2, 0x4800_0000), module("multiboot,module", 0x4600_0000)]);
     let p = discover(&blob, 0).unwrap();
-    let specs = vm_specs(&p, &Board::new(&p, 0b1111, GIB)).unwrap();
+    let specs = vm_specs(&p, &Board::new(&p, 0b1111, ROOM)).unwrap();
     assert_eq!((specs.len(), specs[0].kernel), (1, Some(ModuleRef(1))));
     assert_eq!(
         warnings(&p),
@@ -157,7 +161,7 @@ fn unused_properties_and_nodes_each_draw_one_warning_line() {
             "/chosen/off: status is not \"okay\"; this VM is not started",
         ]
     );
-    assert_eq!(vm_specs(&p, &Board::new(&p, 0b1111, GIB)).unwrap().len(), 1);
+    assert_eq!(vm_specs(&p, &Board::new(&p, 0b1111, ROOM)).unwrap().len(), 1);
     // Past the table, a count.
     let mut many = vm("a", 1, 0x4800_0000);
     for i in 0..40 {
@@ -179,7 +183,7 @@ fn a_pinned_pcpu_that_does_not_exist_or_is_offline_is_refused() {
         "VM 'a' (/chosen/a/vcpu@0): property 'hard-affinity': pCPU 7 does not exist (the board has 4 pCPUs)"
     );
     assert_eq!(
-        specs_with(&tree(4, &[pin("3")]), 0b0111, GIB).unwrap_err(),
+        specs_with(&tree(4, &[pin("3")]), 0b0111, ROOM).unwrap_err(),
         "VM 'a' (/chosen/a/vcpu@0): property 'hard-affinity': pCPU 3 did not come up"
     );
 }
@@ -248,7 +252,7 @@ fn more_vcpus_than_free_pcpus_is_refused_saying_how_many_are_free() {
     // Offline pCPUs and pinned ones are not free.
     let b = vm("b", 1, 0x5000_0000).child(vcpu(0, Some("0")));
     assert_eq!(
-        specs_with(&tree(4, &[vm("a", 3, 0x4800_0000), b]), 0b1011, GIB).unwrap_err(),
+        specs_with(&tree(4, &[vm("a", 3, 0x4800_0000), b]), 0b1011, ROOM).unwrap_err(),
         "VM 'a' (/chosen/a): property 'cpus': 3 vCPUs, but 2 pCPUs are free for it (online, pinned by no xen,vcpu node and given to no earlier VM)"
     );
     assert!(refused(&[vm("a", u32::MAX, 0x4800_0000)]).contains("4294967295 vCPUs, but 4 pCPUs are free"));
@@ -295,12 +299,12 @@ fn memory_beyond_what_is_free_is_refused_saying_how_much_is_free() {
     let b = domain("b", 1 << 20, 1).child(kernel(0x5000_0000, "b"));
     assert_eq!(
         refused(&[vm("a", 1, 0x4800_0000), b]),
-        "VM 'b' (/chosen/b): property 'memory': 1048576 KiB is more than the 512 MiB of RAM left free"
+        "VM 'b' (/chosen/b): property 'memory': 1048576 KiB and its stage-2 tables (4096 KiB) are more than the 518 MiB of RAM left free"
     );
     let huge = domain("a", !2047, 1).child(kernel(0x4800_0000, "a"));
     assert_eq!(
         refused(&[huge]),
-        "VM 'a' (/chosen/a): property 'memory': 18446744073709549568 KiB is more than the 1024 MiB of RAM left free"
+        "VM 'a' (/chosen/a): property 'memory': 18446744073709549568 KiB is more than the 1032 MiB of RAM left free"
     );
 }
 
@@ -382,7 +386,7 @@ fn no_corruption_panics() {
     assert_eq!(accepted(&blob).map(|s| s.len()), Ok(2));
     let run = |b: &[u8]| {
         if let Ok(p) = discover(b, 0) {
-            let _ = vm_specs(&p, &Board::new(&p, 0b1111, GIB));
+            let _ = vm_specs(&p, &Board::new(&p, 0b1111, ROOM));
             let _ = warnings(&p);
         }
     };
