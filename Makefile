@@ -11,6 +11,7 @@
 #                        side on 4 pCPUs; Ctrl-A three times moves console input
 #   make guest           fetch the guest kernel and build the initramfs (run on demand)
 #   make bench           boot-to-prompt time, QEMU directly vs under the hypervisor
+#   make guests          the standalone test guests build/guest-ticker.bin, -hostile.bin
 #
 # Variables: SMP (QEMU -smp), MEM (QEMU -m), GIC (virt's gic-version), CPU (QEMU -cpu),
 # QEMU, TIMEOUT (seconds per QEMU run),
@@ -26,7 +27,9 @@ BUILD        := build
 CARGO        ?= cargo
 SYSROOT       = $(shell rustc --print sysroot)
 LLVM_BIN      = $(SYSROOT)/lib/rustlib/x86_64-unknown-linux-gnu/bin
-SOURCES      := $(shell find src arch tests/guests -type f) Cargo.toml Cargo.lock build.rs .cargo/config.toml
+# (tests/guests/standalone is not part of the hypervisor: the `guests` rules build it.)
+SOURCES      := $(shell find src arch tests/guests -path tests/guests/standalone -prune -o -type f -print) \
+	Cargo.toml Cargo.lock build.rs .cargo/config.toml
 # -nic none: without it the virt machine adds a virtio-net PCI card whose boot ROM
 # (efi-virtio.rom, package ipxe-qemu) QEMU must find; nothing here uses a network.
 # GIC (the virt machine's gic-version: 3 or 2) and CPU (QEMU -cpu: max, cortex-a53, ...)
@@ -38,7 +41,7 @@ QEMU_MACHINE := -machine virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) -
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000
 
-.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest run-linux-smp run-linux-vms run-zcu102 bench
+.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest guests run-linux-smp run-linux-vms run-zcu102 bench
 
 GUEST_CACHE  ?= $(HOME)/.cache/armvisor-guest
 LINUX_IMAGE  ?= $(GUEST_CACHE)/Image
@@ -71,6 +74,31 @@ comma := ,
 $(eval $(call image,,))
 $(eval $(call image,-selftest,selftest))
 $(eval $(call image,-selftest-fail,selftest-fail))
+
+# The standalone test guests (tests/guests/standalone): arm64 Images a VM boots as its
+# multiboot,kernel module, or QEMU directly with -kernel. Assembly in a no_std Rust file
+# (there is no GNU cross assembler), linked at 0 by image.ld, then a flat binary; the rule
+# checks the header (the magic, and the hypervisor's own parse_header and place on it,
+# through guest-check-header).
+GUEST_DIR    := tests/guests/standalone
+GUEST_IMAGES := $(BUILD)/guest-ticker.bin $(BUILD)/guest-hostile.bin
+GUEST_RUSTC   = rustc --edition 2024 --target $(TARGET) --crate-type bin -C panic=abort -C opt-level=s \
+	--check-cfg 'cfg(guest, values("ticker", "hostile"))' -C link-arg=-T$(GUEST_DIR)/image.ld
+
+guests: $(GUEST_IMAGES)
+
+$(GUEST_IMAGES): $(BUILD)/guest-%.bin: $(GUEST_DIR)/%.S $(GUEST_DIR)/common.S $(GUEST_DIR)/image.rs \
+		$(GUEST_DIR)/image.ld $(BUILD)/guest-check-header $(BUILD)/.setup
+	@echo "==> building $@"
+	@$(GUEST_RUSTC) --cfg 'guest="$*"' -o $(BUILD)/guest-$*.elf $(GUEST_DIR)/image.rs
+	@$(LLVM_BIN)/llvm-objcopy -O binary $(BUILD)/guest-$*.elf $@
+	@magic=$$(od -An -tx1 -j56 -N4 $@ | tr -d ' \n'); [ "$$magic" = 41524d64 ] || \
+		{ echo "$@: no ARM\\x64 magic at 0x38 ($$magic)"; rm -f $@; exit 1; }
+	@$(BUILD)/guest-check-header $@ || { rm -f $@; exit 1; }
+
+$(BUILD)/guest-check-header: $(GUEST_DIR)/check_header.rs src/vm/linux.rs
+	@mkdir -p $(BUILD)
+	@rustc --edition 2024 -O -o $@ $(GUEST_DIR)/check_header.rs
 
 $(TEST_MODULE):
 	@mkdir -p $(BUILD)
