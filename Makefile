@@ -127,7 +127,7 @@ clippy: $(BUILD)/.setup
 	$(CARGO) clippy --quiet --target $(TARGET) --features hv -- -D warnings
 	$(CARGO) clippy --quiet --target $(TARGET) --features selftest-fail -- -D warnings
 
-test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE) guest $(BUILD)/disk.img
+test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE) guest $(BUILD)/disk.img $(GUEST_IMAGES)
 	@LINUX_IMAGE="$(LINUX_IMAGE)" INITRD="$(INITRD)" bash tests/run-all.sh
 
 guest: $(BUILD)/.setup

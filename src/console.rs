@@ -115,9 +115,30 @@ pub fn add_vm(name: &str, input: bool) -> Option<usize> {
     CONSOLE.lock().mux.add(name, input)
 }
 
-/// The line that says where console input goes and how to move it (with several VMs).
-pub fn start_notice() -> Option<alloc::string::String> {
-    CONSOLE.lock().mux.start_notice().map(|n| alloc::format!("{n}"))
+/// Logs the line that says where console input goes and how to move it, when there are
+/// several VMs.
+pub fn log_start_notice() {
+    let mut line = crate::util::FixedVec::<u8, 160>::new();
+    if let Some(n) = CONSOLE.lock().mux.start_notice() {
+        // Formatted into a fixed buffer under the lock (no allocation while holding it),
+        // logged after it is dropped.
+        let _ = write!(ByteWriter(&mut line), "{n}");
+    }
+    if !line.is_empty() {
+        log::info!("{}", core::str::from_utf8(&line).unwrap_or("console: several VMs"));
+    }
+}
+
+/// `fmt::Write` into a fixed buffer; what does not fit is cut.
+struct ByteWriter<'a, const N: usize>(&'a mut crate::util::FixedVec<u8, N>);
+
+impl<const N: usize> Write for ByteWriter<'_, N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            let _ = self.0.push(b);
+        }
+        Ok(())
+    }
 }
 
 /// A byte console VM `vm` transmitted: buffered, and as much as the UART has room for
@@ -186,11 +207,12 @@ pub fn input(bytes: &[u8], deliver: &mut dyn FnMut(usize, &[u8])) {
             Route::Deliver { vm, bytes } => deliver(vm, &bytes),
             Route::Switched { .. } => {
                 let mut console = CONSOLE.lock();
-                let line = console.mux.switch_notice().map(|n| alloc::format!("{n}\n"));
                 let Console { port, mux } = &mut *console;
-                if let (Some(port), Some(line)) = (port.as_mut(), line) {
+                if let Some(port) = port.as_mut() {
                     mux.before_external_line(&mut |b: &[u8]| b.iter().for_each(|&b| port.put(b)));
-                    let _ = port.write_str(&line);
+                    if let Some(n) = mux.switch_notice() {
+                        let _ = writeln!(port, "{n}");
+                    }
                 }
             }
             Route::Held | Route::Dropped => {}

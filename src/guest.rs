@@ -91,9 +91,7 @@ pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
         used >> 10,
         total >> 10
     );
-    if let Some(notice) = crate::console::start_notice() {
-        info!("{notice}");
-    }
+    crate::console::log_start_notice();
     LIVE.store(kept.len(), Ordering::Release);
     let kept = KEPT.call_once(|| kept);
     let me = crate::percpu::this_cpu().id;

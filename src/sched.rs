@@ -480,7 +480,10 @@ fn idle(c: &Cpu, me: &percpu::PerCpu) {
         let q = c.queue.lock();
         (q.slots.is_empty(), [next_deadline(&q), crate::console::deadline()].into_iter().flatten().min())
     };
-    if empty && let Some(job) = me.job.lock().take() {
+    // The job lock is not held while the job runs: a job that runs a scheduler loop of
+    // its own (a VM's home, `guest::keep`) comes back here, and must find it free.
+    let job = if empty { me.job.lock().take() } else { None };
+    if let Some(job) = job {
         arch::irq_enable();
         job();
         me.jobs_done.fetch_add(1, Ordering::Release);

@@ -21,6 +21,12 @@
 #               the ARMv8.0 Cortex-A53
 #   linux-zcu102  the same on QEMU's Zynq UltraScale+ ZCU102 model with its vendor device tree
 #               (GIC-400 aliased every 64 KiB, the hypervisor's console on the Cadence UART)
+#   linux-vms   make run-linux-vms's machine: two Linux VMs (Xen dom0less nodes) side by side,
+#               driven at the one console (Ctrl-A three times): own CPUs, command lines and
+#               disks, a reboot of one while the other's busy loop runs on, power-off one by one
+#   linux-hostile  Linux next to a ticking test guest and a hostile one (console flood,
+#               fault and SGI storms, PSCI abuse): the shell answers, its timer keeps time,
+#               the ticker ticks, the flood is printed or counted, never silently lost
 #   linux-stress-gicv2  60 s of loops moved between the 4 CPUs and IPIs on a GICv2: no RCU
 #               stall, lockup or CSD timeout in the guest's log (tests/linux/stress_test.py)
 set -uo pipefail
@@ -140,6 +146,9 @@ step linux-gicv2 env GIC=2 python3 tests/linux/system_test.py build/armvisor.bin
 step linux-stress-gicv2 env GIC=2 python3 tests/linux/stress_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-stress-gicv2.transcript" 60
 step linux-zcu102 env BOARD=zcu102 python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-zcu102.transcript"
 step linux-cortex-a53 env CPU=cortex-a53 python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-cortex-a53.transcript"
+step linux-vms python3 tests/linux/vms_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-vms.transcript"
+step linux-hostile python3 tests/linux/hostile_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img \
+    build/guest-ticker.bin build/guest-hostile.bin "$logs/linux-hostile.transcript"
 
 echo
 [ $failed -eq 0 ] || echo "failed steps: ${failures[*]}"

@@ -1,9 +1,9 @@
 //! Structural validation of a flattened device tree before any parser looks at it.
 //!
-//! The `fdt` crate trusts the blob's structure (it indexes and unwraps), so every blob is
-//! walked here first: header fields inside the buffer, every token, name, property length,
-//! string offset and the nesting depth. A blob that passes cannot make `fdt` panic; one that
-//! fails yields an [`FdtDamage`] saying what and where.
+//! Every blob is walked here first: header fields inside the buffer, every token, name,
+//! property length, string offset and the nesting depth. `reader` then trusts that shape
+//! (and still bounds-checks every access); a blob that fails yields an [`FdtDamage`] saying
+//! what and where.
 #![forbid(unsafe_code)]
 
 use core::fmt;

@@ -1,10 +1,12 @@
 //! A small reader over a validated flattened device tree: nodes, their properties and
 //! children, and the memory reservation map.
 //!
-//! We read the blob ourselves rather than with the `fdt` crate: fdt 0.1.5 asserts on NOP
-//! tokens between sibling nodes (which U-Boot's `fdt rm` leaves behind) and indexes past the
-//! end of damaged blobs, and a DTB must never be able to panic the hypervisor. Every access
-//! here goes through `get`, so even an unvalidated blob can only end an iteration early.
+//! We read the blob ourselves rather than with a crate: `fdt` 0.2.0-alpha3 and
+//! `flat_device_tree` 3.1.1 both panic on single-byte corruptions the host sweep makes, and
+//! the latter hides nodes after a NOP token (libfdt's `fdt_nop_node`/`fdt_nop_property`
+//! write them, as QEMU's `arm_load_dtb` does); docs/design.md has the cases. A DTB must
+//! never be able to panic the hypervisor. Every access here goes through `get`, so even an
+//! unvalidated blob can only end an iteration early.
 #![forbid(unsafe_code)]
 
 use super::check::{self, FdtDamage};

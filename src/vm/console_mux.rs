@@ -12,6 +12,11 @@
 //! unique and are what the configuration and the logs call a VM. The hypervisor's own
 //! lines keep their `[    1.234567] I cpu0: ` prefix, which no `(name) ` can be taken for.
 //!
+//! While the focus is in the middle of a line it wrote less than the partial-line wait ago
+//! (a command's output on its way), the other VMs' lines wait, so that they do not cut the
+//! focus's line in two; a line left unfinished longer (a prompt) is ended with a line break
+//! before they go out.
+//!
 //! Output never waits: a vCPU's byte goes into its VM's [`OutputBuffer`] (4 KiB) and the
 //! buffers are drained into whatever room the UART's transmit FIFO has, one line (or
 //! chunk of at most [`LINE_MAX`] bytes) per VM in turn, so a VM that floods the console
@@ -286,6 +291,10 @@ pub struct Mux {
     /// The VM whose output the console is in the middle of a line of; `None` at a line
     /// start (the last byte written was a line feed).
     mid_line_of: Option<usize>,
+    /// When the focus last wrote (the `now` of that drain): while its line is unfinished and
+    /// this is less than `flush_after` ago, the other VMs' lines wait, so that a line the
+    /// focus is still writing (a command's output) is not cut in two by them.
+    focus_wrote: u64,
     staged: Staged,
     turn: Option<Turn>,
     /// Where the search for the next turn starts (round robin).
@@ -302,6 +311,7 @@ impl Mux {
             ctrl_a: 0,
             flush_after,
             mid_line_of: None,
+            focus_wrote: 0,
             staged: Staged { bytes: [0; STAGE], start: 0, end: 0 },
             turn: None,
             next: 0,
@@ -407,6 +417,9 @@ impl Mux {
             if self.decorate(t) {
                 continue;
             }
+            if self.focus == Some(t.vm) {
+                self.focus_wrote = now;
+            }
             room -= self.write_turn(t, room, out);
         }
     }
@@ -457,8 +470,13 @@ impl Mux {
     /// makes it the turn. False if none has anything.
     fn start_turn(&mut self, now: u64) -> bool {
         let count = self.streams.len();
+        let focus_mid_line = self.mid_line_of.is_some() && self.mid_line_of == self.focus;
+        let hold_others = focus_mid_line && now < self.focus_wrote.saturating_add(self.flush_after);
         for vm in (0..count).map(|k| (self.next + k) % count) {
             let focused = self.focus == Some(vm);
+            if hold_others && !focused {
+                continue;
+            }
             let s = &mut self.streams[vm];
             if s.out.report_due() {
                 let lost = core::mem::take(&mut s.out.lost);

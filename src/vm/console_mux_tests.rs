@@ -96,7 +96,8 @@ fn a_long_line_goes_out_in_pieces_each_behind_the_prefix_after_an_interruption()
     push(&mut m, 0, b"A", 1);
     assert_eq!(drain_all(&mut m, 1), "\r\nA", "a line break before another VM's bytes");
     push(&mut m, 1, b"\n", 2);
-    assert_eq!(drain_all(&mut m, 2), format!("\r\n(b) {}\n", "x".repeat(200 - LINE_MAX)));
+    assert_eq!(drain_all(&mut m, 2), "", "b waits while the focus's line is young");
+    assert_eq!(drain_all(&mut m, 1 + FLUSH), format!("\r\n(b) {}\n", "x".repeat(200 - LINE_MAX)));
 }
 
 #[test]
@@ -104,9 +105,13 @@ fn a_line_break_goes_before_another_vms_line_when_the_console_is_mid_line() {
     let mut m = mux(&[("a", true), ("b", false)]);
     push(&mut m, 0, b"$ ", 0);
     push(&mut m, 1, b"hi\r\n", 0);
-    assert_eq!(drain_all(&mut m, 0), "$ \r\n(b) hi\r\n");
-    push(&mut m, 0, b"ls", 1);
-    assert_eq!(drain_all(&mut m, 1), "ls", "the focus goes on at the line start, no break");
+    // The focus's unfinished line is left alone while it is young (its writer may go on,
+    // as a command's output does), then the other VM's line goes out on a line of its own.
+    assert_eq!(drain_all(&mut m, 0), "$ ");
+    assert_eq!(drain_all(&mut m, FLUSH - 1), "");
+    assert_eq!(drain_all(&mut m, FLUSH), "\r\n(b) hi\r\n");
+    push(&mut m, 0, b"ls", FLUSH + 1);
+    assert_eq!(drain_all(&mut m, FLUSH + 1), "ls", "the focus goes on at the line start, no break");
 }
 
 #[test]
@@ -142,7 +147,9 @@ fn a_flooding_vm_delays_another_by_one_line_at_most() {
         push(&mut m, 0, format!("line{i:02}\r\n").as_bytes(), 0);
     }
     push(&mut m, 1, b"$ ", 0);
-    let out = drain_all(&mut m, 0);
+    let mut out = drain_all(&mut m, 0);
+    assert_eq!(out, "(flood) line00\r\n$ ", "the flood waits while the prompt's line is young");
+    out += &drain_all(&mut m, FLUSH);
     assert!(out.starts_with("(flood) line00\r\n$ \r\n(flood) line01\r\n(flood) line02\r\n"), "{out}");
 
     // The other way round: the focus floods, another VM has one line.
@@ -163,6 +170,7 @@ fn a_flooding_vm_delays_another_by_one_line_at_most() {
     let mut out = String::from_utf8(drain(&mut m, 0, 50)).unwrap();
     push(&mut m, 1, b"typed", 0);
     out += &drain_all(&mut m, 0);
+    out += &drain_all(&mut m, FLUSH);
     let first = format!("(flood) {}\n", "f".repeat(100));
     assert!(out.starts_with(&format!("{first}typed\r\n(flood) ")), "{out}");
 }

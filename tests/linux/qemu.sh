@@ -67,7 +67,8 @@ if [ "${BOARD:-virt}" = vms ]; then
     # Several VMs on virt, in Xen's dom0less binding: a "xen,domain" node per VM under
     # /chosen, its modules as children, as a board's U-Boot script writes them with `fdt`
     # commands (docs/board.md). VMS lists the VMs, "NAME:VCPUS:MIB" each (default two Linux
-    # VMs, a and b, 2 vCPUs and 512 MiB each); each gets its own copy of the kernel, the
+    # VMs, a and b, 2 vCPUs and 512 MiB each), or "NAME:VCPUS:MIB:IMAGE" for a VM that boots
+    # IMAGE (a test guest) alone; each Linux VM gets its own copy of the kernel, the
     # initramfs and (with DISK) of the disk image, and bootargs LINUX_ARGS plus
     # "armvisor.vm=NAME". QEMU's own escape is Ctrl-T here (-echr 20), so that Ctrl-A
     # reaches the hypervisor, whose Ctrl-A three times moves console input to the next VM.
@@ -94,10 +95,18 @@ if [ "${BOARD:-virt}" = vms ]; then
     {
         printf '/ {\n    chosen {\n'
         for vm in ${VMS:-a:2:512 b:2:512}; do
-            IFS=: read -r name vcpus mib <<<"$vm"
+            IFS=: read -r name vcpus mib kernel <<<"$vm"
             printf '        %s {\n            compatible = "xen,domain";\n' "$name"
             printf '            #address-cells = <2>;\n            #size-cells = <2>;\n'
             printf '            memory = <0x0 0x%x>;\n            cpus = <%d>;\n' $((mib * 1024)) "$vcpus"
+            if [ -n "$kernel" ]; then
+                # A test guest (an arm64 Image of its own): no initramfs, no disk.
+                [ -f "$kernel" ] || { echo "error: $kernel not found (make guests)" >&2; exit 1; }
+                module $at "$kernel" multiboot,kernel "armvisor.vm=$name"
+                at=$(align $((at + $(stat -c %s "$kernel"))))
+                printf '        };\n'
+                continue
+            fi
             module $at "$image" multiboot,kernel "$args armvisor.vm=$name"
             at=$(align $((at + $(stat -c %s "$image"))))
             module $at "$initrd" multiboot,ramdisk

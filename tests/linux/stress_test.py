@@ -75,9 +75,7 @@ def main():
     except (TimeoutError, EOFError) as e:
         check("console conversation", False, str(e))
     finally:
-        if con.proc.poll() is None:
-            con.proc.kill()
-            con.proc.wait()
+        con.kill()
     return check.summary(transcript)
 
 

@@ -10,6 +10,7 @@ usage: system_test.py HYPERVISOR_BIN IMAGE INITRD DISK TRANSCRIPT
 import os
 import re
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -21,12 +22,25 @@ STEP_TIMEOUT = 300
 
 class Console:
     def __init__(self, cmd, transcript):
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # A session of its own: qemu.sh may run QEMU as a child (not exec), and a test that
+        # ends early must not leave it running.
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
         self.out = bytearray()
         self.pos = 0
         self.log = open(transcript, "wb")
+
+    def kill(self):
+        """Ends QEMU and the script around it, if they still run."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
 
     def read_until(self, pattern, timeout):
         deadline = time.monotonic() + timeout
@@ -46,6 +60,19 @@ class Console:
                 self.out += chunk
                 self.log.write(chunk)
                 self.log.flush()
+
+    def wait_for(self, done, what, timeout):
+        """Reads until `done(everything read so far)` holds; then reading goes on from the
+        end. For output whose order is not known (several VMs on one console)."""
+        deadline = time.monotonic() + timeout
+        while not done(bytes(self.out)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {what} within {timeout} s")
+            try:
+                self.read_until(b"\0never\0", 1)
+            except TimeoutError:
+                pass
+        self.pos = len(self.out)
 
     def run(self, command, timeout=STEP_TIMEOUT):
         """Runs a shell command and returns its output (between two markers)."""
@@ -78,6 +105,14 @@ class Checks:
         tail = f"; transcript in {transcript}" if self.failures else ""
         print(f"{self.label}: {self.passed} passed, {len(self.failures)} failed{tail}")
         return 1 if self.failures else 0
+
+
+def own_lines(text):
+    """`text` without the lines other VMs and the hypervisor wrote in between: on a console
+    several VMs share, those are `(name) ...` lines, `[armvisor: ...]` notices and the
+    hypervisor's log lines."""
+    foreign = re.compile(r"^(\([\w@.-]+\) |\[armvisor: |\[\s*\d+\.\d+\] [EWIDT] cpu)")
+    return "\n".join(l for l in text.split("\n") if not foreign.match(l))
 
 
 def ipi_totals(interrupts):
@@ -147,9 +182,7 @@ def main():
     except (TimeoutError, EOFError, subprocess.TimeoutExpired) as e:
         check("console conversation", False, str(e))
     finally:
-        if con.proc.poll() is None:
-            con.proc.kill()
-            con.proc.wait()
+        con.kill()
     return check.summary(transcript)
 
 
