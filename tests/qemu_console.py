@@ -2,12 +2,14 @@
 """Drives QEMU's serial console like a person: waits for text, types lines, and returns
 QEMU's exit status. Used by the U-Boot boot test (and any test that needs a conversation).
 
-usage: qemu_console.py --log FILE --timeout SECONDS [--expect TEXT --send LINE]... -- QEMU ARGS...
+usage: qemu_console.py --log FILE --timeout SECONDS [--expect TEXT --send LINE]... [--until TEXT]
+       -- QEMU ARGS...
 
 Each --expect waits (within the overall timeout) for TEXT to appear in the output after the
 previous match, then sends the paired --send line (or a bare newline when LINE is empty).
-After the last pair the script waits for QEMU to exit. On a timeout it kills QEMU, keeps the
-transcript in --log, and exits 124.
+After the last pair the script waits for QEMU to exit, or with --until for TEXT, which ends
+QEMU and the script with status 0 (for guests that run for ever). On a timeout it kills
+QEMU, keeps the transcript in --log, and exits 124.
 """
 import argparse
 import os
@@ -23,6 +25,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--expect", action="append", default=[])
     ap.add_argument("--send", action="append", default=[])
+    ap.add_argument("--until", default=None)
     ap.add_argument("qemu", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     cmd = args.qemu[1:] if args.qemu and args.qemu[0] == "--" else args.qemu
@@ -47,6 +50,10 @@ def main():
                     proc.stdin.write(line.encode() + b"\r")
                     proc.stdin.flush()
                     continue
+            elif args.until and out.find(args.until.encode(), searched) >= 0:
+                proc.kill()
+                proc.wait()
+                return 0
             left = deadline - time.monotonic()
             if left <= 0:
                 proc.kill()

@@ -16,6 +16,7 @@
 #   gicv2-9cpus a GICv2 machine whose DTB lists nine CPUs (tests/dtb/virt-gicv2-smp9.dtb): the
 #               eight-CPU-interface limit named, with the ninth CPU's node, and a non-zero exit
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
+#   uboot-two-vms  U-Boot builds a two-VM tree (dom0less nodes) with fdt commands, boots it
 #   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs with a virtio disk; its shell is driven like a
 #               person would (tests/linux/system_test.py); again on a GICv2 machine and on
 #               the ARMv8.0 Cortex-A53
@@ -95,6 +96,41 @@ refuses_with() { # refuses_with PATTERN... -- qemu-args...
     done
 }
 
+# U-Boot builds a two-VM tree with its `fdt` commands (Xen's dom0less binding, as
+# docs/board.md shows) and boots the hypervisor with booti: two ticker test guests, a and b,
+# one vCPU and 16 MiB each, both ticking (b's lines prefixed with its name).
+uboot_two_vms() {
+    local size out cmds=() vm at
+    size=$(printf 0x%x "$(stat -c %s build/guest-ticker.bin)")
+    # `fdt mknode` makes the new node its parent's first child: b first, so that a comes
+    # first in the tree (the binding's order: a gets pCPU 0 and the console input).
+    for vm in b:0x60200000 a:0x60000000; do
+        at=${vm#*:} vm=${vm%%:*}
+        cmds+=(--expect "=>" --send "fdt mknode /chosen $vm; fdt set /chosen/$vm compatible xen,domain")
+        cmds+=(--expect "=>" --send "fdt set /chosen/$vm \\#address-cells <2>; fdt set /chosen/$vm \\#size-cells <2>")
+        cmds+=(--expect "=>" --send "fdt set /chosen/$vm memory <0 0x4000>; fdt set /chosen/$vm cpus <1>")
+        cmds+=(--expect "=>" --send "fdt mknode /chosen/$vm module@${at#0x}")
+        cmds+=(--expect "=>" --send "fdt set /chosen/$vm/module@${at#0x} compatible multiboot,kernel multiboot,module")
+        cmds+=(--expect "=>" --send "fdt set /chosen/$vm/module@${at#0x} reg <0 $at 0 $size>")
+    done
+    out=$(mktemp)
+    python3 tests/qemu_console.py --log "$out" --timeout 300 \
+        --expect "Hit any key to stop autoboot" --send "" \
+        --expect "=>" --send "fdt addr \${fdtcontroladdr}; fdt resize 4096" \
+        "${cmds[@]}" \
+        --expect "=>" --send "fdt print /chosen; booti 0x50000000 - \${fdtcontroladdr}" \
+        --until "(b) ticker: 3" \
+        -- qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3 -cpu max -smp 4 -m 1G \
+        -nographic -nic none -no-reboot -semihosting -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
+        -device loader,file=build/armvisor.bin,addr=0x50000000,force-raw=on \
+        -device loader,file=build/guest-ticker.bin,addr=0x60000000,force-raw=on \
+        -device loader,file=build/guest-ticker.bin,addr=0x60200000,force-raw=on
+    local status=$?
+    echo "qemu_console exit status: $status"
+    [ "$status" -eq 0 ] && grep -aq "VM 'a': 1 vCPUs on pCPUs \[0\]" "$out" && grep -aq "VM 'b': 1 vCPUs on pCPUs \[1\]" "$out" &&
+        grep -aq "^ticker: 3" "$out"
+}
+
 uboot_boots_it() {
     local args='selftest.cpus=4 selftest.mem=512M selftest.module=0x4c000000' out
     out=$(mktemp)
@@ -141,6 +177,7 @@ step no-guest refuses_with "no multiboot,kernel module in /chosen and no xen,dom
 step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree lists 9 \(the 9th is /cpus/cpu@8\)' -- \
     -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin
 step uboot uboot_boots_it
+step uboot-two-vms uboot_two_vms
 step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"
 step linux-gicv2 env GIC=2 python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-gicv2.transcript"
 step linux-stress-gicv2 env GIC=2 python3 tests/linux/stress_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux-stress-gicv2.transcript" 60
