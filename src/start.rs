@@ -124,7 +124,7 @@ extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
         boot.tables_used >> 10,
         l.tables.size() >> 10,
         l.stacks.size() >> 10,
-        crate::mm::layout::STACK_SIZE >> 10,
+        crate::mm::layout::BOOT_STACK_SIZE >> 10,
         l.heap.size() >> 10,
         l.frames.size() >> 10,
         l.free.total() >> 20

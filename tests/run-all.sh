@@ -15,6 +15,8 @@
 #   no-guest    the hypervisor proper with no kernel module: says so, powers off, exits non-zero
 #   gicv2-9cpus a GICv2 machine whose DTB lists nine CPUs (tests/dtb/virt-gicv2-smp9.dtb): the
 #               eight-CPU-interface limit named, with the ninth CPU's node, and a non-zero exit
+#   bad-vms     two-VM configurations the board cannot run (more vCPUs than free pCPUs, more
+#               memory than free RAM): one message naming node and property, exit non-zero
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
 #   uboot-two-vms  U-Boot builds a two-VM tree (dom0less nodes) with fdt commands, boots it
 #   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs with a virtio disk; its shell is driven like a
@@ -131,6 +133,23 @@ uboot_two_vms() {
         grep -aq "^ticker: 3" "$out"
 }
 
+# A several-VM configuration the board cannot run (qemu.sh BOARD=vms with VMS): refused
+# at boot with the message naming the node and property, and QEMU exits non-zero.
+vms_refused() { # vms_refused PATTERN VMS
+    local out status=0
+    out=$(mktemp)
+    BOARD=vms SMP=4 MEM=1G VMS="$2" timeout --foreground 60 \
+        bash tests/linux/qemu.sh build/armvisor.bin "$LINUX_IMAGE" "$INITRD" </dev/null >"$out" 2>&1 || status=$?
+    cat "$out"
+    echo "QEMU exit status: $status (want non-zero, not the timeout's 124)"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -aqE "$1" "$out" && grep -aq "nothing to run; powering off" "$out"
+}
+
+bad_vms() {
+    vms_refused "VM 'b' \(/chosen/b\): property 'cpus': 3 vCPUs, but 2 pCPUs are free" "a:2:64 b:3:64" &&
+        vms_refused "VM 'a' \(/chosen/a\): property 'memory': 4194304 KiB and its stage-2 tables" "a:2:4096"
+}
+
 uboot_boots_it() {
     local args='selftest.cpus=4 selftest.mem=512M selftest.module=0x4c000000' out
     out=$(mktemp)
@@ -176,6 +195,7 @@ step no-guest refuses_with "no multiboot,kernel module in /chosen and no xen,dom
     -machine virt,virtualization=on,gic-version=3 -smp 2 -kernel build/armvisor.bin
 step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree lists 9 \(the 9th is /cpus/cpu@8\)' -- \
     -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin
+step bad-vms bad_vms
 step uboot uboot_boots_it
 step uboot-two-vms uboot_two_vms
 step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"

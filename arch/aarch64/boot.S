@@ -159,6 +159,6 @@ boot_stack_guard:
     .space  4096                    // left unmapped: an overflow faults instead of corrupting
 .global boot_stack_bottom
 boot_stack_bottom:
-    .space  0x10000
+    .space  0x20000                 // mm::layout::BOOT_STACK_SIZE: discovery and the self-test run here
 .global boot_stack_top
 boot_stack_top:

@@ -12,6 +12,10 @@ use core::fmt;
 
 /// Stack of every pCPU but the primary (which keeps the boot stack inside the image).
 pub const STACK_SIZE: u64 = 64 << 10;
+/// The primary's boot stack, in the image's BSS (arch/aarch64/boot.S): device-tree discovery
+/// builds its `Platform` (8.5 KiB, several copies in flight) here, and the self-test suites
+/// run here; 64 KiB overflowed into its guard page once domains were added.
+pub const BOOT_STACK_SIZE: u64 = 128 << 10;
 /// A stack and the unmapped guard page below it.
 pub const STACK_SLOT: u64 = STACK_SIZE + PAGE_SIZE;
 /// Early page-table pool for the EL2 stage-1 map (QEMU virt with 4 GiB used 32 KiB: 1 GiB

@@ -74,7 +74,7 @@ pub fn run(ctx: &mut Ctx) {
         let stack = if i == 0 {
             crate::mm::range::Range {
                 start: l.image.boot_stack_guard.end,
-                end: l.image.boot_stack_guard.end + crate::mm::layout::STACK_SIZE,
+                end: l.image.boot_stack_guard.end + crate::mm::layout::BOOT_STACK_SIZE,
             }
         } else {
             crate::mm::range::Range { start: l.stack_top(i) - crate::mm::layout::STACK_SIZE, end: l.stack_top(i) }
