@@ -585,3 +585,24 @@ fn a_spinning_vcpu_is_preempted_for_another() {
     assert_eq!(seen.get("timer interrupts"), Some(5), "the waiting VM took its five timer interrupts");
     assert!(seen.get("spins").is_some_and(|n| n > 0), "the spinner ran too");
 }
+
+/// A posted job that runs a scheduler loop of its own (as a VM's home does, `guest::keep`)
+/// can idle in it: the outer loop does not hold the pCPU's job lock while the job runs
+/// (it did, and the inner idle spun on it for ever when its run queue emptied).
+#[test]
+fn a_job_can_run_a_scheduler_loop_that_idles() {
+    use core::sync::atomic::AtomicUsize;
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    static DONE: AtomicBool = AtomicBool::new(false);
+    fn job() {
+        // The inner loop idles once: the EL2 timer wakes it, then it is done.
+        crate::arch::hyp_timer_arm(crate::arch::counter() + crate::arch::ticks_from_us(1_000));
+        crate::sched::run(&|| CALLS.fetch_add(1, Ordering::AcqRel) >= 1);
+        DONE.store(true, Ordering::Release);
+    }
+    let _m = machine();
+    let me = crate::percpu::this_cpu().id;
+    crate::percpu::post(me, job);
+    run_with_watchdog(|| crate::sched::run(&|| DONE.load(Ordering::Acquire)));
+    assert!(CALLS.load(Ordering::Acquire) >= 2, "the job's own loop looked at its condition twice, idling between");
+}
