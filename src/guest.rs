@@ -80,17 +80,11 @@ pub fn run(p: &'static Platform<'static>, image: Range) -> ! {
             Err(e) => nothing_to_run(p, &format!("VM '{name}': {e}")),
         }
     }
-    #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-    let (used, total) = crate::mm::heap::heap_stats();
-    #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
-    let (used, total) = (0usize, 0usize);
-    info!(
-        "{} VM{} built; heap {} KiB in use of {} KiB",
-        kept.len(),
-        if kept.len() == 1 { "" } else { "s" },
-        used >> 10,
-        total >> 10
-    );
+    let built = format!("{} VM{} built", kept.len(), if kept.len() == 1 { "" } else { "s" });
+    match crate::mm::heap_use() {
+        Some((used, total)) => info!("{built}; heap {} KiB in use of {} KiB", used >> 10, total >> 10),
+        None => info!("{built}"),
+    }
     crate::console::log_start_notice();
     LIVE.store(kept.len(), Ordering::Release);
     let kept = KEPT.call_once(|| kept);

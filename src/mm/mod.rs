@@ -11,3 +11,12 @@ pub use addr::{GuestPhysAddr, PAGE_SIZE, PhysAddr};
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod heap;
+
+/// Bytes of the hypervisor's heap in use, and its size; `None` on the host, where the heap
+/// is the host process's.
+pub fn heap_use() -> Option<(usize, usize)> {
+    #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+    return Some(heap::heap_stats());
+    #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
+    None
+}
