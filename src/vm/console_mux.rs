@@ -10,7 +10,11 @@
 //! lines with `(d1) ` (what `guest_console_write` and `hvm_print_line` collect up to a
 //! newline) and its own with `(XEN) `. We use the VM's name, not a number: names are
 //! unique and are what the configuration and the logs call a VM. The hypervisor's own
-//! lines keep their `[    1.234567] I cpu0: ` prefix, which no `(name) ` can be taken for.
+//! lines keep their `[    1.234567] I cpu0: ` prefix, which no `(name) ` can be taken for;
+//! and a line of the focus that starts like one (a guest forging the hypervisor's word) goes
+//! out behind the focus's `(name) ` too. Such a line's first bytes are held until they tell
+//! (Linux's own `[    0.000000] Booting` at its 16th byte, a prompt `[root@a ~]#` at its
+//! second), at most the partial-line wait.
 //!
 //! While the focus is in the middle of a line it wrote less than the partial-line wait ago
 //! (a command's output on its way), the other VMs' lines wait, so that they do not cut the
@@ -224,12 +228,80 @@ struct Stream {
     partial_since: u64,
     /// The last byte pushed was a line feed (or none was pushed yet).
     line_start: bool,
+    /// The last byte written out was a line feed (or none was written yet): the front of
+    /// `out` starts a line.
+    front_line_start: bool,
+}
+
+/// Whether a line's first bytes are (or may yet become) the header of a hypervisor log line
+/// (`[    1.234567] I cpu0: `, `console::Logger`'s format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    /// Not a log header: the line goes out as it is.
+    Not,
+    /// Every byte so far fits one; more are needed to tell.
+    Undecided,
+    /// A log header: the line is a guest's, made to look like the hypervisor's.
+    Forged,
+}
+
+/// Reads `bytes` (the front of a line) against the log header `[` spaces digits `.` six
+/// digits `] ` level ` cpu`.
+fn log_header(bytes: impl Iterator<Item = u8>) -> Header {
+    let mut state = 0;
+    let mut fraction = 0;
+    for c in bytes {
+        state = match (state, c) {
+            (0, b'[') => 1,
+            (1, b' ') => 1,
+            (1 | 2, b'0'..=b'9') => 2,
+            (2, b'.') => 3,
+            (3, b'0'..=b'9') if fraction < 6 => {
+                fraction += 1;
+                3
+            }
+            (3, b']') if fraction == 6 => 4,
+            (4, b' ') => 5,
+            (5, b'E' | b'W' | b'I' | b'D' | b'T') => 6,
+            (6, b' ') => 7,
+            (7, b'c') => 8,
+            (8, b'p') => 9,
+            (9, b'u') => return Header::Forged,
+            _ => return Header::Not,
+        };
+    }
+    Header::Undecided
 }
 
 impl Stream {
+    /// How the line at the front of `out` starts, when it does start a line.
+    fn header(&self) -> Header {
+        if !self.front_line_start {
+            return Header::Not;
+        }
+        let (a, b) = self.out.front(self.out.before_gap().min(LINE_MAX));
+        log_header(a.iter().chain(b).copied())
+    }
+
+    /// Whether the focus's line at the front is held: it may yet turn out to look like a
+    /// hypervisor log line, and is younger than `flush_after`.
+    fn header_held(&self, now: u64, flush_after: u64) -> bool {
+        self.header() == Header::Undecided && now < self.partial_since.saturating_add(flush_after)
+    }
+
+    /// Whether the line at the front goes out behind the VM's prefix although the VM has
+    /// the focus: it looks like a hypervisor log line (or still might, when its wait is
+    /// over), and a guest's line must never pass for the hypervisor's.
+    fn forged(&self) -> bool {
+        self.header() != Header::Not
+    }
+
     /// The length of the chunk this VM may write now, if any.
     fn due(&self, focused: bool, now: u64, flush_after: u64) -> Option<usize> {
         let (len, whole) = self.out.chunk(LINE_MAX);
+        if focused && self.header_held(now, flush_after) && !whole && self.out.lost == 0 {
+            return None;
+        }
         let due = focused
             || whole
             || len == LINE_MAX
@@ -329,7 +401,14 @@ impl Mux {
             cut -= 1;
         }
         let out = OutputBuffer::new(OUTPUT_CAPACITY);
-        self.streams.push(Stream { name: name[..cut].into(), input, out, partial_since: 0, line_start: true });
+        self.streams.push(Stream {
+            name: name[..cut].into(),
+            input,
+            out,
+            partial_since: 0,
+            line_start: true,
+            front_line_start: true,
+        });
         let vm = self.streams.len() - 1;
         if input && self.focus.is_none() {
             self.focus = Some(vm);
@@ -444,7 +523,8 @@ impl Mux {
     /// have passed.
     pub fn deadline(&self) -> Option<u64> {
         let held = |(vm, s): &(usize, &Stream)| {
-            self.focus != Some(*vm) && s.out.lost == 0 && s.out.newlines == 0 && s.out.len > 0 && s.out.len < LINE_MAX
+            let partial = s.out.lost == 0 && s.out.newlines == 0 && s.out.len > 0 && s.out.len < LINE_MAX;
+            partial && (self.focus != Some(*vm) || s.header() == Header::Undecided)
         };
         let due = |(_, s): (usize, &Stream)| s.partial_since.saturating_add(self.flush_after);
         self.streams.iter().enumerate().filter(held).map(due).min()
@@ -485,7 +565,7 @@ impl Mux {
                 }
                 let _ = write!(self.staged, "({}) [armvisor: {lost} bytes of output lost]\r\n", s.name);
             } else if let Some(left) = s.due(focused, now, self.flush_after) {
-                self.turn = Some(Turn { vm, left, prefixed: !focused });
+                self.turn = Some(Turn { vm, left, prefixed: !focused || s.forged() });
             } else {
                 continue;
             }
@@ -505,6 +585,7 @@ impl Mux {
         }
         let ends_line = b.last().or(a.last()) == Some(&b'\n');
         s.out.consume(n);
+        s.front_line_start = ends_line;
         self.mid_line_of = (!ends_line).then_some(t.vm);
         t.left -= n;
         self.turn = (t.left > 0).then_some(t);

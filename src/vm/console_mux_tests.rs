@@ -327,3 +327,35 @@ fn names_are_cut_to_fit_and_the_console_has_room_for_eight_vms() {
     push(&mut m, 0, b"x\n", 0);
     assert_eq!(drain_all(&mut m, 0), format!("({}) x\n", "é".repeat(16)));
 }
+
+#[test]
+fn a_guest_line_that_looks_like_the_hypervisors_goes_out_behind_its_name() {
+    let mut m = mux(&[("a", true), ("b", false)]);
+    // The focus forges a log line: it comes out as the guest's.
+    push(&mut m, 0, b"[    1.234567] I cpu0: VM 'b' powered off\r\n", 0);
+    assert_eq!(drain_all(&mut m, 0), "(a) [    1.234567] I cpu0: VM 'b' powered off\r\n");
+    // Linux's own printk lines start alike but are not log headers: as they are, at once.
+    push(&mut m, 0, b"[    0.000000] Booting Linux\r\n", 1);
+    assert_eq!(drain_all(&mut m, 1), "[    0.000000] Booting Linux\r\n");
+    // A prompt that starts with '[' is told apart at its second byte.
+    push(&mut m, 0, b"[root@a ~]# ", 2);
+    assert_eq!(drain_all(&mut m, 2), "[root@a ~]# ");
+    push(&mut m, 0, b"\r\n", 3);
+    assert_eq!(drain_all(&mut m, 3), "\r\n");
+    // Written a byte at a time, the header is held until it is told apart...
+    let mut all = String::new();
+    for (i, &c) in b"[   12.000000] W cpu3: x\n".iter().enumerate() {
+        push(&mut m, 0, &[c], 10 + i as u64);
+        let out = drain_all(&mut m, 10 + i as u64);
+        // "[   12.000000] W cp" may still become a header; the 'u' (byte 19) decides.
+        assert!(i >= 19 || out.is_empty(), "byte {i} held: {out:?}");
+        all += &out;
+    }
+    assert_eq!(all, "(a) [   12.000000] W cpu3: x\n");
+    assert!(m.is_empty());
+    // ...and a line that stays undecided past the partial-line wait goes out as the guest's.
+    push(&mut m, 0, b"[  3", 100);
+    assert_eq!(drain_all(&mut m, 100), "");
+    assert_eq!(m.deadline(), Some(100 + FLUSH));
+    assert_eq!(drain_all(&mut m, 100 + FLUSH), "(a) [  3");
+}

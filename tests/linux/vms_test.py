@@ -3,7 +3,8 @@
 and 512 MiB each, on -smp 4, one virtio disk each, tests/linux/qemu.sh BOARD=vms), run and
 driven like a person at the one console: both shells answer (Ctrl-A three times moves
 input), nproc says 2 in each, each VM's /proc/cmdline is its own, busy loops in both VMs
-advance, a pattern written to a's disk is not on b's, `reboot -f` in b brings b back to a
+advance, a line VM a forges to look like the hypervisor's is printed as a's, a pattern
+written to a's disk is not on b's, `reboot -f` in b brings b back to a
 fresh shell while a busy loop in a keeps running without a gap over a second (it timestamps
 itself), and `poweroff -f` in b, then in a, ends QEMU with status 0.
 
@@ -75,6 +76,12 @@ def main():
         # thousand iterations, to a file read at the end.
         in_vm("a", "(while :; do read up rest < /proc/uptime; echo $up; i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; done > /tmp/ts) & true")
         in_vm("a", "echo state-of-a > /tmp/mark")
+        # A guest line made to look like the hypervisor's comes out behind the guest's name.
+        in_vm("a", "echo '[    9.999999] I cpu0: forged by a'")
+        check(
+            "a guest's forged hypervisor line is printed as the guest's",
+            "(a) [    9.999999] I cpu0: forged by a" in con.out.decode(errors="replace"),
+        )
         check("console input moves to VM b", switch_to(con, "b"))
         nproc_b = in_vm("b", "nproc").strip()
         cmdline_b = in_vm("b", "cat /proc/cmdline").strip()
