@@ -33,6 +33,31 @@ if [ $direct = 1 ]; then
     exec "$qemu" -machine "virt,gic-version=${GIC:-3}" -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -nic none -no-reboot \
         -kernel "$image" -initrd "$initrd" -append "$args" "$@"
 fi
+
+# What the modes that write their own device tree share.
+scratch() { # a temporary directory in $tmp, removed on exit
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+}
+loads=()
+module() { # module ADDR FILE COMPATIBLE [BOOTARGS]: a /chosen module node on stdout, and
+    # FILE loaded at ADDR (added to `loads`: call it in this shell, not in a subshell)
+    printf 'module@%x {\n    compatible = "%s", "multiboot,module";\n' "$1" "$3"
+    printf '    reg = <0x0 0x%x 0x0 0x%x>;\n' "$1" "$(stat -c %s "$2")"
+    [ -z "${4:-}" ] || printf '    bootargs = "%s";\n' "$4"
+    printf '};\n'
+    loads+=(-device "loader,file=$2,addr=$(printf 0x%x "$1"),force-raw=on")
+}
+dump_dts() { # dump_dts MACHINE QEMU-ARGS...: QEMU's own device tree for MACHINE, as $tmp/machine.dts
+    local machine=$1
+    shift
+    if ! "$qemu" -machine "$machine,dumpdtb=$tmp/qemu.dtb" "$@" >"$tmp/dump.log" 2>&1; then
+        echo "error: QEMU could not dump its device tree:" >&2
+        cat "$tmp/dump.log" >&2
+        exit 1
+    fi
+    dtc -q -I dtb -O dts -o "$tmp/machine.dts" "$tmp/qemu.dtb"
+}
 if [ "${BOARD:-virt}" = zcu102 ]; then
     # No guest-loader here (it edits only a tree QEMU generates): the modules go into the
     # vendor tree's /chosen as a board's U-Boot script would put them (`fdt mknode`), and
@@ -40,25 +65,16 @@ if [ "${BOARD:-virt}" = zcu102 ]; then
     # as one bank across the board's device window at 2-4 GiB.
     vendor=$(ls "$(dirname "$image")"/kernel/usr/lib/linux-image-*/xilinx/zynqmp-zcu102-rev1.0.dtb 2>/dev/null | head -n 1)
     [ -n "$vendor" ] || { echo "error: no zynqmp-zcu102-rev1.0.dtb in $(dirname "$image")/kernel (run 'make guest')" >&2; exit 1; }
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
+    scratch
     dtc -q -I dtb -O dts -o "$tmp/board.dts" "$vendor"
-    module() { # module ADDR FILE COMPATIBLE [BOOTARGS]
-        printf '        module@%s {\n            compatible = "%s", "multiboot,module";\n' "${1#0x}" "$3"
-        printf '            reg = <0x0 %s 0x0 %s>;\n' "$1" "$(stat -c %s "$2")"
-        [ -z "${4:-}" ] || printf '            bootargs = "%s";\n' "$4"
-        printf '        };\n'
-    }
     {
         printf '/ {\n    chosen {\n        #address-cells = <2>;\n        #size-cells = <2>;\n'
         module 0x20000000 "$image" multiboot,kernel "$args"
         module 0x28000000 "$initrd" multiboot,ramdisk
         [ -z "${DISK:-}" ] || module 0x2c000000 "$DISK" armvisor,disk
         printf '    };\n};\n'
-    } >>"$tmp/board.dts"
+    } >>"$tmp/board.dts" # a group, not a subshell: `module` fills `loads` here
     dtc -q -I dts -O dtb -o "$tmp/board.dtb" "$tmp/board.dts"
-    loads=(-device "loader,file=$image,addr=0x20000000,force-raw=on" -device "loader,file=$initrd,addr=0x28000000,force-raw=on")
-    [ -z "${DISK:-}" ] || loads+=(-device "loader,file=$DISK,addr=0x2c000000,force-raw=on")
     "$qemu" -machine xlnx-zcu102,virtualization=on -m 2G -nographic -audiodev none,id=snd0 \
         -no-reboot -kernel "$hv" -dtb "$tmp/board.dtb" "${loads[@]}" "$@"
     exit
@@ -72,25 +88,11 @@ if [ "${BOARD:-virt}" = vms ]; then
     # initramfs and (with DISK) of the disk image, and bootargs LINUX_ARGS plus
     # "armvisor.vm=NAME". QEMU's own escape is Ctrl-T here (-echr 20), so that Ctrl-A
     # reaches the hypervisor, whose Ctrl-A three times moves console input to the next VM.
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
+    scratch
     machine=virt,virtualization=on,gic-version=${GIC:-3}
     base=(-cpu "${CPU:-max}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -echr 20 -semihosting -kernel "$hv")
-    if ! "$qemu" -machine "$machine,dumpdtb=$tmp/qemu.dtb" "${base[@]}" >"$tmp/dump.log" 2>&1; then
-        echo "error: QEMU could not dump its device tree:" >&2
-        cat "$tmp/dump.log" >&2
-        exit 1
-    fi
-    dtc -q -I dtb -O dts -o "$tmp/machine.dts" "$tmp/qemu.dtb"
+    dump_dts "$machine" "${base[@]}"
     align() { echo $(( ($1 + 0x1fffff) & ~0x1fffff )); }
-    loads=()
-    module() { # module ADDR FILE COMPATIBLE [BOOTARGS]: a module node, and its bytes loaded
-        printf '            module@%x {\n                compatible = "%s", "multiboot,module";\n' "$1" "$3"
-        printf '                reg = <0x0 0x%x 0x0 0x%x>;\n' "$1" "$(stat -c %s "$2")"
-        [ -z "${4:-}" ] || printf '                bootargs = "%s";\n' "$4"
-        printf '            };\n'
-        loads+=(-device "loader,file=$2,addr=$(printf 0x%x "$1"),force-raw=on")
-    }
     at=$((0x50000000))
     {
         printf '/ {\n    chosen {\n'
@@ -133,26 +135,12 @@ common=(-cpu "${CPU:-max}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot
 if [ -z "${DISK:-}" ]; then
     exec "$qemu" -machine "$machine" "${common[@]}" "$@"
 fi
-disk_addr=${DISK_ADDR:-0x58000000}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-if ! "$qemu" -machine "$machine,dumpdtb=$tmp/qemu.dtb" "${common[@]}" >"$tmp/dump.log" 2>&1; then
-    echo "error: QEMU could not dump its device tree:" >&2
-    cat "$tmp/dump.log" >&2
-    exit 1
-fi
-dtc -q -I dtb -O dts -o "$tmp/machine.dts" "$tmp/qemu.dtb"
-size=$(stat -c %s "$DISK")
-cat >>"$tmp/machine.dts" <<DTS
-/ {
-    chosen {
-        module@${disk_addr#0x} {
-            compatible = "armvisor,disk", "multiboot,module";
-            reg = <0x0 $disk_addr 0x0 $size>;
-        };
-    };
-};
-DTS
+scratch
+dump_dts "$machine" "${common[@]}"
+{
+    printf '/ {\n    chosen {\n'
+    module "${DISK_ADDR:-0x58000000}" "$DISK" armvisor,disk
+    printf '    };\n};\n'
+} >>"$tmp/machine.dts" # a group, not a subshell: `module` fills `loads` here
 dtc -q -I dts -O dtb -o "$tmp/machine.dtb" "$tmp/machine.dts"
-"$qemu" -machine "$machine" "${common[@]}" -dtb "$tmp/machine.dtb" \
-    -device "loader,file=$DISK,addr=$disk_addr,force-raw=on" "$@"
+"$qemu" -machine "$machine" "${common[@]}" -dtb "$tmp/machine.dtb" "${loads[@]}" "$@"
