@@ -99,13 +99,24 @@ pub fn receive(buf: &mut [u8]) -> usize {
 /// Writes raw bytes to the physical UART (a guest that is not one of the console's VMs: the
 /// self-test's).
 pub fn write_bytes(bytes: &[u8]) {
+    own_line(|port, _| put_all(port, bytes));
+}
+
+/// Writes `bytes` as they are, waiting (bounded) for room as needed.
+fn put_all(port: &mut Uart, bytes: &[u8]) {
+    for &b in bytes {
+        port.put(b);
+    }
+}
+
+/// Writes a line of the hypervisor's own with `write` (the lock held): a VM's line in the
+/// making is ended first, so the two do not share a line.
+fn own_line(write: impl FnOnce(&mut Uart, &Mux)) {
     let mut console = CONSOLE.lock();
     let Console { port, mux } = &mut *console;
     if let Some(port) = port.as_mut() {
-        mux.before_external_line(&mut |b: &[u8]| b.iter().for_each(|&b| port.put(b)));
-        for &b in bytes {
-            port.put(b);
-        }
+        mux.before_external_line(&mut |b: &[u8]| put_all(port, b));
+        write(port, mux);
     }
 }
 
@@ -161,7 +172,7 @@ fn drain(console: &mut Console, now: u64) {
     match port.as_mut() {
         Some(port) => {
             let room = port.tx_room();
-            mux.drain(now, room, &mut |b: &[u8]| b.iter().for_each(|&b| port.put(b)));
+            mux.drain(now, room, &mut |b: &[u8]| put_all(port, b));
         }
         // No UART: what the VMs print goes nowhere, as on a board without one.
         None => mux.drain(now, usize::MAX, &mut |_: &[u8]| {}),
@@ -205,16 +216,11 @@ pub fn input(bytes: &[u8], deliver: &mut dyn FnMut(usize, &[u8])) {
         let route = CONSOLE.lock().mux.feed(b);
         match route {
             Route::Deliver { vm, bytes } => deliver(vm, &bytes),
-            Route::Switched { .. } => {
-                let mut console = CONSOLE.lock();
-                let Console { port, mux } = &mut *console;
-                if let Some(port) = port.as_mut() {
-                    mux.before_external_line(&mut |b: &[u8]| b.iter().for_each(|&b| port.put(b)));
-                    if let Some(n) = mux.switch_notice() {
-                        let _ = writeln!(port, "{n}");
-                    }
+            Route::Switched { .. } => own_line(|port, mux| {
+                if let Some(n) = mux.switch_notice() {
+                    let _ = writeln!(port, "{n}");
                 }
-            }
+            }),
             Route::Held | Route::Dropped => {}
         }
     }
@@ -223,12 +229,9 @@ pub fn input(bytes: &[u8], deliver: &mut dyn FnMut(usize, &[u8])) {
 /// Writes `args` to the console as they are (the self-test report and the log use this),
 /// on a line of its own: a VM's line in the making is ended first.
 pub fn print(args: fmt::Arguments<'_>) {
-    let mut console = CONSOLE.lock();
-    let Console { port, mux } = &mut *console;
-    if let Some(port) = port.as_mut() {
-        mux.before_external_line(&mut |b: &[u8]| b.iter().for_each(|&b| port.put(b)));
+    own_line(|port, _| {
         let _ = port.write_fmt(args);
-    }
+    });
 }
 
 /// Waits (bounded) until the console's last byte has left the UART: before powering off or

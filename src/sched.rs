@@ -368,6 +368,12 @@ fn next_deadline(q: &Queue) -> Option<u64> {
         .min()
 }
 
+/// When this pCPU must look again even if nothing else happens: the earliest timer due of a
+/// vCPU here that is not loaded, or console output left waiting.
+fn wake_at(q: &Queue) -> Option<u64> {
+    [next_deadline(q), crate::console::deadline()].into_iter().flatten().min()
+}
+
 /// Takes the next vCPU that can run out of the queue (round robin: the queue's order, each
 /// one put back at the end), starting one that PSCI CPU_ON turned on.
 fn pick(c: &Cpu) -> Option<Box<Slot>> {
@@ -446,7 +452,7 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
     // The slice ends at the next due timer of a vCPU not loaded, or after SLICE_US while
     // another vCPU here could run.
     let slice = (others > 0).then(|| arch::counter() + arch::ticks_from_us(SLICE_US));
-    match [slice, next_deadline(&q), crate::console::deadline()].into_iter().flatten().min() {
+    match [slice, wake_at(&q)].into_iter().flatten().min() {
         Some(at) => arch::hyp_timer_arm(at),
         None => arch::hyp_timer_cancel(),
     }
@@ -478,7 +484,7 @@ fn run_slot(c: &Cpu, mut slot: Box<Slot>) {
 fn idle(c: &Cpu, me: &percpu::PerCpu) {
     let (empty, deadline) = {
         let q = c.queue.lock();
-        (q.slots.is_empty(), [next_deadline(&q), crate::console::deadline()].into_iter().flatten().min())
+        (q.slots.is_empty(), wake_at(&q))
     };
     // The job lock is not held while the job runs: a job that runs a scheduler loop of
     // its own (a VM's home, `guest::keep`) comes back here, and must find it free.
