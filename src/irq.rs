@@ -43,9 +43,10 @@ pub fn ppis() -> Ppis {
 /// Physical interrupts a guest's vCPU loop must act on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Events {
-    /// The virtual timer's PPI fired (its condition is met).
+    /// The virtual timer's PPI fired (its output is high). It is left active: the caller
+    /// hands it to the loaded vCPU (`vm::timer::fired`) or deactivates it.
     pub virtual_timer: bool,
-    /// The EL1 physical timer's PPI fired.
+    /// The EL1 physical timer's PPI fired, as for the virtual one.
     pub physical_timer: bool,
     /// The EL2 physical timer fired (a time slice ended, or a descheduled vCPU's timer is
     /// due); it is turned off.
@@ -55,9 +56,9 @@ pub struct Events {
 }
 
 /// The IRQ entry point the exception vectors call outside a guest (no vCPU to hand guest
-/// interrupts to).
+/// interrupts to: a timer PPI taken here is deactivated again).
 pub fn entry() {
-    let _ = handle();
+    crate::vm::timer::orphaned(handle());
 }
 
 pub fn handle() -> Events {
@@ -74,23 +75,17 @@ pub fn handle() -> Events {
             arch::irq_eoi(acked);
             arch::halt();
         }
-        // The source is quieted before the EOI: the timers and the maintenance interrupt are
-        // level-sensitive and would be pending again the moment they are EOId.
+        // The source is quieted before the EOI: the hypervisor's timer and the maintenance
+        // interrupt are level-sensitive and would be pending again the moment they are EOId.
+        // The guest's timers are not touched: their PPIs stay active for the guest.
         match intid {
             arch::SGI_KICK => events.messages |= crate::sched::kick_taken(),
             h if h == ppis.hyp_timer => {
                 arch::hyp_timer_cancel();
                 events.hyp_timer = true;
             }
-            t if t == ppis.virtual_timer => {
-                // Masked until the guest re-arms its timer.
-                arch::mask_virtual_timer();
-                events.virtual_timer = true;
-            }
-            t if t == ppis.physical_timer => {
-                arch::mask_physical_timer();
-                events.physical_timer = true;
-            }
+            t if t == ppis.virtual_timer => events.virtual_timer = true,
+            t if t == ppis.physical_timer => events.physical_timer = true,
             m if m == ppis.maintenance => {
                 // Withdraw its causes (the underflow request, EOId list registers that asked
                 // for an exit). The exit it caused is the point; the vCPU loop refills the
@@ -113,7 +108,11 @@ pub fn handle() -> Events {
             }
             other => log::warn!("unexpected interrupt {other}"),
         }
-        arch::irq_eoi(acked);
+        if intid == ppis.virtual_timer || intid == ppis.physical_timer {
+            arch::irq_eoi_to_guest(acked);
+        } else {
+            arch::irq_eoi(acked);
+        }
         // Usually that was the only one: skip the acknowledge that would say so.
         if !arch::irq_pending() {
             return events;

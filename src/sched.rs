@@ -17,15 +17,15 @@
 //!
 //! While a vCPU is not loaded its timers cannot interrupt: its pCPU looks at their saved
 //! deadlines whenever it schedules, and arms the EL2 timer for the earliest, so a
-//! descheduled vCPU's timer interrupt is made pending when it is due.
+//! descheduled vCPU's timer line goes high when it is due (`vm::timer`).
 #![forbid(unsafe_code)]
 
-use crate::arch::{self, TimerRegs, VcpuContext};
+use crate::arch::{self, VcpuContext};
 use crate::ids::CpuId;
 use crate::percpu;
 use crate::psci::PowerState;
 use crate::sync::IrqLock;
-use crate::vm::dispatch;
+use crate::vm::timer;
 use crate::vm::instance::Vm;
 use crate::vm::vcpu::{self, Stop, Vcpu, VcpuEnd};
 use alloc::boxed::Box;
@@ -329,26 +329,12 @@ fn retire_ended(c: &Cpu) {
     }
 }
 
-/// Makes the timer interrupts of vCPUs that are not loaded pending when they are due (their
-/// timers are masked in the saved state, as a live one is at the source).
+/// Raises the timer lines of vCPUs that are not loaded whose timers have come due (their
+/// saved state is not touched: a guest reads back what it wrote).
 fn software_timers(q: &mut Queue) {
-    let now = arch::counter();
     let loaded = q.loaded;
     for s in q.slots.iter_mut().filter(|s| s.timers_saved(loaded)) {
-        let t = &mut s.ctx.timer;
-        let vnow = now.wrapping_sub(s.vm.cntvoff);
-        let events = crate::irq::Events {
-            virtual_timer: TimerRegs::fires(t.cntv_ctl, t.cntv_cval, vnow),
-            physical_timer: TimerRegs::fires(t.cntp_ctl, t.cntp_cval, now),
-            ..Default::default()
-        };
-        if events.virtual_timer {
-            TimerRegs::mask(&mut t.cntv_ctl);
-        }
-        if events.physical_timer {
-            TimerRegs::mask(&mut t.cntp_ctl);
-        }
-        dispatch::timer_events(&s.vm, s.vcpu.index, events);
+        timer::due(&s.vm, &mut s.vcpu, &s.ctx.timer);
     }
 }
 
@@ -357,14 +343,7 @@ fn next_deadline(q: &Queue) -> Option<u64> {
     q.slots
         .iter()
         .filter(|s| s.timers_saved(q.loaded))
-        .flat_map(|s| {
-            let t = &s.ctx.timer;
-            [
-                TimerRegs::deadline(t.cntv_ctl, t.cntv_cval).map(|c| c.wrapping_add(s.vm.cntvoff)),
-                TimerRegs::deadline(t.cntp_ctl, t.cntp_cval),
-            ]
-        })
-        .flatten()
+        .filter_map(|s| timer::next_deadline(&s.vm, &s.vcpu, &s.ctx.timer))
         .min()
 }
 
@@ -415,6 +394,7 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
             && let Some(p) = q.slots.iter_mut().find(|s| s.id() == prev)
         {
             arch::save_context(&mut p.ctx);
+            timer::unload(&p.vm, &mut p.vcpu, &p.ctx.timer);
             if let Some(me) = percpu::try_this_cpu() {
                 me.switches.fetch_add(1, Ordering::Relaxed);
             }
@@ -439,6 +419,7 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
             arch::lrs_reset(arch::lr_count());
             arch::restore_context(&slot.ctx);
         }
+        timer::load(vm, &mut slot.vcpu, slot.state == State::Fresh);
         slot.lrs = Default::default();
         q.loaded = Some(slot.id());
         slot.state = State::Runnable;
@@ -503,12 +484,12 @@ fn idle(c: &Cpu, me: &percpu::PerCpu) {
     arch::wfi();
     let events = crate::irq::handle();
     arch::hyp_timer_cancel();
-    // A timer of the vCPU still loaded here (waiting) fired: make it pending for it.
-    let q = c.queue.lock();
-    if let Some(loaded) = q.loaded
-        && let Some(s) = q.slots.iter().find(|s| s.id() == loaded)
-    {
-        dispatch::timer_events(&s.vm, s.vcpu.index, events);
+    // A timer of the vCPU still loaded here (waiting) fired: its line goes high.
+    let mut q = c.queue.lock();
+    let loaded = q.loaded;
+    match loaded.and_then(|l| q.slots.iter_mut().find(|s| s.id() == l)) {
+        Some(s) => timer::fired(&s.vm, &mut s.vcpu, events),
+        None => timer::orphaned(events),
     }
 }
 

@@ -42,12 +42,12 @@ pub use imp::cpu::{counter, counter_frequency, ticks_from_us};
 pub use imp::cpu::{cpu_index, halt, irq_enable, irq_restore, irq_save, mpidr, set_cpu_index, wfi};
 /// ID registers (for the trapped-ID-register emulation) and features the core asks about.
 pub use imp::cpu::{has_pan, read_id_reg};
-/// The guest's EL1 timers, which are taken at EL2 and masked at the source.
-pub use imp::cpu::{mask_physical_timer, mask_virtual_timer};
+/// The guest's EL1 timers: their outputs, which the vGIC follows as levels.
+pub use imp::cpu::timer_outputs;
 /// The firmware: powering the machine off or resetting it.
 pub use imp::firmware::{exit_failure, system_off, system_reset};
 /// The physical GIC as the hypervisor uses it: the kick SGI, acknowledge and EOI.
-pub use imp::gic::{SGI_KICK, irq_ack, irq_eoi, irq_pending, send_kick};
+pub use imp::gic::{SGI_KICK, irq_ack, irq_eoi, irq_eoi_to_guest, irq_pending, send_kick, set_private_active};
 /// The board's GIC version (every guest sees the same), and on a GICv2 the physical address
 /// of the 8 KiB virtual CPU interface (GICV) that stage 2 maps at a guest's GICC.
 pub use imp::gic::{guest_cpu_interface, version as gic_version};
@@ -142,11 +142,6 @@ impl TimerRegs {
     /// The count at which a timer with `ctl` and `cval` will assert, if it is armed.
     pub fn deadline(ctl: u64, cval: u64) -> Option<u64> {
         (ctl & Self::ENABLE != 0 && ctl & Self::IMASK == 0).then_some(cval)
-    }
-
-    /// Masks a timer at the source (as the IRQ handler does for a live one).
-    pub fn mask(ctl: &mut u64) {
-        *ctl |= Self::IMASK;
     }
 }
 

@@ -35,8 +35,9 @@ pub const INTID_SPURIOUS: u32 = 1023;
 /// QEMU and most GICv3 cores. We keep the guest's 8-bit value and place the top 5 bits.
 pub const PRIORITY_MASK: u8 = 0xf8;
 
-/// One list register's contents, decoded: a virtual interrupt with no physical one behind it
-/// (HW = 0 in both encodings).
+/// One list register's contents, decoded: a virtual interrupt, with no physical one behind
+/// it (HW = 0 in both encodings) or tied to one ([`Lr::with_hw`]: HW = 1, the guest's
+/// deactivation also deactivates the physical interrupt).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lr {
     intid: u32,
@@ -49,6 +50,9 @@ pub struct Lr {
     source: u8,
     /// A maintenance interrupt when the guest deactivates the interrupt (the EOI bit).
     eoi_exit: bool,
+    /// HW = 1: the physical INTID the guest's deactivation deactivates too (the EOI and
+    /// source bits share its field, so it excludes both).
+    pintid: Option<u32>,
 }
 
 impl Lr {
@@ -66,11 +70,18 @@ impl Lr {
             group1: true,
             source: 0,
             eoi_exit: false,
+            pintid: None,
         }
     }
-    /// The same, and the guest's EOI makes the vCPU exit.
+    /// The same, and the guest's EOI makes the vCPU exit (HW = 0 only: clears the link).
     pub fn with_eoi_exit(self) -> Self {
-        Self { eoi_exit: true, ..self }
+        Self { eoi_exit: true, pintid: None, ..self }
+    }
+    /// The same, tied to physical interrupt `pintid` (HW = 1; IHI 0069 12.4.6, IHI 0048B
+    /// 5.3.11): when the guest deactivates the virtual interrupt the GIC deactivates the
+    /// physical one, with no exit. Clears the EOI exit and the source, whose bits it uses.
+    pub fn with_hw(self, pintid: u32) -> Self {
+        Self { pintid: Some(pintid), eoi_exit: false, source: 0, ..self }
     }
     /// The same in Group 0 (`false`) or Group 1.
     pub fn with_group1(self, group1: bool) -> Self {
@@ -78,7 +89,7 @@ impl Lr {
     }
     /// The same, sent by CPU interface `source` (an SGI on a GICv2; 0-7).
     pub fn with_source(self, source: u8) -> Self {
-        Self { source: source & 7, ..self }
+        Self { source: source & 7, pintid: None, ..self }
     }
     pub fn intid(self) -> u32 {
         self.intid
@@ -97,5 +108,9 @@ impl Lr {
     }
     pub fn eoi_exit(self) -> bool {
         self.eoi_exit
+    }
+    /// With HW = 1, the physical INTID.
+    pub fn pintid(self) -> Option<u32> {
+        self.pintid
     }
 }

@@ -558,6 +558,9 @@ pub fn encode_lr(lr: super::gic::Lr) -> u32 {
     if lr.intid() < super::gic::SGI_COUNT {
         v = v.with_source_cpu(lr.source() as u32);
     }
+    if let Some(p) = lr.pintid() {
+        v = v.with_hw(p);
+    }
     v.0
 }
 
@@ -566,7 +569,13 @@ pub fn decode_lr(v: u32) -> super::gic::Lr {
     let l = LrV2(v);
     let lr = super::gic::Lr::new(l.intid(), l.priority(), l.state() as u64).with_group1(l.is_group1());
     let lr = if l.intid() < super::gic::SGI_COUNT { lr.with_source(l.source_cpu().unwrap_or(0) as u8) } else { lr };
-    if l.eoi_maintenance() { lr.with_eoi_exit() } else { lr }
+    if let Some(p) = l.physical_id() {
+        lr.with_hw(p)
+    } else if l.eoi_maintenance() {
+        lr.with_eoi_exit()
+    } else {
+        lr
+    }
 }
 
 #[cfg(test)]
@@ -743,5 +752,10 @@ mod lr_encoding_tests {
         assert_eq!(decode_lr(encode_lr(spi)), spi);
         // A source only for SGIs: for an SPI those bits are RES0 and are not written.
         assert_eq!(encode_lr(Lr::new(40, 0, 1).with_source(7)) & (7 << 10), 0);
+        // A linked PPI: HW [31] and PhysicalID [19:10], no EOI bit.
+        let timer = Lr::new(27, 0xa0, Lr::STATE_ACTIVE).with_eoi_exit().with_hw(30);
+        let v = encode_lr(timer);
+        assert_eq!(v, (1 << 31) | (1 << 30) | (2 << 28) | (0x14 << 23) | (30 << 10) | 27);
+        assert_eq!(decode_lr(v), timer);
     }
 }

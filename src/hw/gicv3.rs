@@ -67,6 +67,8 @@ register_bitfields! {u64,
     pub ICH_LR [
         /// The virtual INTID the guest sees.
         VINTID OFFSET(0) NUMBITS(32) [],
+        /// With HW = 1: the physical INTID the guest's deactivation also deactivates.
+        PINTID OFFSET(32) NUMBITS(13) [],
         /// With HW = 0, bit 41 of pINTID is EOI: a maintenance interrupt when the guest
         /// deactivates the interrupt.
         EOI OFFSET(41) NUMBITS(1) [],
@@ -302,12 +304,17 @@ impl Sgi1r {
 
 pub use super::gic::{Lr, PRIORITY_MASK};
 
-/// `lr` as ICH_LR<n>_EL2 holds it (IHI 0069 12.4.6; the fields are [`ICH_LR`]), with HW = 0.
-/// A GICv3 list register has no source CPU: [`Lr::source`] is not encoded.
+/// `lr` as ICH_LR<n>_EL2 holds it (IHI 0069 12.4.6; the fields are [`ICH_LR`]): HW = 1 and
+/// pINTID for a linked interrupt, else HW = 0 and the EOI bit. A GICv3 list register has no
+/// source CPU: [`Lr::source`] is not encoded.
 pub fn encode_lr(lr: Lr) -> u64 {
+    let link = match lr.pintid() {
+        Some(p) => ICH_LR::HW::SET + ICH_LR::PINTID.val(p as u64),
+        None => ICH_LR::EOI.val(lr.eoi_exit() as u64),
+    };
     (ICH_LR::STATE.val(lr.state())
         + ICH_LR::GROUP.val(lr.group1() as u64)
-        + ICH_LR::EOI.val(lr.eoi_exit() as u64)
+        + link
         + ICH_LR::PRIORITY.val(lr.priority() as u64)
         + ICH_LR::VINTID.val(lr.intid() as u64))
     .value
@@ -317,7 +324,13 @@ pub fn encode_lr(lr: Lr) -> u64 {
 pub fn decode_lr(v: u64) -> Lr {
     let lr = Lr::new(ICH_LR::VINTID.read(v) as u32, ICH_LR::PRIORITY.read(v) as u8, ICH_LR::STATE.read(v))
         .with_group1(ICH_LR::GROUP.is_set(v));
-    if ICH_LR::EOI.is_set(v) { lr.with_eoi_exit() } else { lr }
+    if ICH_LR::HW.is_set(v) {
+        lr.with_hw(ICH_LR::PINTID.read(v) as u32)
+    } else if ICH_LR::EOI.is_set(v) {
+        lr.with_eoi_exit()
+    } else {
+        lr
+    }
 }
 
 #[cfg(test)]
@@ -374,6 +387,12 @@ mod tests {
         assert_eq!(decode_lr(encode_lr(group0)), group0);
         // No source field: a GICv2 sender does not survive, and is not invented.
         assert_eq!(decode_lr(encode_lr(Lr::new(3, 0, 1).with_source(5))).source(), 0);
+        // A linked interrupt: HW [61] and pINTID [44:32] instead of EOI.
+        let timer = Lr::new(27, 0xa0, Lr::STATE_PENDING).with_eoi_exit().with_hw(27);
+        let v = encode_lr(timer);
+        assert_eq!(v, (1 << 62) | (1 << 61) | (1 << 60) | (0xa0 << 48) | (27 << 32) | 27);
+        assert_eq!(decode_lr(v), timer);
+        assert!(!decode_lr(v).eoi_exit() && decode_lr(v).pintid() == Some(27));
     }
 
     /// The bits of ICC_SGI1R_EL1 no field holds: RES0 [63:56], [43:41] and [31:28].

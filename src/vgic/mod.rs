@@ -81,6 +81,11 @@ pub struct Irq {
     /// undone at that vCPU's next exit).
     pub cleared_pending_in_lr: bool,
     pub cleared_active_in_lr: bool,
+    /// The physical interrupt of the same INTID follows this one while its vCPU is loaded
+    /// (a timer PPI, whose physical active state then belongs to the guest): its list
+    /// registers tie the two (HW = 1), so the guest's deactivation ends both. See
+    /// `vm::timer`.
+    pub linked: bool,
 }
 
 impl Irq {
@@ -211,6 +216,14 @@ impl Redistributor {
     /// Drives a private interrupt's input line (a timer PPI).
     pub fn set_line(&mut self, intid: u32, high: bool) -> bool {
         self.irq_mut(intid).map(|irq| irq.drive(high)).is_some()
+    }
+
+    /// Ties private interrupt `intid` to the physical one of the same number (see
+    /// [`Irq::linked`]).
+    pub fn link_physical(&mut self, intid: u32) {
+        if let Some(irq) = self.private.get_mut(intid as usize) {
+            irq.linked = true;
+        }
     }
 
     /// Whether anything private is active, or pending and enabled (a cheap
@@ -498,7 +511,11 @@ pub fn flush(
         irq.lr_pending = pending;
         irq.pending = false;
         let mut lr = Lr::new(intid, irq.priority, state).with_group1(irq.group1);
-        if !irq.edge && irq.line {
+        if irq.linked {
+            // The guest's deactivation deactivates the physical interrupt too; a level
+            // still high then interrupts the hypervisor again, with no exit on the EOI.
+            lr = lr.with_hw(intid);
+        } else if !irq.edge && irq.line {
             // A level interrupt whose line is high: if it is still high when the guest
             // EOIs, it must be pending again at once, as on a real GIC. Ask for an exit on
             // that EOI (the sync then sees the line), or the guest could sleep in WFI with

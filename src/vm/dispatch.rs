@@ -4,13 +4,13 @@
 //! exceptions, never a hypervisor halt.
 #![forbid(unsafe_code)]
 
-use super::bus::{self, kick};
+use super::bus;
 use super::exit::{DataAbort, Exit};
 use super::instance::Vm;
 use super::vcpu::{Vcpu, VcpuEnd};
 use crate::arch;
 use crate::psci::{self, Outcome};
-use crate::vgic::{self, Kicks};
+use crate::vgic;
 use core::sync::atomic::Ordering;
 
 /// What happens after an exit was handled.
@@ -131,24 +131,13 @@ pub fn advance(vcpu: &mut Vcpu, next: Next) {
 /// (a vCPU to run) makes it yield too.
 fn interrupt(vm: &Vm, vcpu: &mut Vcpu) -> Next {
     let events = crate::irq::handle();
-    timer_events(vm, vcpu.index, events);
+    super::timer::fired(vm, vcpu, events);
     if vm.ended.load(Ordering::Acquire) {
         Next::End(vm.end_reason.lock().unwrap_or(VcpuEnd::SystemOff))
     } else if events.hyp_timer || events.messages {
         Next::Yield
     } else {
         Next::Resume
-    }
-}
-
-/// The EL1 timers of vCPU `vcpu` fired (they were masked at the source): their PPIs become
-/// pending for it.
-pub fn timer_events(vm: &Vm, vcpu: usize, events: crate::irq::Events) {
-    let ppis = crate::irq::ppis();
-    for (fired, ppi) in [(events.virtual_timer, ppis.virtual_timer), (events.physical_timer, ppis.physical_timer)] {
-        if fired && vm.redists.get(vcpu).is_some_and(|r| r.lock().set_pending(ppi)) {
-            kick(vm, Kicks(1 << vcpu.min(63)));
-        }
     }
 }
 

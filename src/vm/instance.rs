@@ -276,7 +276,7 @@ impl Vm {
             power: Box::new(IrqLock::new(power)),
             reports: Box::new(IrqLock::new(FixedVec::new())),
             vgic: Box::new(IrqLock::new(vgic::Dist::new(&mpidrs, gic))),
-            redists: (0..config.vcpu_count).map(|_| IrqLock::new(vgic::Redistributor::new(gic))).collect(),
+            redists: (0..config.vcpu_count).map(|_| IrqLock::new(super::timer::redistributor(gic))).collect(),
             vgic_work: super::work::WorkBits::all(),
             spi_work: super::work::WorkBits::all(),
             groups: AtomicU8::new(0),

@@ -15,6 +15,7 @@ pub mod inject;
 pub mod instance;
 pub mod linux;
 pub mod loglimit;
+pub mod timer;
 pub mod vcpu;
 pub mod work;
 

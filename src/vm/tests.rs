@@ -287,6 +287,9 @@ fn gicv2_sgis_from_two_senders_are_two_interrupts() {
     assert_eq!(seen.get("senders"), Some(0b11), "one SGI 5 from vCPU 0 and one from vCPU 1");
 }
 
+/// The virtual timer's interrupt is injected tied to the physical PPI (HW = 1), which stays
+/// active for the guest until its own deactivation ends both; the guest's CNTV_CTL reads
+/// back as it wrote it (no IMASK from the hypervisor).
 #[test]
 fn a_timer_interrupt_is_injected() {
     let _m = machine();
@@ -297,15 +300,114 @@ fn a_timer_interrupt_is_injected() {
         g.arm_virtual_timer(crate::arch::ticks_from_us(2_000));
         let intid = g.wait_interrupt();
         s.put("intid", intid as u64);
-        s.put("masked at the source", g.hw.vtimer.ctl & 2);
+        s.put("ctl", g.hw.vtimer.ctl);
+        s.put("linked to", g.lrs().iter().find(|l| l.intid == 27).and_then(|l| l.hw).map_or(0, u64::from));
+        s.put("physical active while handled", g.physical_active(27) as u64);
         g.stop_virtual_timer();
         g.eoi(intid);
+        s.put("physical active after the EOI", g.physical_active(27) as u64);
         g.hvc(psci::SYSTEM_OFF, &[]);
     });
     let vm = Arc::new(vm("timer", 1, 0x4000_5000));
     assert_eq!(run(&vm), VcpuEnd::SystemOff);
     assert_eq!(seen.get("intid"), Some(27), "the virtual timer's PPI");
-    assert_eq!(seen.get("masked at the source"), Some(2), "CNTV_CTL.IMASK set when it fired");
+    assert_eq!(seen.get("ctl"), Some(1), "CNTV_CTL as the guest wrote it: ENABLE, no IMASK");
+    assert_eq!(seen.get("linked to"), Some(27), "its list register has HW = 1, pINTID 27");
+    assert_eq!(seen.get("physical active while handled"), Some(1), "the physical PPI is the guest's while it handles it");
+    assert_eq!(seen.get("physical active after the EOI"), Some(0), "the guest's deactivation ended the physical one");
+}
+
+/// Reads GICR_ISPENDR0 (an exit, so the hypervisor looks at the timer first) until
+/// `pending` says yes about the virtual timer's PPI, or gives up after 2 s.
+fn vtimer_pending_becomes(g: &mut Guest, pending: bool) -> bool {
+    let ispendr0 = memory_map::GICR + 0x1_0200;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if (g.load(ispendr0, 4).unwrap() & (1 << 27) != 0) == pending {
+            return true;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    false
+}
+
+/// The timer's interrupt follows its output, a level (Arm ARM D11.2.4: ENABLE and ISTATUS
+/// and not IMASK): pending once it fires, and no longer pending once the guest disables the
+/// timer, moves its compare value into the future or masks it, without taking it.
+#[test]
+fn a_timer_line_follows_its_output() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4000_5400, move |g| {
+        gic_on(g, 0);
+        let ticks = crate::arch::ticks_from_us(300);
+        g.arm_virtual_timer(ticks);
+        s.put("fired: pending", vtimer_pending_becomes(g, true) as u64);
+        g.stop_virtual_timer();
+        s.put("disabled: not pending", vtimer_pending_becomes(g, false) as u64);
+        s.put("disabled: physical inactive", !g.physical_active(27) as u64);
+        g.arm_virtual_timer(ticks);
+        s.put("fired again: pending", vtimer_pending_becomes(g, true) as u64);
+        g.hw.vtimer.cval = g.virtual_count() + crate::arch::ticks_from_us(60_000_000);
+        s.put("re-armed later: not pending", vtimer_pending_becomes(g, false) as u64);
+        g.arm_virtual_timer(ticks);
+        s.put("fired a third time: pending", vtimer_pending_becomes(g, true) as u64);
+        g.hw.vtimer.ctl |= 2;
+        s.put("masked: not pending", vtimer_pending_becomes(g, false) as u64);
+        s.put("ctl", g.hw.vtimer.ctl);
+        s.put("delivered", g.ack().is_some() as u64);
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let vm = Arc::new(vm("timer-line", 1, 0x4000_5400));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    for what in [
+        "fired: pending",
+        "disabled: not pending",
+        "disabled: physical inactive",
+        "fired again: pending",
+        "re-armed later: not pending",
+        "fired a third time: pending",
+        "masked: not pending",
+    ] {
+        assert_eq!(seen.get(what), Some(1), "{what}");
+    }
+    assert_eq!(seen.get("ctl"), Some(3), "ENABLE and IMASK, as the guest wrote them");
+    assert_eq!(seen.get("delivered"), Some(0), "nothing left to take once the line is low");
+}
+
+/// A timer still asserting when the guest EOIs interrupts it again at once (a level, not an
+/// edge); once the handler moves the compare value into the future, it does not.
+#[test]
+fn a_timer_still_asserting_after_its_eoi_interrupts_again() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4000_5800, move |g| {
+        gic_on(g, 0);
+        g.arm_virtual_timer(crate::arch::ticks_from_us(300));
+        let first = g.wait_interrupt();
+        g.eoi(first);
+        let second = g.wait_interrupt();
+        s.put("again", u64::from(first == 27 && second == 27));
+        g.hw.vtimer.cval = g.virtual_count() + crate::arch::ticks_from_us(60_000_000);
+        g.eoi(second);
+        let mut more = 0;
+        for _ in 0..200 {
+            g.tick();
+            if let Some(intid) = g.ack() {
+                more += 1;
+                g.eoi(intid);
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        s.put("after re-arming", more);
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let vm = Arc::new(vm("timer-level", 1, 0x4000_5800));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("again"), Some(1), "the PPI came back after an EOI with the timer still asserting");
+    assert_eq!(seen.get("after re-arming"), Some(0), "no interrupt once the compare value is in the future");
 }
 
 #[test]
@@ -447,6 +549,7 @@ fn two_vms_take_turns_on_one_pcpu() {
                 g.arm_virtual_timer(crate::arch::ticks_from_us(300));
                 let cval = g.hw.vtimer.cval;
                 let intid = g.wait_interrupt();
+                let ctl = g.hw.vtimer.ctl;
                 g.eoi(intid);
                 g.stop_virtual_timer();
                 let intact = intid == 27
@@ -454,7 +557,9 @@ fn two_vms_take_turns_on_one_pcpu() {
                     && g.hw.el1.sp_el0 == !mark
                     && g.hw.fp.q[7] == (mark as u128) << 64 | 0x77
                     && g.hw.ptimer.cval == mark
-                    && g.hw.vtimer.cval == cval;
+                    && g.hw.vtimer.cval == cval
+                    // Its timer came due while it was put away: the saved control is untouched.
+                    && ctl == 1;
                 bad += u64::from(!intact);
             }
             s.put(if seed == 1 { "a bad rounds" } else { "b bad rounds" }, bad);

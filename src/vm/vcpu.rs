@@ -15,6 +15,8 @@ use core::sync::atomic::Ordering;
 pub struct Vcpu {
     pub index: usize,
     pub regs: GuestRegs,
+    /// Its timers' interrupt lines, and on the pCPU it is loaded on their physical side.
+    pub timers: super::timer::Link,
 }
 
 impl Vcpu {
@@ -24,7 +26,7 @@ impl Vcpu {
         use super::inject::pstate;
         let mut regs = GuestRegs { pc: entry, pstate: pstate::EL1H | pstate::DAIF, ..Default::default() };
         regs.x[0] = arg;
-        Self { index, regs }
+        Self { index, regs, timers: Default::default() }
     }
 }
 
@@ -91,7 +93,10 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
             } else {
                 vgic::sync(None, &mut redist, vcpu.index, &lrs);
             }
+            super::timer::synced(vcpu, &lrs);
         }
+        // Before the exit is handled, so what it reads of the vGIC follows the timers.
+        super::timer::after_exit(vm, vcpu);
         let mut exit = super::exit::decode(s.vector, s.esr, s.far, s.hpfar);
         if let Exit::DataAbort(d) = &mut exit {
             // Stage 2 maps one page read-only, the UART's register page (`new_in_place`):
@@ -100,6 +105,8 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
             *d = d.with_permission_fault_at(READ_ONLY_PAGE);
         }
         let next = dispatch::handle(vm, vcpu, exit);
+        // And after, for what it changed (an interrupt taken, a vGIC register written).
+        super::timer::after_exit(vm, vcpu);
         dispatch::advance(vcpu, next);
         match next {
             Next::Resume | Next::Skip => {}

@@ -104,36 +104,15 @@ pub fn dcache_invalidate(start: u64, end: u64) {
     dcache_lines(start, end, |a| unsafe { asm!("dc ivac, {}", in(reg) a, options(nostack, preserves_flags)) });
 }
 
-/// Sets IMASK in the timer control register named `$ctl` (CNTV_CTL_EL0 or CNTP_CTL_EL0, the
-/// same layout) by a read-modify-write.
-macro_rules! set_timer_imask {
-    ($ctl:literal) => {
-        // SAFETY: a read-modify-write of this pCPU's EL1 timer control (the running guest's),
-        // which the hypervisor does not otherwise use.
-        unsafe {
-            asm!(
-                concat!("mrs {t}, ", $ctl),
-                "orr {t}, {t}, #{imask}",
-                concat!("msr ", $ctl, ", {t}"),
-                "isb",
-                t = out(reg) _,
-                imask = const ctl::IMASK,
-                options(nostack)
-            )
-        }
-    };
-}
-
-/// Sets CNTV_CTL_EL0.IMASK: the virtual timer stops asserting its interrupt until the guest
-/// writes the control register again (which Linux does whenever it re-arms the timer).
-pub fn mask_virtual_timer() {
-    set_timer_imask!("cntv_ctl_el0");
-}
-
-/// Sets CNTP_CTL_EL0.IMASK (the EL1 physical timer, which the guest owns), as for the
-/// virtual timer.
-pub fn mask_physical_timer() {
-    set_timer_imask!("cntp_ctl_el0");
+/// The outputs of this pCPU's two EL1 timers (the loaded guest's): virtual, then physical.
+/// A timer asserts its interrupt while ENABLE and ISTATUS are set and IMASK is clear (Arm
+/// ARM D11.2.4: the output is a level).
+pub fn timer_outputs() -> (bool, bool) {
+    let (v, p): (u64, u64);
+    // SAFETY: reads of this pCPU's EL1 timer controls; no side effects.
+    unsafe { asm!("mrs {}, cntv_ctl_el0", "mrs {}, cntp_ctl_el0", out(reg) v, out(reg) p, options(nostack, preserves_flags)) };
+    let asserts = |c: u64| c & (ctl::ENABLE | ctl::IMASK | ctl::ISTATUS) == ctl::ENABLE | ctl::ISTATUS;
+    (asserts(v), asserts(p))
 }
 
 /// Zeroes `[start, end)` (identity-mapped RAM the caller owns) with DC ZVA where the CPU

@@ -17,6 +17,13 @@ unsafe impl<T> Sync for Mmio<T> {}
 // SAFETY: as above.
 unsafe impl<T> Send for Mmio<T> {}
 
+impl<T> Mmio<T> {
+    /// The block's physical address (the EL2 map is the identity).
+    pub fn base(&self) -> u64 {
+        core::ptr::from_ref(self.0) as u64
+    }
+}
+
 impl<T> Deref for Mmio<T> {
     type Target = T;
     fn deref(&self) -> &T {

@@ -258,10 +258,21 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
     }
 }
 
-/// Puts HCR_EL2 back to its no-guest value after a VM finished on this pCPU.
+/// Puts HCR_EL2 back to its no-guest value after a VM finished on this pCPU, and turns the
+/// EL1 timers it left off (their interrupts have no one to go to).
 pub fn unload_guest_config() {
-    // SAFETY: EL2 control register; stage-2 off, physical interrupts still to EL2.
-    unsafe { asm!("msr hcr_el2, {}", "isb", in(reg) HCR_HOST, options(nostack)) };
+    // SAFETY: EL2 control register; stage-2 off, physical interrupts still to EL2. The EL1
+    // timers belong to no guest any more.
+    unsafe {
+        asm!(
+            "msr hcr_el2, {}",
+            "msr cntv_ctl_el0, xzr",
+            "msr cntp_ctl_el0, xzr",
+            "isb",
+            in(reg) HCR_HOST,
+            options(nostack)
+        )
+    };
 }
 
 /// ESR_EL1 exception classes for injected exceptions, by the names `vm::run` uses.

@@ -93,12 +93,12 @@ pub fn ticks_from_us(us: u64) -> u64 {
 /// CNTx_CTL_EL0.IMASK.
 pub(crate) const TIMER_IMASK: u64 = 1 << 1;
 
-pub fn mask_virtual_timer() {
-    super::vcpu::with_hw(|hw| hw.vtimer.ctl |= TIMER_IMASK);
-}
-
-pub fn mask_physical_timer() {
-    super::vcpu::with_hw(|hw| hw.ptimer.ctl |= TIMER_IMASK);
+pub fn timer_outputs() -> (bool, bool) {
+    super::vcpu::with_hw(|hw| {
+        let now = counter();
+        let voff = hw.config.map_or(0, |c| c.cntvoff);
+        (hw.vtimer.fires(now.wrapping_sub(voff)), hw.ptimer.fires(now))
+    })
 }
 
 pub fn has_pan() -> bool {

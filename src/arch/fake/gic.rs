@@ -88,3 +88,30 @@ pub fn irq_eoi(acked: crate::arch::Acked) {
         state.active.remove(i);
     }
 }
+
+pub fn irq_eoi_to_guest(acked: crate::arch::Acked) {
+    irq_eoi(acked);
+    set_private_active(acked.intid, true);
+}
+
+/// The active state of this pCPU's private interrupt `intid` (GICR_IS/ICACTIVER0).
+pub fn set_private_active(intid: u32, active: bool) {
+    set_active_on(super::cpu::this(), intid, active);
+}
+
+/// The active state of private interrupt `intid` on pCPU `cpu` (also what a guest's
+/// deactivation of a list register with HW = 1 does to the physical one).
+pub(crate) fn set_active_on(cpu: usize, intid: u32, active: bool) {
+    if intid >= 32 {
+        return;
+    }
+    let mut state = lock(&machine().cpus[cpu].irq);
+    let at = state.active.iter().position(|&a| a == intid);
+    match (at, active) {
+        (None, true) => state.active.push(intid),
+        (Some(i), false) => {
+            state.active.remove(i);
+        }
+        _ => {}
+    }
+}

@@ -278,7 +278,17 @@ impl Guest {
     pub fn eoi(&mut self, intid: u32) {
         if let Some(l) = self.hw.lrs.iter_mut().flatten().find(|l| l.intid == intid && l.active) {
             l.active = false;
+            // HW = 1: the physical interrupt is deactivated with it.
+            if let Some(p) = l.hw {
+                super::gic::set_active_on(self.cpu, p, false);
+            }
         }
+    }
+
+    /// Whether physical private interrupt `intid` is active on this vCPU's pCPU (a timer PPI
+    /// the hypervisor left active for the guest), as a test looks at it.
+    pub fn physical_active(&self, intid: u32) -> bool {
+        lock(&machine().cpus[self.cpu].irq).active.contains(&intid)
     }
 
     /// The list registers as the guest's interface holds them.

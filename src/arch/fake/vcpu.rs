@@ -39,6 +39,8 @@ pub struct FakeLr {
     pub group1: bool,
     /// The sending CPU interface of a GICv2 SGI.
     pub source: u8,
+    /// HW = 1: the physical INTID the guest's deactivation deactivates.
+    pub hw: Option<u32>,
 }
 
 /// The VM configuration `load_guest_config` put on this pCPU.
@@ -188,7 +190,11 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
 
 /// The VM is off this pCPU: its vCPU's guest thread is told to stop.
 pub fn unload_guest_config() {
-    let config = with_hw(|hw| hw.config.take());
+    let config = with_hw(|hw| {
+        hw.vtimer.ctl = 0;
+        hw.ptimer.ctl = 0;
+        hw.config.take()
+    });
     if let Some(c) = config {
         SESSIONS.with(|s| s.borrow_mut().remove(&(c.vttbr, c.vmpidr)));
     }

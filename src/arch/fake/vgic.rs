@@ -28,6 +28,7 @@ fn decode(lr: Lr) -> Option<FakeLr> {
         eoi: lr.eoi_exit(),
         group1: lr.group1(),
         source: lr.source(),
+        hw: lr.pintid(),
     })
 }
 
@@ -35,7 +36,11 @@ fn encode(lr: Option<FakeLr>) -> Lr {
     let Some(l) = lr else { return Lr::default() };
     let state = (if l.pending { Lr::STATE_PENDING } else { 0 }) | (if l.active { Lr::STATE_ACTIVE } else { 0 });
     let lr = Lr::new(l.intid, l.priority, state).with_group1(l.group1).with_source(l.source);
-    if l.eoi { lr.with_eoi_exit() } else { lr }
+    match (l.hw, l.eoi) {
+        (Some(p), _) => lr.with_hw(p),
+        (None, true) => lr.with_eoi_exit(),
+        (None, false) => lr,
+    }
 }
 
 pub fn lrs_reset(_lr_count: usize) {

@@ -85,14 +85,8 @@ guest_irq:
     ldr     x2, [x2]
     mrs     x3, cntv_cval_el0
     add     x3, x3, x2
-    msr     cntv_cval_el0, x3           // the timer's line drops (unless still behind)
-    // Enabled and unmasked again, as Linux's set_next_event writes CNTV_CTL on every
-    // re-arm. (On the hardware the CVAL write alone would do; armvisor still masks a fired
-    // timer at its source until the guest writes CTL: issue "Architecturally right",
-    // timers as levels. This guest is about isolation, not that.)
-    mov     x3, #1
-    msr     cntv_ctl_el0, x3
-    isb
+    msr     cntv_cval_el0, x3           // the timer's line drops (unless still behind);
+    isb                                 // CNTV_CTL stays as it was: enabled, unmasked
     INC64   ticks, x2, x3
     b       2f
 1:  adr     x2, last_other_irq

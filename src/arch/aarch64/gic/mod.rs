@@ -129,6 +129,27 @@ pub fn irq_eoi(acked: crate::arch::Acked) {
     }
 }
 
+/// Ends an acknowledged private interrupt whose physical state now belongs to the guest
+/// (a timer PPI, forwarded through a list register with HW = 1): priority drop and
+/// deactivation as [`irq_eoi`], then active again, so its level cannot interrupt the
+/// hypervisor until the guest's deactivation of the virtual interrupt deactivates it (with
+/// EOImode 0 kept for everything else; an active and pending interrupt is not signalled,
+/// IHI 0069 4.1.1, IHI 0048B 1.4.2).
+pub fn irq_eoi_to_guest(acked: crate::arch::Acked) {
+    irq_eoi(acked);
+    set_private_active(acked.intid, true);
+}
+
+/// Sets or clears the active state of this pCPU's private interrupt `intid`: the physical
+/// side of a timer PPI tied to a virtual one, as the vCPU that owns it is loaded or the
+/// virtual one goes idle.
+pub fn set_private_active(intid: u32, active: bool) {
+    match version() {
+        Version::V3 => v3::set_private_active(intid, active),
+        Version::V2 => v2::set_private_active(intid, active),
+    }
+}
+
 /// Whether a physical IRQ is pending for this pCPU (ISR_EL1.I read at EL2, whichever GIC
 /// drives the line). Cheaper than an acknowledge that finds nothing: under QEMU's TCG every
 /// GIC access takes the emulator's global lock, ISR_EL1 does not.

@@ -164,6 +164,17 @@ pub fn ack() -> crate::arch::Acked {
     crate::arch::Acked { intid: GICC_IAR::INTERRUPT_ID.read(iar), iar }
 }
 
+/// Sets (`true`) or clears the active state of this pCPU's private interrupt `intid`
+/// (GICD_ISACTIVER0 / GICD_ICACTIVER0, banked per CPU interface).
+pub fn set_private_active(intid: u32, active: bool) {
+    let Some(gic) = GIC.get() else { return };
+    if intid >= 32 {
+        return;
+    }
+    let d = &gic.distributor;
+    if active { d.isactiver[0].set(1 << intid) } else { d.icactiver[0].set(1 << intid) }
+}
+
 pub fn eoi(iar: u32) {
     if let Some(gic) = GIC.get() {
         gic.cpu.eoir.set(iar);

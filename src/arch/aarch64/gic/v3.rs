@@ -21,6 +21,11 @@ struct Gic {
 /// Written once by the primary before any secondary starts; read-only afterwards.
 static GIC: Once<Gic> = Once::new();
 
+/// Each pCPU's redistributor (RD_base), by pCPU index: stored by `init_cpu` on that pCPU,
+/// read only by it (its own PPIs' active state).
+static REDISTRIBUTORS: [core::sync::atomic::AtomicUsize; crate::platform::MAX_CPUS] =
+    [const { core::sync::atomic::AtomicUsize::new(0) }; crate::platform::MAX_CPUS];
+
 fn wait_rwp(d: &Distributor) {
     let deadline = cpu::counter() + cpu::ticks_from_us(100_000);
     while d.ctlr.is_set(GICD_CTLR::RWP) && cpu::counter() < deadline {}
@@ -120,6 +125,9 @@ pub fn init_cpu(mpidr: u64, ppis: &[u32]) -> Result<(), GicError> {
         enable |= 1 << intid;
     }
     r.isenabler0.set(enable);
+    if let Some(slot) = cpu::cpu_index().and_then(|i| REDISTRIBUTORS.get(i)) {
+        slot.store(r.base() as usize, core::sync::atomic::Ordering::Relaxed);
+    }
 
     // CPU interface (ICC_*): system-register access at EL2 and for EL1 (SRE, DFB, DIB,
     // Enable), all priorities unmasked, EOI drops priority and deactivates, Group 1 on.
@@ -156,6 +164,22 @@ pub fn ack() -> u32 {
     // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt; the caller EOIs it.
     unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid, options(nostack)) };
     intid as u32 & 0xff_ffff
+}
+
+/// Sets (`true`) or clears the active state of this pCPU's private interrupt `intid`
+/// (GICR_ISACTIVER0 / GICR_ICACTIVER0 of its own redistributor).
+pub fn set_private_active(intid: u32, active: bool) {
+    let Some(base) = cpu::cpu_index().and_then(|i| REDISTRIBUTORS.get(i)).map(|b| b.load(core::sync::atomic::Ordering::Relaxed))
+    else {
+        return;
+    };
+    if base == 0 || intid >= 32 {
+        return;
+    }
+    // SAFETY: `base` is this pCPU's redistributor, found in a DTB region mapped as device
+    // memory by `init_cpu`; the block covers its RD_base and SGI_base frames.
+    let r: mmio::Mmio<Redistributor> = unsafe { mmio::block(Region { base: base as u64, size: GICR_SIZE }) };
+    if active { r.isactiver0.set(1 << intid) } else { r.icactiver0.set(1 << intid) }
 }
 
 pub fn eoi(intid: u32) {
