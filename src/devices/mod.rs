@@ -9,6 +9,7 @@
 
 pub mod gic;
 pub mod pl011;
+pub mod pl031;
 pub mod testdev;
 pub mod virtio_blk;
 pub mod virtio_window;
