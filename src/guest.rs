@@ -250,6 +250,11 @@ fn build(
         },
     };
     let uart = device(config::DeviceKind::Pl011);
+    let rtc = spec
+        .devices
+        .iter()
+        .find(|d| d.kind == config::DeviceKind::Pl031)
+        .map(|d| (d.ipa.start, d.intid.unwrap_or(0).saturating_sub(32)));
     let place = linux::place(ram_base, ram_size, &header, initrd_bytes.map(|i| i.len() as u64))
         .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
     let bootargs = spec.bootargs.as_deref();
@@ -260,6 +265,7 @@ fn build(
         gic,
         uart: uart.ipa.start,
         uart_spi: uart.intid.unwrap_or(0).saturating_sub(32),
+        rtc,
         virtio: &virtio,
         bootargs,
         initrd: place.initrd,

@@ -144,6 +144,7 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
             }
             e
         }
+        Device::Pl031 => device_access(vm, &mut *vm.rtc.lock(), region.intid, &access),
         Device::VirtioBlk => match vm.virtio.as_ref() {
             Some(dev) => device_access(vm, &mut *dev.lock(), region.intid, &access),
             None => Effects::default(),

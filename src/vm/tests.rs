@@ -339,6 +339,7 @@ fn mmio_reaches_each_device() {
         s.put("gicd typer", g.load(memory_map::GICD + 0x4, 4).unwrap());
         s.put("gicr typer", g.load(memory_map::GICR + 0x8, 8).unwrap());
         s.put("uart periph id 2", g.load(memory_map::UART + 0xfe8, 4).unwrap());
+        s.put("rtc periph id 0", g.load(memory_map::RTC + 0xfe0, 4).unwrap());
         g.store(memory_map::UART, 4, b'Z' as u64).unwrap();
         s.put("virtio magic", g.load(memory_map::VIRTIO_BLK, 4).unwrap());
         s.put("virtio device id", g.load(memory_map::VIRTIO_BLK + 8, 4).unwrap());
@@ -357,6 +358,7 @@ fn mmio_reaches_each_device() {
     assert_eq!(seen.get("gicd typer").map(|t| t & 0x1f), Some(3), "GICD_TYPER.ITLinesNumber: 128 INTIDs");
     assert_eq!(seen.get("gicr typer").map(|t| t & (1 << 4)), Some(1 << 4), "GICR_TYPER.Last on the only frame");
     assert_eq!(seen.get("uart periph id 2"), Some(0x14), "read from the UART's register page");
+    assert_eq!(seen.get("rtc periph id 0"), Some(0x31), "the PL031's part number");
     assert_eq!(&vm.console_log.lock()[..], b"Z", "the DR write reached the console");
     assert!(crate::arch::fake::uart::output()[before..].contains(&b'Z'), "and the physical UART");
     assert_eq!(seen.get("virtio magic"), Some(0x7472_6976), "virtio-mmio magic 'virt'");
@@ -605,4 +607,40 @@ fn a_job_can_run_a_scheduler_loop_that_idles() {
     crate::percpu::post(me, job);
     run_with_watchdog(|| crate::sched::run(&|| DONE.load(Ordering::Acquire)));
     assert!(CALLS.load(Ordering::Acquire) >= 2, "the job's own loop looked at its condition twice, idling between");
+}
+
+/// The RTC's registers as a guest reaches them (QEMU virt's PL031 at 0x09010000).
+mod rtc {
+    pub const DR: u64 = super::memory_map::RTC;
+    pub const LR: u64 = DR + 0x08;
+}
+
+/// Each VM has its own clock: a VM that loads its RTC changes its own time, and the next
+/// VM reads the board's.
+#[test]
+fn a_vm_setting_its_rtc_changes_only_its_own_time() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4001_0000, move |g| {
+        g.store(rtc::LR, 4, 2_000_000_000).unwrap();
+        s.put("a DR", g.load(rtc::DR, 4).unwrap());
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let s = seen.clone();
+    program(0x4001_1000, move |g| {
+        s.put("b DR", g.load(rtc::DR, 4).unwrap());
+        s.put("b LR", g.load(rtc::LR, 4).unwrap());
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let a = Arc::new(vm("rtc-a", 1, 0x4001_0000));
+    let b = Arc::new(vm("rtc-b", 1, 0x4001_1000));
+    assert_eq!(run(&a), VcpuEnd::SystemOff);
+    assert_eq!(run(&b), VcpuEnd::SystemOff);
+    let a_dr = seen.get("a DR").unwrap();
+    assert!((2_000_000_000..2_000_000_002).contains(&a_dr), "VM a reads what it loaded: {a_dr}");
+    let board = crate::wallclock::board().seconds_at(crate::arch::counter(), crate::arch::counter_frequency());
+    let b_dr = seen.get("b DR").unwrap();
+    assert!(b_dr <= board && board - b_dr <= 1, "VM b reads the board's time ({board} s): {b_dr}");
+    assert_eq!(seen.get("b LR"), Some(0), "and nothing was loaded into its RTC");
 }
