@@ -7,12 +7,14 @@
 //!
 //! Time is the physical counter's: every access is given the counter value `now`, the
 //! seconds tick at whole seconds of the board's reading, and a pending match is a counter
-//! value ([`Pl031::alarm`]).
+//! value ([`Pl031::alarm`]) the VM publishes for the schedulers ([`AlarmWatch`]), so the
+//! alarm fires when it is due even if the guest makes no exit until then.
 #![forbid(unsafe_code)]
 
 use crate::hw::pl031::offset::{CR, DR, ICR, IMSC, LR, MIS, MR, RIS};
 use crate::hw::pl031::{CR_START, ID, ID_OFFSET, INT_MATCH};
 use crate::wallclock::WallClock;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The RTC's register frame.
 pub const SIZE: u64 = crate::hw::pl031::SIZE;
@@ -180,6 +182,57 @@ impl super::Mmio for Pl031 {
         self.write_at(offset, size, value, crate::arch::counter());
         let line = self.line_change().map(super::Signal::Level);
         super::Effects { line, unknown: !is_register(offset), ..Default::default() }
+    }
+}
+
+/// What the pCPUs' schedulers read of a VM's RTC without its lock: when its match is due,
+/// and which pCPU arms its EL2 timer for it (the *watcher*: the pCPU whose vCPU last wrote
+/// the RTC, which armed its timer then). Written under `Vm::rtc` after every access, so
+/// the values follow the device's order. Both are hints in the way a WFI wake-up is: a
+/// pCPU that reads a stale pair wakes early, for nothing, or does not watch; the watcher
+/// itself always reads its own stores, so one pCPU is woken on time.
+#[derive(Debug)]
+pub struct AlarmWatch {
+    /// The counter value at which the match interrupt is due; `u64::MAX`: none.
+    at: AtomicU64,
+    /// The watcher's pCPU index.
+    watcher: AtomicUsize,
+}
+
+impl Default for AlarmWatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AlarmWatch {
+    pub const fn new() -> Self {
+        Self { at: AtomicU64::new(u64::MAX), watcher: AtomicUsize::new(0) }
+    }
+
+    /// Publishes the device's `alarm` (the `Vm::rtc` lock held); `watcher`, after a write,
+    /// names the pCPU that watches it from now on.
+    pub fn publish(&self, alarm: Option<u64>, watcher: Option<usize>) {
+        if let Some(cpu) = watcher {
+            self.watcher.store(cpu, Ordering::Relaxed);
+        }
+        self.at.store(alarm.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// Whether the match may be due at counter value `now` (then the device, under its
+    /// lock, decides).
+    pub fn due(&self, now: u64) -> bool {
+        let at = self.at.load(Ordering::Acquire);
+        at != u64::MAX && now >= at
+    }
+
+    /// When the match is due, if pCPU `cpu` watches it.
+    pub fn watched_by(&self, cpu: usize) -> Option<u64> {
+        if self.watcher.load(Ordering::Relaxed) != cpu {
+            return None;
+        }
+        let at = self.at.load(Ordering::Acquire);
+        (at != u64::MAX).then_some(at)
     }
 }
 

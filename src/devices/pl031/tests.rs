@@ -190,3 +190,18 @@ fn the_mmio_interface_reports_the_line_and_unknown_offsets() {
     assert!(Mmio::write(&mut r, 0x800, 4, 1, &mut ctx).unknown);
     assert!(!Mmio::read(&mut r, 0xfe0, 4, &mut ctx).unknown);
 }
+
+#[test]
+fn the_watch_names_one_pcpu_and_the_due_time() {
+    let w = AlarmWatch::new();
+    assert!(!w.due(u64::MAX - 1), "nothing armed");
+    assert_eq!(w.watched_by(0), None);
+    w.publish(Some(500), Some(3));
+    assert_eq!((w.watched_by(3), w.watched_by(0)), (Some(500), None), "the writer's pCPU watches it");
+    assert!(!w.due(499) && w.due(500) && w.due(501));
+    w.publish(Some(400), None);
+    assert_eq!(w.watched_by(3), Some(400), "a read keeps the watcher");
+    w.publish(None, None);
+    assert!(!w.due(1000));
+    assert_eq!(w.watched_by(3), None, "fired: nothing to watch");
+}
