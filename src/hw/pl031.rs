@@ -61,11 +61,11 @@ pub const INT_MATCH: u32 = 1 << 0;
 
 /// RTCPeriphID0-3 and RTCPCellID0-3, at 0xfe0-0xffc (DDI 0224 3.2, Table 3-1).
 pub const ID_OFFSET: u64 = 0xfe0;
-/// Their values: part number 0x031, designer 0x41 (Arm), revision 0, configuration 0 (the
-/// peripheral ID 0x00041031 Linux's rtc-pl031 matches, which ignores the revision; QEMU's
-/// model says revision 1, 0x14 in RTCPeriphID2); then the PrimeCell identification
-/// 0xb105f00d, one byte per register (DDI 0224 3.3.9 and 3.3.10).
-pub const ID: [u32; 8] = [0x31, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+/// Their values: part number 0x031, designer 0x41 (Arm), revision 1, configuration 0 (the
+/// peripheral ID 0x00141031 of the PL031 r1 that QEMU's `virt` models, and that Linux's
+/// rtc-pl031 matches ignoring the revision); then the PrimeCell identification 0xb105f00d,
+/// one byte per register (DDI 0224 3.3.9 and 3.3.10).
+pub const ID: [u32; 8] = [0x31, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
 #[cfg(test)]
 mod tests {
@@ -77,7 +77,7 @@ mod tests {
         assert_eq!((DR, MR, LR, CR, IMSC, RIS, MIS, ICR), (0x00, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c));
         assert_eq!(REGISTERS_SPAN, 0x20);
         let byte_word = |ids: &[u32]| ids.iter().rev().fold(0u32, |w, &b| (w << 8) | b);
-        assert_eq!(byte_word(&ID[..4]), 0x0004_1031, "peripheral ID");
+        assert_eq!(byte_word(&ID[..4]), 0x0014_1031, "peripheral ID");
         assert_eq!(byte_word(&ID[4..]), 0xb105_f00d, "PrimeCell ID");
     }
 }
