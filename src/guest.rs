@@ -119,18 +119,22 @@ fn keep(k: &Kept) {
         match end {
             VcpuEnd::SystemReset if k.restarts => {
                 info!("VM '{}' asked for a reset; restarting it", k.name);
-                let disk = match Arc::try_unwrap(vm) {
+                let (disk, clock) = match Arc::try_unwrap(vm) {
                     // Dropping the VM scrubs its RAM and gives its VMID back: nothing of
-                    // this run reaches the next.
-                    Ok(mut vm) => vm.take_disk(),
+                    // this run reaches the next but its disk and the time its RTC was
+                    // set to, which a board's reset keeps too.
+                    Ok(mut vm) => (vm.take_disk(), Some(vm.rtc.lock().offset())),
                     Err(_) => {
                         error!("VM '{}' is still referenced after it stopped; not restarting it", k.name);
-                        None
+                        (None, None)
                     }
                 };
                 match build(p, image, &k.spec, k.name, false, disk) {
                     Ok(mut vm) => {
                         vm.console = k.console;
+                        if let Some(offset) = clock {
+                            vm.rtc.lock().set_offset(offset);
+                        }
                         next = Some(vm);
                     }
                     Err(e) => error!("VM '{}' cannot restart: {e}", k.name),
@@ -250,6 +254,11 @@ fn build(
         },
     };
     let uart = device(config::DeviceKind::Pl011);
+    let rtc = spec
+        .devices
+        .iter()
+        .find(|d| d.kind == config::DeviceKind::Pl031)
+        .map(|d| (d.ipa.start, d.intid.unwrap_or(0).saturating_sub(32)));
     let place = linux::place(ram_base, ram_size, &header, initrd_bytes.map(|i| i.len() as u64))
         .map_err(|e| format!("{e} ({} MiB of guest RAM)", ram_size >> 20))?;
     let bootargs = spec.bootargs.as_deref();
@@ -260,6 +269,7 @@ fn build(
         gic,
         uart: uart.ipa.start,
         uart_spi: uart.intid.unwrap_or(0).saturating_sub(32),
+        rtc,
         virtio: &virtio,
         bootargs,
         initrd: place.initrd,

@@ -25,6 +25,7 @@ pub mod sync;
 pub mod util;
 pub mod vgic;
 pub mod vm;
+pub mod wallclock;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none", feature = "selftest"))]
 pub mod selftest;

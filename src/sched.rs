@@ -348,9 +348,12 @@ fn next_deadline(q: &Queue) -> Option<u64> {
 }
 
 /// When this pCPU must look again even if nothing else happens: the earliest timer due of a
-/// vCPU here that is not loaded, or console output left waiting.
-fn wake_at(q: &Queue) -> Option<u64> {
-    [next_deadline(q), crate::console::deadline()].into_iter().flatten().min()
+/// vCPU here that is not loaded, console output left waiting, or the RTC match this pCPU
+/// watches of a VM with a vCPU here (the queue's, and `running`, which is out of it).
+fn wake_at(q: &Queue, running: Option<&Slot>) -> Option<u64> {
+    let rtc = arch::cpu_index()
+        .and_then(|me| q.slots.iter().map(|s| &**s).chain(running).filter_map(|s| s.vm.rtc_alarm.watched_by(me)).min());
+    [next_deadline(q), crate::console::deadline(), rtc].into_iter().flatten().min()
 }
 
 /// Takes the next vCPU that can run out of the queue (round robin: the queue's order, each
@@ -358,6 +361,11 @@ fn wake_at(q: &Queue) -> Option<u64> {
 fn pick(c: &Cpu) -> Option<Box<Slot>> {
     let mut q = c.queue.lock();
     software_timers(&mut q);
+    // A VM's RTC match that came due: its line goes high now, whoever is waiting for it.
+    let now = arch::counter();
+    for s in q.slots.iter() {
+        crate::vm::bus::rtc_due(&s.vm, now);
+    }
     let i = q.slots.iter_mut().position(|s| {
         if s.vm.ended.load(Ordering::Acquire) {
             return false;
@@ -433,7 +441,7 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
     // The slice ends at the next due timer of a vCPU not loaded, or after SLICE_US while
     // another vCPU here could run.
     let slice = (others > 0).then(|| arch::counter() + arch::ticks_from_us(SLICE_US));
-    match [slice, wake_at(&q)].into_iter().flatten().min() {
+    match [slice, wake_at(&q, Some(slot))].into_iter().flatten().min() {
         Some(at) => arch::hyp_timer_arm(at),
         None => arch::hyp_timer_cancel(),
     }
@@ -465,7 +473,7 @@ fn run_slot(c: &Cpu, mut slot: Box<Slot>) {
 fn idle(c: &Cpu, me: &percpu::PerCpu) {
     let (empty, deadline) = {
         let q = c.queue.lock();
-        (q.slots.is_empty(), wake_at(&q))
+        (q.slots.is_empty(), wake_at(&q, None))
     };
     // The job lock is not held while the job runs: a job that runs a scheduler loop of
     // its own (a VM's home, `guest::keep`) comes back here, and must find it free.

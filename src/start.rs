@@ -14,7 +14,7 @@
 //! Errors before the console is up are printed with `console::early_print`; all of them
 //! end with a clear message and a stop, never a fault.
 
-use crate::arch::aarch64::{boot, cpu, gic, mmu, psci, semihosting, vcpu};
+use crate::arch::aarch64::{boot, cpu, gic, mmu, psci, rtc, semihosting, vcpu};
 use crate::mm::layout::{self, Layout};
 use crate::mm::range::Range;
 use crate::percpu::{self, CpuId};
@@ -110,6 +110,7 @@ extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
             None => info!("console: {} at {:#x}, no interrupt (no input), from {from}", u.kind, u.region.base),
         }
     }
+    wall_clock(p);
     for bank in p.memory.iter() {
         info!("RAM {:?}", bank);
     }
@@ -175,6 +176,20 @@ extern "C" fn primary_main(dtb: u64, load_address: u64) -> ! {
     crate::selftest::run();
     #[cfg(not(feature = "selftest"))]
     crate::guest::run(&boot.platform, boot.layout.image.whole)
+}
+
+/// Reads the board's RTC once, for every VM's clock to count from (`wallclock`), and says
+/// what it found in one line.
+fn wall_clock(p: &Platform<'_>) {
+    use crate::wallclock::{Utc, set_board};
+    let Some(region) = p.rtc else {
+        info!("wall clock: no arm,pl031 RTC in the device tree; guests' clocks start at 0 ({})", Utc(0));
+        return;
+    };
+    let (clock, started) = rtc::read(region);
+    set_board(clock);
+    let stopped = if started { "" } else { " (not running: RTCCR.RTCstart is 0)" };
+    info!("wall clock: {} ({} s) from the PL031 at {:#x}{stopped}", Utc(clock.seconds), clock.seconds, region.base);
 }
 
 /// Physical PPIs a pCPU takes at EL2 on a guest's behalf: the virtual timer, the vGIC

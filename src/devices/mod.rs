@@ -9,6 +9,7 @@
 
 pub mod gic;
 pub mod pl011;
+pub mod pl031;
 pub mod testdev;
 pub mod virtio_blk;
 pub mod virtio_window;
@@ -100,6 +101,8 @@ pub enum Device {
     Test,
     /// The guest's console UART ([`pl011`]).
     Pl011,
+    /// The guest's real-time clock ([`pl031`]).
+    Pl031,
     /// A virtio-mmio block device ([`virtio_blk`]).
     VirtioBlk,
     /// QEMU virt's virtio-mmio window with no device behind its transports

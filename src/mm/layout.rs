@@ -230,6 +230,8 @@ pub fn stage1_plan(
         .uart
         .map(|u| u.region)
         .into_iter()
+        // The board's RTC, read once at boot for the wall-clock time.
+        .chain(p.rtc)
         .chain([gic.distributor])
         .chain(gic.redistributors.iter().copied())
         // A GICv2's CPU interface and its virtualization regions, as far as the driver
@@ -412,6 +414,8 @@ mod tests {
         assert_eq!(covered(l.stack_guard(3).start), None);
         assert_eq!(covered(l.stack_top(3) - 8), Some(s1::NORMAL));
         assert_eq!(covered(0x0900_0000), Some(s1::DEVICE));
+        assert_eq!(covered(0x0901_0000), Some(s1::DEVICE), "the board's RTC");
+        assert_eq!(covered(0x0901_1000), None, "and nothing after it");
         assert_eq!(covered(0x0800_0000), Some(s1::DEVICE));
         assert_eq!(covered(0x080a_0000 + 4 * 0x2_0000 - 1), Some(s1::DEVICE));
         assert_eq!(covered(0x3fff_f000), None);

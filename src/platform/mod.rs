@@ -192,6 +192,9 @@ pub struct Platform<'a> {
     pub gic: Gic,
     pub uart: Option<Uart>,
     pub timer: Option<Timer>,
+    /// The first `arm,pl031` real-time clock's registers (at least RTCDR to RTCICR), which
+    /// the hypervisor reads once at boot for the wall-clock time.
+    pub rtc: Option<Region>,
     /// Top-level and domain modules together, in node order (all of them are memory the
     /// bootloader filled, which the hypervisor must not take).
     pub modules: FixedVec<Module<'a>, MAX_MODULES>,
@@ -570,6 +573,13 @@ impl<'a> Walker<'a> {
         }
         if compatible("arm,armv8-timer") || compatible("arm,armv7-timer") {
             self.timer_interrupts = node.property("interrupts").map(|p| (node.name, p.value));
+        }
+        if compatible("arm,pl031") && self.p.rtc.is_none() {
+            let region = self.first_reg(node, depth)?;
+            if region.size < crate::hw::pl031::REGISTERS_SPAN {
+                return Err(Error::BadProperty { node: node.name, property: "reg" });
+            }
+            self.p.rtc = Some(region);
         }
         let at_stdout = self.at_stdout_path(depth);
         if compatible("arm,pl011") {

@@ -30,6 +30,7 @@ fn qemu_virt_common(p: &Platform<'_>, cpus: usize, mem: u64) {
     assert!(uart.from_stdout_path);
     assert_eq!(uart.intid, Some(33), "QEMU's PL011 is SPI 1");
     assert_eq!(p.timer, Some(Timer { secure_phys: 29, phys: 30, virt: 27, hyp_phys: 26 }));
+    assert_eq!(p.rtc, Some(Region { base: 0x0901_0000, size: 0x1000 }), "QEMU's PL031");
     assert!(p.dtb.size > 0);
 }
 
@@ -455,6 +456,41 @@ fn odd_properties_on_a_uart_that_is_not_the_console_are_not_our_business() {
     w.begin("serial@1000").prop_strs("compatible", &["arm,pl011"]).prop_cells("reg", &[0x1000, 0x1000]).end();
     let uart = discover(&end_root(w), 0).unwrap().uart.unwrap();
     assert_eq!((uart.kind, uart.from_stdout_path), (UartKind::Pl011, false));
+}
+
+/// The board's RTC is the first enabled `arm,pl031`, its `reg` translated like any device's;
+/// boards without one (the RK3399- and ZynqMP-shaped trees) have none; a `reg` too short for
+/// RTCDR..RTCICR is refused by name.
+#[test]
+fn the_rtc_is_the_first_enabled_pl031() {
+    for board in ["rk3399-uart2", "zynqmp-uart0"] {
+        assert_eq!(discover(&fixture(board), 0).unwrap().rtc, None, "{board}");
+    }
+    let tree = |rtcs: &[(u32, u32, bool)]| {
+        let mut w = board_tree();
+        w.begin("rtcs")
+            .prop_u32("#address-cells", 1)
+            .prop_u32("#size-cells", 1)
+            .prop_strs("compatible", &["simple-bus"])
+            .prop_cells("ranges", &[0x1000_0000, 0, 0xf000_0000, 0x100_0000]);
+        for &(base, size, enabled) in rtcs {
+            w.begin(&format!("rtc@{base:x}"))
+                .prop_strs("compatible", &["arm,pl031", "arm,primecell"])
+                .prop_cells("reg", &[base, size]);
+            if !enabled {
+                w.prop_str("status", "disabled");
+            }
+            w.end();
+        }
+        w.end();
+        end_root(w)
+    };
+    assert_eq!(discover(&end_root(board_tree()), 0).unwrap().rtc, None);
+    let p = tree(&[(0x1001_0000, 0x1000, false), (0x1002_0000, 0x1000, true), (0x1003_0000, 0x1000, true)]);
+    assert_eq!(discover(&p, 0).unwrap().rtc, Some(Region { base: 0xf002_0000, size: 0x1000 }));
+    let short = tree(&[(0x1002_0000, 0x1c, true)]);
+    assert_eq!(discover(&short, 0).unwrap_err(), Error::BadProperty { node: "rtc@10020000", property: "reg" });
+    assert_eq!(discover(&tree(&[(0x1002_0000, 0x20, true)]), 0).unwrap().rtc.map(|r| r.size), Some(0x20));
 }
 
 #[test]

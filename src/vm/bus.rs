@@ -1,12 +1,15 @@
 //! The VM's MMIO bus: a decoded load or store becomes one device access through the one
 //! device interface (`devices::Mmio`), and its [`Effects`] are applied here, in one place
 //! and in the lock order: the device's lock, then (for a changed interrupt line)
-//! `Vm::vgic`; the console and the kicks after both are dropped.
+//! `Vm::vgic`; the console and the kicks after both are dropped. The RTC's match, which
+//! comes due with no access, is applied the same way when a scheduler finds it due
+//! ([`rtc_due`]).
 #![forbid(unsafe_code)]
 
 use super::exit::Access;
 use super::instance::{Vm, VmMemory, uart_changed};
 use super::vcpu::Vcpu;
+use crate::devices::pl031::Pl031;
 use crate::devices::{self, Ctx, Device, Effects, Mmio, Signal};
 use crate::vgic::{self, Kicks, v2::GicdAccess};
 use core::sync::atomic::Ordering;
@@ -144,6 +147,12 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
             }
             e
         }
+        Device::Pl031 => {
+            let mut rtc = vm.rtc.lock();
+            let e = device_access(vm, &mut *rtc, region.intid, &access);
+            rtc_changed(vm, &rtc, write);
+            e
+        }
         Device::VirtioBlk => match vm.virtio.as_ref() {
             Some(dev) => device_access(vm, &mut *dev.lock(), region.intid, &access),
             None => Effects::default(),
@@ -166,6 +175,40 @@ pub(super) fn mmio(vm: &Vm, vcpu: &mut Vcpu, ipa: u64, a: &Access, write: bool) 
     }
     kick(vm, effects.kick);
     true
+}
+
+/// Publishes the RTC's match for the schedulers (`Vm::rtc_alarm`; the caller holds
+/// `Vm::rtc`). A write may have armed it: this pCPU watches it from now on, and arms its
+/// EL2 timer for it at once (the guest may wait in WFI with no exit until then; the
+/// scheduler keeps it among its deadlines after that, `sched::wake_at`).
+fn rtc_changed(vm: &Vm, rtc: &Pl031, write: bool) {
+    let me = if write { crate::arch::cpu_index() } else { None };
+    vm.rtc_alarm.publish(rtc.alarm(), me);
+    if let (Some(at), Some(_)) = (rtc.alarm(), me) {
+        crate::arch::hyp_timer_arm_by(at);
+    }
+}
+
+/// The RTC match of `vm`, if it is due at counter value `now`: its raw interrupt set and
+/// its line driven, the vCPUs it is routed to kicked. The scheduler of every pCPU that
+/// holds one of the VM's vCPUs calls this when it looks for work; without the due time
+/// reached it costs one atomic load, and it never allocates (lock order: `Vm::rtc`, then
+/// `Vm::vgic`).
+pub fn rtc_due(vm: &Vm, now: u64) {
+    if !vm.rtc_alarm.due(now) {
+        return;
+    }
+    let intid = vm.regions.iter().find(|r| r.device == Device::Pl031).and_then(|r| r.intid);
+    let kicks = {
+        let mut rtc = vm.rtc.lock();
+        let line = rtc.poll(now);
+        rtc_changed(vm, &rtc, false);
+        match (line, intid) {
+            (Some(high), Some(intid)) => spi_line(vm, intid, Signal::Level(high)),
+            _ => Kicks::default(),
+        }
+    };
+    kick(vm, kicks);
 }
 
 /// A device access the syndrome did not describe (ISV = 0, e.g. a writeback form): fetch

@@ -9,7 +9,7 @@
 //! [`ConfigError`] naming the VM and the resource.
 #![forbid(unsafe_code)]
 
-use crate::devices::{pl011, testdev, virtio_blk, virtio_window};
+use crate::devices::{pl011, pl031, testdev, virtio_blk, virtio_window};
 use crate::ids::{CpuId, VcpuId, VmId};
 use crate::mm::GuestPhysAddr;
 use crate::mm::range::Range;
@@ -139,6 +139,8 @@ pub enum DeviceKind {
     GicV2CpuInterface,
     /// A PL011 UART (at most one per VM: the VM's console).
     Pl011,
+    /// A PL031 real-time clock (at most one per VM).
+    Pl031,
     /// A virtio-mmio block device over a disk module (`armvisor,disk`).
     VirtioBlk {
         /// The module whose bytes are the disk; owned by this device alone.
@@ -166,6 +168,7 @@ impl DeviceKind {
             Self::GicV2Distributor => v2::GICD_WINDOW,
             Self::GicV2CpuInterface => v2::GICC_SIZE,
             Self::Pl011 => pl011::SIZE,
+            Self::Pl031 => pl031::SIZE,
             Self::VirtioBlk { .. } => virtio_blk::SIZE,
             Self::Test => testdev::SIZE,
             Self::VirtioWindow => virtio_window::SIZE,
@@ -207,6 +210,7 @@ impl fmt::Display for DeviceKind {
             Self::GicV2Distributor => "GICv2 distributor",
             Self::GicV2CpuInterface => "GICv2 CPU interface",
             Self::Pl011 => "pl011",
+            Self::Pl031 => "pl031",
             Self::VirtioBlk { .. } => "virtio-blk",
             Self::Test => "test device",
             Self::VirtioWindow => "virtio-mmio window",
@@ -224,8 +228,9 @@ pub fn required(gic: Version) -> [DeviceKind; 2] {
 
 /// The devices of QEMU's `virt` machine as every VM sees them today ([`memory_map`]): the
 /// vGIC of version `gic` (the GICv3 distributor and `vcpu_count` redistributor frames, or
-/// the GICv2 distributor and CPU interface), the PL011, a virtio-blk device over `disk` if
-/// given, and the self-test device if `test`.
+/// the GICv2 distributor and CPU interface), the PL011, the PL031 real-time clock, `virt`'s
+/// virtio-mmio window, a virtio-blk device over `disk` if given, and the self-test device if
+/// `test`.
 pub fn virt_devices(gic: Version, vcpu_count: usize, disk: Option<ModuleRef>, test: bool) -> Vec<DeviceSpec> {
     let device = |kind: DeviceKind, base: u64, intid| DeviceSpec {
         kind,
@@ -243,6 +248,7 @@ pub fn virt_devices(gic: Version, vcpu_count: usize, disk: Option<ModuleRef>, te
         ],
     };
     devices.push(device(DeviceKind::Pl011, memory_map::UART, Some(memory_map::UART_INTID)));
+    devices.push(device(DeviceKind::Pl031, memory_map::RTC, Some(memory_map::RTC_INTID)));
     devices.push(device(DeviceKind::VirtioWindow, memory_map::VIRTIO_WINDOW, None));
     if let Some(disk) = disk {
         devices.push(device(
@@ -1148,10 +1154,11 @@ mod tests {
         assert_eq!(at(DeviceKind::GicDistributor), (window(0x0800_0000, 0x1_0000), None));
         assert_eq!(at(DeviceKind::GicRedistributors), (window(0x080a_0000, 4 * 0x2_0000), None));
         assert_eq!(at(DeviceKind::Pl011), (window(0x0900_0000, 0x1000), Some(33)));
+        assert_eq!(at(DeviceKind::Pl031), (window(0x0901_0000, 0x1000), Some(34)), "the RTC, SPI 2");
         assert_eq!(at(DeviceKind::VirtioBlk { disk: ModuleRef(2) }), (window(0x0a80_0000, 0x200), Some(48)));
         assert_eq!(at(DeviceKind::VirtioWindow), (window(0x0a00_0000, 0x4000), None), "32 empty transports");
         assert_eq!(at(DeviceKind::Test), (window(0x0b00_0000, 0x1000), Some(40)), "where virt has nothing");
-        assert_eq!(virt_devices(Version::V3, 1, None, false).len(), 4);
+        assert_eq!(virt_devices(Version::V3, 1, None, false).len(), 5);
     }
 
     #[test]
@@ -1375,9 +1382,11 @@ mod tests {
 
     #[test]
     fn second_device_of_a_one_per_vm_kind_is_refused() {
-        let mut vm = test_vm("t", &[0]);
-        vm.devices.push(DeviceSpec { kind: DeviceKind::Pl011, ipa: window(0x0901_0000, 0x1000), intid: Some(34) });
-        assert_eq!(refused(&[vm], "t"), Problem::DeviceTwice { device: DeviceKind::Pl011 });
+        for kind in [DeviceKind::Pl011, DeviceKind::Pl031] {
+            let mut vm = test_vm("t", &[0]);
+            vm.devices.push(DeviceSpec { kind, ipa: window(0x0902_0000, 0x1000), intid: Some(35) });
+            assert_eq!(refused(&[vm], "t"), Problem::DeviceTwice { device: kind });
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The device tree a guest boots with, generated from the VM's configuration: its memory,
 //! its vCPUs (PSCI over HVC), the GIC (a GICv3 with one redistributor frame per vCPU, or a
 //! GICv2 with its distributor and CPU interface, as QEMU's `virt` describes them), the
-//! architected timer, the PL011 console, the virtio-mmio devices and `/chosen` (bootargs,
-//! initrd, stdout). Never the host's: nothing of the hypervisor or other VMs appears.
+//! architected timer, the PL011 console, the PL031 real-time clock, the virtio-mmio devices
+//! and `/chosen` (bootargs, initrd, stdout). Never the host's: nothing of the hypervisor or other VMs appears.
 #![forbid(unsafe_code)]
 
 use crate::platform::writer::Writer;
@@ -19,6 +19,8 @@ pub struct GuestDt<'a> {
     pub uart: u64,
     /// The UART's SPI number (INTID - 32).
     pub uart_spi: u32,
+    /// The PL031 real-time clock, if the VM has one: (base, SPI number).
+    pub rtc: Option<(u64, u32)>,
     /// virtio-mmio transports: (base, size, SPI number).
     pub virtio: &'a [(u64, u64, u32)],
     /// `/chosen/bootargs`, exactly the kernel module's; `None`: no property.
@@ -121,6 +123,18 @@ pub fn build(c: &GuestDt<'_>) -> Vec<u8> {
         .prop_strs("clock-names", &["uartclk", "apb_pclk"])
         .end();
 
+    // As QEMU's `virt` describes its RTC (Linux's rtc-pl031 is an AMBA driver: the bus
+    // reads the PrimeCell IDs with `apb_pclk` on).
+    if let Some((base, spi)) = c.rtc {
+        w.begin(&format!("pl031@{base:x}"))
+            .prop_strs("compatible", &["arm,pl031", "arm,primecell"])
+            .prop_u64s("reg", &[base, crate::hw::pl031::SIZE])
+            .prop_cells("interrupts", &[SPI, spi, LEVEL_HIGH])
+            .prop_cells("clocks", &[CLOCK_PHANDLE])
+            .prop_strs("clock-names", &["apb_pclk"])
+            .end();
+    }
+
     for &(base, size, spi) in c.virtio {
         w.begin(&format!("virtio_mmio@{base:x}"))
             .prop_strs("compatible", &["virtio,mmio"])
@@ -156,6 +170,7 @@ mod tests {
             gic: GuestGic::V3 { gicd: (0x0800_0000, 0x1_0000), gicr: (0x080a_0000, 4 * 0x2_0000) },
             uart: 0x0900_0000,
             uart_spi: 1,
+            rtc: Some((0x0901_0000, 2)),
             virtio: &[(0x0a00_0000, 0x200, 16)],
             bootargs: Some("console=ttyAMA0 earlycon"),
             initrd: Some((0x4800_0000, 0x4810_0000)),
@@ -185,6 +200,14 @@ mod tests {
         assert_eq!(chosen.property("linux,initrd-end").unwrap().value, 0x4810_0000u64.to_be_bytes());
         let virtio = fdt.find("/virtio_mmio@a000000").unwrap();
         assert_eq!(virtio.property("interrupts").unwrap().value, [0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 1]);
+        // The RTC as QEMU's virt has it: SPI 2, level-high, clocked by apb-pclk.
+        assert_eq!(p.rtc, Some(Region { base: 0x0901_0000, size: 0x1000 }));
+        let rtc = fdt.find("/pl031@9010000").unwrap();
+        assert_eq!(rtc.property("compatible").unwrap().value, b"arm,pl031\0arm,primecell\0");
+        assert_eq!(rtc.property("interrupts").unwrap().value, [0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4]);
+        assert_eq!(rtc.property("clocks").unwrap().value, CLOCK_PHANDLE.to_be_bytes());
+        assert_eq!(fdt.find("/apb-pclk").unwrap().property("phandle").unwrap().value, CLOCK_PHANDLE.to_be_bytes());
+        assert_eq!(rtc.property("clock-names").unwrap().value, b"apb_pclk\0");
     }
 
     #[test]
@@ -196,6 +219,7 @@ mod tests {
             gic: GuestGic::V2 { gicd: (0x0800_0000, 0x1_0000), gicc: (0x0801_0000, 0x2000) },
             uart: 0x0900_0000,
             uart_spi: 1,
+            rtc: None,
             virtio: &[],
             bootargs: None,
             initrd: None,
@@ -221,6 +245,7 @@ mod tests {
                 gic: GuestGic::V3 { gicd: (0x0800_0000, 0x1_0000), gicr: (0x080a_0000, 0x2_0000) },
                 uart: 0x0900_0000,
                 uart_spi: 1,
+                rtc: None,
                 virtio: &[],
                 bootargs,
                 initrd: None,
@@ -229,6 +254,7 @@ mod tests {
         // None means none: no property, nothing invented; the console is stdout-path's.
         let blob = dt(None);
         let fdt = platform::reader::Fdt::new(&blob).unwrap();
+        assert!(fdt.find("/pl031@9010000").is_none(), "no RTC configured, none described");
         let chosen = fdt.find("/chosen").unwrap();
         assert!(chosen.property("bootargs").is_none());
         assert_eq!(chosen.property("stdout-path").unwrap().value, b"/pl011@9000000\0");
@@ -256,5 +282,7 @@ mod tests {
         let dts = String::from_utf8_lossy(&out.stdout);
         assert!(dts.contains("enable-method = \"psci\""));
         assert!(dts.contains("compatible = \"virtio,mmio\""));
+        assert!(dts.contains("pl031@9010000 {"));
+        assert!(dts.contains("clock-names = \"apb_pclk\";"));
     }
 }

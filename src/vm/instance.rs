@@ -6,6 +6,7 @@ use super::config::{DeviceKind, VmidPool};
 use super::{MAX_VCPUS, VmConfig, memory_map};
 use crate::arch::{self, FrameTables, ModulePages, OwnedRam, RegisterPage};
 use crate::devices::pl011::{self, Pl011};
+use crate::devices::pl031::{AlarmWatch, Pl031};
 use crate::devices::testdev::TestDevice;
 use crate::devices::virtio_blk::VirtioBlk;
 use crate::devices::{Device, GuestMemory, MmioRegion, OutOfGuestRam};
@@ -82,6 +83,11 @@ pub struct Vm {
     pub regions: FixedVec<MmioRegion, { super::MAX_DEVICES }>,
     /// The guest's UART (lock `Vm::uart`; taken before `Vm::vgic`, never after).
     pub uart: IrqLock<Pl011>,
+    /// The guest's real-time clock (lock `Vm::rtc`; taken before `Vm::vgic`, never after).
+    pub rtc: IrqLock<Pl031>,
+    /// The RTC's match as the schedulers see it without `Vm::rtc`: when it is due, and
+    /// the pCPU that wakes for it (published under `Vm::rtc`; see `vm::bus::rtc_due`).
+    pub rtc_alarm: AlarmWatch,
     /// Exits each vCPU took, stored when it stops (for tests and statistics).
     pub exits: [AtomicU64; MAX_VCPUS],
     /// The page the guest reads its UART's registers from without an exit, and where its
@@ -220,6 +226,7 @@ impl Vm {
                     continue;
                 }
                 DeviceKind::Pl011 => Device::Pl011,
+                DeviceKind::Pl031 => Device::Pl031,
                 DeviceKind::VirtioBlk { .. } => Device::VirtioBlk,
                 DeviceKind::Test => Device::Test,
                 DeviceKind::VirtioWindow => Device::VirtioWindow,
@@ -284,6 +291,8 @@ impl Vm {
             regions,
             testdev: Box::new(IrqLock::new(TestDevice::default())),
             uart: IrqLock::new(uart),
+            rtc: IrqLock::new(Pl031::new(crate::wallclock::board(), arch::counter_frequency())),
+            rtc_alarm: AlarmWatch::new(),
             exits: [const { AtomicU64::new(0) }; MAX_VCPUS],
             uart_page,
             uart_entry,

@@ -116,6 +116,9 @@ pub mod memory_map {
     pub const UART: u64 = 0x0900_0000;
     /// The UART's interrupt: SPI 1.
     pub const UART_INTID: u32 = 33;
+    /// The real-time clock (PL031), and its interrupt (SPI 2).
+    pub const RTC: u64 = 0x0901_0000;
+    pub const RTC_INTID: u32 = 34;
     /// The virtio-mmio block device, and its interrupt (SPI 16).
     pub const VIRTIO_BLK: u64 = 0x0a80_0000;
     pub const VIRTIO_BLK_INTID: u32 = 48;

@@ -441,6 +441,7 @@ fn mmio_reaches_each_device() {
         s.put("gicd typer", g.load(memory_map::GICD + 0x4, 4).unwrap());
         s.put("gicr typer", g.load(memory_map::GICR + 0x8, 8).unwrap());
         s.put("uart periph id 2", g.load(memory_map::UART + 0xfe8, 4).unwrap());
+        s.put("rtc periph id 0", g.load(memory_map::RTC + 0xfe0, 4).unwrap());
         g.store(memory_map::UART, 4, b'Z' as u64).unwrap();
         s.put("virtio magic", g.load(memory_map::VIRTIO_BLK, 4).unwrap());
         s.put("virtio device id", g.load(memory_map::VIRTIO_BLK + 8, 4).unwrap());
@@ -459,6 +460,7 @@ fn mmio_reaches_each_device() {
     assert_eq!(seen.get("gicd typer").map(|t| t & 0x1f), Some(3), "GICD_TYPER.ITLinesNumber: 128 INTIDs");
     assert_eq!(seen.get("gicr typer").map(|t| t & (1 << 4)), Some(1 << 4), "GICR_TYPER.Last on the only frame");
     assert_eq!(seen.get("uart periph id 2"), Some(0x14), "read from the UART's register page");
+    assert_eq!(seen.get("rtc periph id 0"), Some(0x31), "the PL031's part number");
     assert_eq!(&vm.console_log.lock()[..], b"Z", "the DR write reached the console");
     assert!(crate::arch::fake::uart::output()[before..].contains(&b'Z'), "and the physical UART");
     assert_eq!(seen.get("virtio magic"), Some(0x7472_6976), "virtio-mmio magic 'virt'");
@@ -710,4 +712,126 @@ fn a_job_can_run_a_scheduler_loop_that_idles() {
     crate::percpu::post(me, job);
     run_with_watchdog(|| crate::sched::run(&|| DONE.load(Ordering::Acquire)));
     assert!(CALLS.load(Ordering::Acquire) >= 2, "the job's own loop looked at its condition twice, idling between");
+}
+
+/// The RTC's registers as a guest reaches them (QEMU virt's PL031 at 0x09010000).
+mod rtc {
+    pub const DR: u64 = super::memory_map::RTC;
+    pub const MR: u64 = DR + 0x04;
+    pub const LR: u64 = DR + 0x08;
+    pub const IMSC: u64 = DR + 0x10;
+    pub const RIS: u64 = DR + 0x14;
+    pub const MIS: u64 = DR + 0x18;
+    pub const ICR: u64 = DR + 0x1c;
+}
+
+/// A guest sets the RTC's match for the next second and unmasks it (vCPU 0 itself, or
+/// vCPU 1 on pCPU 1, which then powers off); vCPU 0 on pCPU 0 only waits, making no exit
+/// of its own. The pCPU whose vCPU set the alarm wakes for it and raises SPI 34, and vCPU
+/// 0 takes the interrupt, sees it in RTCMIS, clears it with RTCICR and finds the line low.
+fn rtc_alarm_while_the_guest_only_waits(set_by_vcpu_1: bool) -> Arc<Vm> {
+    let seen = Arc::new(Seen::default());
+    let set_alarm = |g: &mut Guest, s: &Seen| {
+        let dr = g.load(rtc::DR, 4).unwrap();
+        s.put("MR", dr + 1);
+        s.put("set at", crate::arch::counter());
+        g.store(rtc::MR, 4, dr + 1).unwrap();
+        g.store(rtc::IMSC, 4, 1).unwrap();
+        s.put("RIS before", g.load(rtc::RIS, 4).unwrap());
+    };
+    let s = seen.clone();
+    program(0x4000_e000, move |g| {
+        gic_on(g, 0);
+        // SPI 34: Group 1 and enabled; IROUTER 0 routes it to vCPU 0.
+        g.store(memory_map::GICD + 0x84, 4, 1 << 2).unwrap();
+        g.store(memory_map::GICD + 0x104, 4, 1 << 2).unwrap();
+        if set_by_vcpu_1 {
+            g.hvc(psci::CPU_ON_64, &[1, 0x4000_f000, 0]);
+        } else {
+            set_alarm(g, &s);
+        }
+        // Waits without an exit of its own (only a physical interrupt takes the pCPU back).
+        let mut got = None;
+        for _ in 0..3_000 {
+            got = g.ack();
+            if got.is_some() {
+                break;
+            }
+            g.tick();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        s.put("taken at", crate::arch::counter());
+        s.put("intid", got.map_or(0, u64::from));
+        s.put("DR when taken", g.load(rtc::DR, 4).unwrap());
+        s.put("MIS when taken", g.load(rtc::MIS, 4).unwrap());
+        g.store(rtc::ICR, 4, 1).unwrap();
+        s.put("RIS after ICR", g.load(rtc::RIS, 4).unwrap());
+        if let Some(intid) = got {
+            g.eoi(intid);
+        }
+        while set_by_vcpu_1 && g.hvc(psci::AFFINITY_INFO_64, &[1, 0]) != psci::AFFINITY_OFF as u64 {}
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let s = seen.clone();
+    program(0x4000_f000, move |g| {
+        set_alarm(g, &s);
+        g.hvc(psci::CPU_OFF, &[]);
+    });
+    let vm = Arc::new(vm("rtc-alarm", 2, 0x4000_e000));
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("RIS before"), Some(0), "not due when set");
+    assert_eq!(seen.get("intid"), Some(34), "the RTC's SPI reached vCPU 0");
+    let (set, taken) = (seen.get("set at").unwrap(), seen.get("taken at").unwrap());
+    let took_ms = (taken - set) * 1000 / crate::arch::counter_frequency();
+    assert!(took_ms <= 1_500, "the alarm came {took_ms} ms after it was set, for the next second");
+    let (mr, dr) = (seen.get("MR").unwrap(), seen.get("DR when taken").unwrap());
+    assert!(dr == mr || dr == mr + 1, "taken when RTCDR reached RTCMR ({mr}), not before: RTCDR {dr}");
+    assert_eq!(seen.get("MIS when taken"), Some(1));
+    assert_eq!(seen.get("RIS after ICR"), Some(0), "RTCICR cleared it");
+    assert_eq!(vm.vgic.lock().spi(34).map(|i| i.line), Some(false), "and the line went low");
+    vm
+}
+
+#[test]
+fn the_rtc_alarm_fires_for_a_guest_that_only_waits() {
+    let _m = machine();
+    rtc_alarm_while_the_guest_only_waits(false);
+}
+
+#[test]
+fn the_rtc_alarm_fires_when_another_pcpus_vcpu_set_it() {
+    let _m = machine();
+    rtc_alarm_while_the_guest_only_waits(true);
+    let log = fake::log();
+    assert!(log.contains(&Event::Kick { from: Some(1), to: 0 }), "pCPU 1 raised it and kicked pCPU 0: {log:?}");
+}
+
+/// Each VM has its own clock: a VM that loads its RTC changes its own time, and the next
+/// VM reads the board's.
+#[test]
+fn a_vm_setting_its_rtc_changes_only_its_own_time() {
+    let _m = machine();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4001_0000, move |g| {
+        g.store(rtc::LR, 4, 2_000_000_000).unwrap();
+        s.put("a DR", g.load(rtc::DR, 4).unwrap());
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let s = seen.clone();
+    program(0x4001_1000, move |g| {
+        s.put("b DR", g.load(rtc::DR, 4).unwrap());
+        s.put("b LR", g.load(rtc::LR, 4).unwrap());
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let a = Arc::new(vm("rtc-a", 1, 0x4001_0000));
+    let b = Arc::new(vm("rtc-b", 1, 0x4001_1000));
+    assert_eq!(run(&a), VcpuEnd::SystemOff);
+    assert_eq!(run(&b), VcpuEnd::SystemOff);
+    let a_dr = seen.get("a DR").unwrap();
+    assert!((2_000_000_000..2_000_000_002).contains(&a_dr), "VM a reads what it loaded: {a_dr}");
+    let board = crate::wallclock::board().seconds_at(crate::arch::counter(), crate::arch::counter_frequency());
+    let b_dr = seen.get("b DR").unwrap();
+    assert!(b_dr <= board && board - b_dr <= 1, "VM b reads the board's time ({board} s): {b_dr}");
+    assert_eq!(seen.get("b LR"), Some(0), "and nothing was loaded into its RTC");
 }

@@ -2,8 +2,9 @@
 """Linux system test: boots the guest under the hypervisor (tests/linux/qemu.sh) with a
 virtio-blk disk and drives its shell like a person: waits for the prompt, checks nproc and
 /proc/interrupts, runs four CPU-bound loops in parallel, writes a pattern to /dev/vda and
-reads it back through a dropped page cache, then `poweroff -f` and checks QEMU's exit
-status. GIC, CPU and BOARD (virt or zcu102) choose the machine, as for qemu.sh. Each step prints PASS or FAIL; on any failure the console transcript is kept.
+reads it back through a dropped page cache, reads the clock (date, hwclock: the emulated
+PL031 counts from the board's RTC) and lets an RTC alarm fire, then `poweroff -f` and checks
+QEMU's exit status. GIC, CPU and BOARD (virt or zcu102) choose the machine, as for qemu.sh. Each step prints PASS or FAIL; on any failure the console transcript is kept.
 
 usage: system_test.py HYPERVISOR_BIN IMAGE INITRD DISK TRANSCRIPT
 """
@@ -115,6 +116,13 @@ def own_lines(text):
     return "\n".join(l for l in text.split("\n") if not foreign.match(l))
 
 
+def irq_total(interrupts, name):
+    """Interrupts of the /proc/interrupts row naming `name`, summed over the 4 CPUs; None
+    without such a row."""
+    rows = [l.split() for l in interrupts.splitlines() if name in l.split()]
+    return sum(int(x) for x in rows[0][1:5]) if rows else None
+
+
 def ipi_totals(interrupts):
     """IPIs taken by each of the 4 CPUs, summed over the IPI rows of /proc/interrupts."""
     totals = [0, 0, 0, 0]
@@ -124,6 +132,41 @@ def ipi_totals(interrupts):
             for cpu in range(4):
                 totals[cpu] += int(fields[1 + cpu])
     return totals
+
+
+def clock_checks(con, check, boot, board):
+    """The guest's real-time clock: every VM has an emulated PL031 that counts from the
+    board's wall clock, which the hypervisor read from the board's PL031 at boot. QEMU's
+    virt has one (it reads the host's clock); QEMU's ZCU102 model has none, so there the
+    guest's clock starts at 0 (1970) and the hypervisor says why."""
+    has_rtc = board != "zcu102"
+    check("Linux probed the emulated PL031 (rtc-pl031)", "rtc-pl031 9010000.pl031: registered as rtc0" in boot)
+    if has_rtc:
+        said = re.search(r"wall clock: (\d{4})-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+ s\) from the PL031 at 0x9010000", boot)
+        check("the hypervisor read the board's RTC at boot", said is not None)
+        check("Linux set its clock from the RTC", "rtc-pl031 9010000.pl031: setting system clock to" in boot)
+    else:
+        check("the hypervisor says the board has no RTC", "wall clock: no arm,pl031 RTC in the device tree" in boot)
+    want = str(time.gmtime().tm_year if has_rtc else 1970)
+    year = con.run("date -u +%Y").strip()
+    check(f"date says {want}", year == want, year)
+    if has_rtc:
+        guest, host = int(con.run("date -u +%s").strip()), time.time()
+        check("the guest's clock is within 60 s of the host's", abs(guest - host) < 60, f"{guest - host:+.0f} s")
+    hwclock = con.run("hwclock -r -u").strip()
+    check(f"hwclock -r reads {want} from the RTC", want in hwclock, hwclock)
+    # The alarm: the RTC's match raises SPI 34 two seconds on, while the shell sleeps.
+    before = irq_total(con.run("cat /proc/interrupts"), "rtc-pl031")
+    con.run("echo 0 > /sys/class/rtc/rtc0/wakealarm; echo +2 > /sys/class/rtc/rtc0/wakealarm")
+    armed = con.run("cat /sys/class/rtc/rtc0/wakealarm").strip()
+    con.run("sleep 4")
+    after = irq_total(con.run("cat /proc/interrupts"), "rtc-pl031")
+    left = con.run("cat /sys/class/rtc/rtc0/wakealarm").strip()
+    check(
+        "an RTC alarm fires (wakealarm +2 s: the rtc-pl031 interrupt counted, the alarm gone)",
+        armed != "" and before is not None and after is not None and after > before and left == "",
+        f"armed {armed!r}, rtc-pl031 interrupts {before} -> {after}, wakealarm after {left!r}",
+    )
 
 
 def main():
@@ -171,6 +214,7 @@ def main():
         interrupts = con.run("cat /proc/interrupts")
         virtio = [l for l in interrupts.splitlines() if "virtio0" in l]
         check("virtio interrupt counted", bool(virtio) and sum(int(x) for x in virtio[0].split()[1:5]) > 0, str(virtio))
+        clock_checks(con, check, boot, board)
         con.proc.stdin.write(b"poweroff -f\r")
         con.proc.stdin.flush()
         asked = time.monotonic()
