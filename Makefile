@@ -96,6 +96,24 @@ $(GUEST_IMAGES): $(BUILD)/guest-%.bin: $(GUEST_DIR)/%.S $(GUEST_DIR)/common.S $(
 		{ echo "$@: no ARM\\x64 magic at 0x38 ($$magic)"; rm -f $@; exit 1; }
 	@$(BUILD)/guest-check-header $@ || { rm -f $@; exit 1; }
 
+# The conformance guest (tests/conformance/guest): Rust this time, a position-independent
+# executable that relocates itself (entry.S), so the same image runs where QEMU -kernel and
+# armvisor put it. check-image.sh checks it has only R_AARCH64_RELATIVE relocations and a
+# sound header; guest-check-header that the hypervisor's own parser accepts it.
+CONF_DIR     := tests/conformance
+CONF_IMAGE   := $(BUILD)/guest-conformance.bin
+CONF_RUSTC    = rustc --edition 2024 --target $(TARGET) --crate-type bin -C panic=abort -C opt-level=2 \
+	-C relocation-model=pie -C link-arg=-pie -C link-arg=--no-dynamic-linker -C link-arg=-znotext \
+	-C link-arg=-T$(CONF_DIR)/guest/link.ld
+
+$(CONF_IMAGE): $(wildcard $(CONF_DIR)/guest/*.rs $(CONF_DIR)/guest/*/*.rs) $(CONF_DIR)/guest/entry.S \
+		$(CONF_DIR)/guest/link.ld $(BUILD)/guest-check-header $(BUILD)/.setup
+	@echo "==> building $@"
+	@$(CONF_RUSTC) -o $(BUILD)/guest-conformance.elf $(CONF_DIR)/guest/main.rs
+	@$(LLVM_BIN)/llvm-objcopy -O binary $(BUILD)/guest-conformance.elf $@
+	@bash tests/check-image.sh $(BUILD)/guest-conformance.elf $@ "$(LLVM_BIN)" || { rm -f $@; exit 1; }
+	@$(BUILD)/guest-check-header $@ || { rm -f $@; exit 1; }
+
 $(BUILD)/guest-check-header: $(GUEST_DIR)/check_header.rs src/vm/linux.rs
 	@mkdir -p $(BUILD)
 	@rustc --edition 2024 -O -o $@ $(GUEST_DIR)/check_header.rs
