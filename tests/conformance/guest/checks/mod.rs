@@ -3,6 +3,7 @@
 //! the rows say which part when it is not obvious.
 
 pub mod cache;
+pub mod timer;
 
 use crate::Group;
 use crate::cpu::cpu;
@@ -14,6 +15,7 @@ use core::sync::atomic::Ordering::Relaxed;
 pub static GROUPS: &[&Group] = &[
     &cache::MMU_OFF,
     &cache::GROUP,
+    &timer::GROUP,
 ];
 pub const MMU_ON_BEFORE: usize = 1;
 
