@@ -2,7 +2,9 @@
 //! architecture (Arm ARM, GICv3, PSCI, the PL031 and virtio-mmio specifications) requires;
 //! the rows say which part when it is not obvious.
 
+pub mod abort;
 pub mod cache;
+pub mod debug;
 pub mod timer;
 
 use crate::Group;
@@ -16,6 +18,8 @@ pub static GROUPS: &[&Group] = &[
     &cache::MMU_OFF,
     &cache::GROUP,
     &timer::GROUP,
+    &abort::GROUP,
+    &debug::GROUP,
 ];
 pub const MMU_ON_BEFORE: usize = 1;
 
