@@ -5,6 +5,7 @@
 pub mod abort;
 pub mod cache;
 pub mod debug;
+pub mod idregs;
 pub mod timer;
 
 use crate::Group;
@@ -20,6 +21,7 @@ pub static GROUPS: &[&Group] = &[
     &timer::GROUP,
     &abort::GROUP,
     &debug::GROUP,
+    &idregs::GROUP,
 ];
 pub const MMU_ON_BEFORE: usize = 1;
 
