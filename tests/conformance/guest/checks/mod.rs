@@ -6,7 +6,9 @@ pub mod abort;
 pub mod cache;
 pub mod debug;
 pub mod idregs;
+pub mod rtc;
 pub mod timer;
+pub mod virtio;
 
 use crate::Group;
 use crate::cpu::cpu;
@@ -22,6 +24,8 @@ pub static GROUPS: &[&Group] = &[
     &abort::GROUP,
     &debug::GROUP,
     &idregs::GROUP,
+    &virtio::GROUP,
+    &rtc::GROUP,
 ];
 pub const MMU_ON_BEFORE: usize = 1;
 
