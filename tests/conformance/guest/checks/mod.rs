@@ -5,8 +5,11 @@
 pub mod abort;
 pub mod cache;
 pub mod debug;
+pub mod gic;
 pub mod idregs;
+pub mod psci;
 pub mod rtc;
+pub mod sgi;
 pub mod timer;
 pub mod virtio;
 
@@ -25,6 +28,9 @@ pub static GROUPS: &[&Group] = &[
     &debug::GROUP,
     &idregs::GROUP,
     &virtio::GROUP,
+    &psci::GROUP,
+    &gic::GROUP,
+    &sgi::GROUP,
     &rtc::GROUP,
 ];
 pub const MMU_ON_BEFORE: usize = 1;
