@@ -31,6 +31,7 @@ import time
 # No protocol line for this long: hung (the longest group prints within ~6 s).
 IDLE_S = int(os.environ.get("CONF_IDLE_S", "30"))
 RUN_S = 150  # one QEMU run at most
+SIDE_S = 300  # all the runs of one side (restarts included) at most
 WALLCLOCK_SLACK_S = 3
 QEMU = os.environ.get("QEMU", "qemu-system-aarch64")
 SMP = int(os.environ.get("SMP", "4"))
@@ -189,7 +190,8 @@ def run_once(run, cmd, start_from):
         return None
     reason = f"fatal: {fatal}" if fatal else (why or "QEMU exited")
     if not run.plan:
-        run.notes.append(f"{run.name}: no plan printed ({reason})")
+        tail = " | ".join(line for line in run.log[-5:] if line.strip())
+        run.notes.append(f"{run.name}: no plan printed ({reason}); its last lines: {tail}")
         return None
     if current is None:
         # Between groups: the next one is where it stopped.
@@ -225,6 +227,12 @@ def host_verdict(name, detail):
 def run_side(run, make_cmd):
     start_from = 0
     while start_from is not None:
+        if run.seconds > SIDE_S:
+            run.notes.append(f"{run.name}: over {SIDE_S} s in all; the groups from {run.plan[start_from][0]} on are not run")
+            for _, rows in run.plan[start_from:]:
+                for r in rows:
+                    run.rows.setdefault(r, ("fail", f"not run: the {run.name} side took over {SIDE_S} s", ""))
+            return
         args = BASE_ARGS if start_from == 0 else f"{BASE_ARGS} conf.from={start_from}"
         start_from = run_once(run, make_cmd(args), start_from)
 
