@@ -12,6 +12,8 @@
 #   make guest           fetch the guest kernel and build the initramfs (run on demand)
 #   make bench           boot-to-prompt time, QEMU directly vs under the hypervisor
 #   make guests          the standalone test guests build/guest-ticker.bin, -hostile.bin
+#   make conformance     the differential suite: one test guest on QEMU directly and under the
+#                        hypervisor, every check's two verdicts side by side
 #
 # Variables: SMP (QEMU -smp), MEM (QEMU -m), GIC (virt's gic-version), CPU (QEMU -cpu),
 # QEMU, TIMEOUT (seconds per QEMU run),
@@ -41,7 +43,7 @@ QEMU_MACHINE := -machine virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) -
 TEST_MODULE  := $(BUILD)/test-module.bin
 MODULE_ADDR  := 0x4c000000
 
-.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest guests run-linux-smp run-linux-vms run-zcu102 bench
+.PHONY: all help setup run test host-test clippy qemu-tests size clean dtbs guest guests conformance run-linux-smp run-linux-vms run-zcu102 bench
 
 GUEST_CACHE  ?= $(HOME)/.cache/armvisor-guest
 LINUX_IMAGE  ?= $(GUEST_CACHE)/Image
@@ -51,7 +53,7 @@ LINUX_ARGS   ?= console=ttyAMA0 earlycon
 all: $(BUILD)/armvisor.bin
 
 help:
-	@sed -n '1,15p' Makefile
+	@sed -n '1,17p' Makefile
 
 # Toolchain pieces rust-toolchain.toml names but rustup may not have fetched yet, and the
 # QEMU/U-Boot/dtc packages the tests use. Each step says what it installs.
@@ -96,6 +98,29 @@ $(GUEST_IMAGES): $(BUILD)/guest-%.bin: $(GUEST_DIR)/%.S $(GUEST_DIR)/common.S $(
 		{ echo "$@: no ARM\\x64 magic at 0x38 ($$magic)"; rm -f $@; exit 1; }
 	@$(BUILD)/guest-check-header $@ || { rm -f $@; exit 1; }
 
+# The conformance guest (tests/conformance/guest): Rust this time, a position-independent
+# executable that relocates itself (entry.S), so the same image runs where QEMU -kernel and
+# armvisor put it. check-image.sh checks it has only R_AARCH64_RELATIVE relocations and a
+# sound header; guest-check-header that the hypervisor's own parser accepts it.
+CONF_DIR     := tests/conformance
+CONF_IMAGE   := $(BUILD)/guest-conformance.bin
+CONF_RUSTC    = rustc --edition 2024 --target $(TARGET) --crate-type bin -C panic=abort -C opt-level=2 \
+	-C relocation-model=pie -C link-arg=-pie -C link-arg=--no-dynamic-linker -C link-arg=-znotext \
+	-C link-arg=-T$(CONF_DIR)/guest/link.ld
+
+$(CONF_IMAGE): $(wildcard $(CONF_DIR)/guest/*.rs $(CONF_DIR)/guest/*/*.rs) $(CONF_DIR)/guest/entry.S \
+		$(CONF_DIR)/guest/link.ld $(BUILD)/guest-check-header $(BUILD)/.setup
+	@echo "==> building $@"
+	@$(CONF_RUSTC) -o $(BUILD)/guest-conformance.elf $(CONF_DIR)/guest/main.rs
+	@$(LLVM_BIN)/llvm-objcopy -O binary $(BUILD)/guest-conformance.elf $@
+	@bash tests/check-image.sh $(BUILD)/guest-conformance.elf $@ "$(LLVM_BIN)" || { rm -f $@; exit 1; }
+	@$(BUILD)/guest-check-header $@ || { rm -f $@; exit 1; }
+
+# The differential suite: the conformance guest directly on QEMU (EL1) and as an armvisor
+# VM, one row per check with both verdicts (tests/conformance/README.md).
+conformance: $(BUILD)/armvisor.bin $(CONF_IMAGE)
+	@python3 $(CONF_DIR)/run.py $(BUILD)/armvisor.bin $(CONF_IMAGE)
+
 $(BUILD)/guest-check-header: $(GUEST_DIR)/check_header.rs src/vm/linux.rs
 	@mkdir -p $(BUILD)
 	@rustc --edition 2024 -O -o $@ $(GUEST_DIR)/check_header.rs
@@ -127,7 +152,7 @@ clippy: $(BUILD)/.setup
 	$(CARGO) clippy --quiet --target $(TARGET) --features hv -- -D warnings
 	$(CARGO) clippy --quiet --target $(TARGET) --features selftest-fail -- -D warnings
 
-test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE) guest $(BUILD)/disk.img $(GUEST_IMAGES)
+test: $(BUILD)/armvisor.bin $(BUILD)/armvisor-selftest.bin $(BUILD)/armvisor-selftest-fail.bin $(TEST_MODULE) guest $(BUILD)/disk.img $(GUEST_IMAGES) $(CONF_IMAGE)
 	@LINUX_IMAGE="$(LINUX_IMAGE)" INITRD="$(INITRD)" bash tests/run-all.sh
 
 guest: $(BUILD)/.setup

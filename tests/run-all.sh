@@ -17,6 +17,8 @@
 #               eight-CPU-interface limit named, with the ninth CPU's node, and a non-zero exit
 #   bad-vms     two-VM configurations the board cannot run (more vCPUs than free pCPUs, more
 #               memory than free RAM): one message naming node and property, exit non-zero
+#   conformance the differential suite (tests/conformance): one test guest directly on QEMU
+#               and as an armvisor VM, every architectural check passing in both
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
 #   uboot-two-vms  U-Boot builds a two-VM tree (dom0less nodes) with fdt commands, boots it
 #   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs with a virtio disk; its shell is driven like a
@@ -196,6 +198,7 @@ step no-guest refuses_with "no multiboot,kernel module in /chosen and no xen,dom
 step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree lists 9 \(the 9th is /cpus/cpu@8\)' -- \
     -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin
 step bad-vms bad_vms
+step conformance python3 tests/conformance/run.py build/armvisor.bin build/guest-conformance.bin
 step uboot uboot_boots_it
 step uboot-two-vms uboot_two_vms
 step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"
