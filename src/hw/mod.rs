@@ -14,8 +14,10 @@
 //! that they are portable and host-tested; the arch layer supplies the MMIO.
 #![forbid(unsafe_code)]
 
+pub mod debug;
 pub mod el2;
 pub mod esr;
+pub mod features;
 pub mod gic;
 pub mod gicv2;
 pub mod gicv3;
