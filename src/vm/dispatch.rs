@@ -120,9 +120,17 @@ pub fn handle(vm: &Vm, vcpu: &mut Vcpu, exit: Exit) -> Next {
 }
 
 /// Applies `next` to the vCPU's PC: the one place a trapped instruction is stepped over.
+///
+/// An instruction stepped over has completed, so PSTATE moves on as after any instruction
+/// that is not a branch: BTYPE becomes 0, and a software step in progress (MDSCR_EL1.SS
+/// with PSTATE.SS = 1, active-not-pending) has stepped it, so PSTATE.SS becomes 0 and the
+/// guest takes its step exception before the next instruction, not after it (Arm ARM D2.12,
+/// "Software Step exceptions"; KVM's `kvm_skip_instr`). A trap that resumes at the same
+/// instruction (an injected exception, an access to run again) leaves both alone.
 pub fn advance(vcpu: &mut Vcpu, next: Next) {
     if matches!(next, Next::Skip | Next::WaitForInterrupt { skip: true }) {
         vcpu.regs.pc = vcpu.regs.pc.wrapping_add(4);
+        vcpu.regs.pstate &= !(pstate::SS | pstate::BTYPE);
     }
 }
 
@@ -256,5 +264,22 @@ mod tests {
         assert_eq!(sysreg(3, 0, 0, 0, 5), SysReg::Unknown, "MPIDR_EL1 is not trapped as an ID register");
         assert_eq!(sysreg(2, 0, 0, 2, 2), SysReg::Debug, "MDSCR_EL1");
         assert_eq!(sysreg(3, 3, 9, 12, 0), SysReg::Unknown, "PMCR_EL0");
+    }
+
+    #[test]
+    fn a_skipped_instruction_completes_a_step_and_clears_btype() {
+        let stepping = pstate::EL1H | pstate::SS | pstate::BTYPE;
+        for next in [Next::Skip, Next::WaitForInterrupt { skip: true }] {
+            let mut v = Vcpu::new(0, 0x1000, 0);
+            v.regs.pstate = stepping;
+            advance(&mut v, next);
+            assert_eq!((v.regs.pc, v.regs.pstate), (0x1004, pstate::EL1H), "{next:?}: stepped over, SS and BTYPE 0");
+        }
+        for next in [Next::Resume, Next::WaitForInterrupt { skip: false }, Next::Yield] {
+            let mut v = Vcpu::new(0, 0x1000, 0);
+            v.regs.pstate = stepping;
+            advance(&mut v, next);
+            assert_eq!((v.regs.pc, v.regs.pstate), (0x1000, stepping), "{next:?}: the same instruction, SS kept");
+        }
     }
 }
