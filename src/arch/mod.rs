@@ -83,7 +83,8 @@ const _: () = assert!(core::mem::offset_of!(GuestRegs, pc) == 248 && core::mem::
 /// The EL1 system registers a vCPU owns (Arm ARM D19.2), saved when its pCPU switches to
 /// another vCPU (Hafnium's `arch_regs.lazy`). Registers the guest cannot reach (trapped
 /// and emulated, or hidden) are not here: ACTLR (HCR_EL2.TACR), the debug registers
-/// (MDCR_EL2.TDA: RAZ/WI), the PMU, SVE/SME state.
+/// (MDCR_EL2.TDA: RAZ/WI), the PMU, SVE/SME state, the LORegion and RAS error record
+/// registers (HCR_EL2.TLOR, TERR).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct El1Regs {
     pub sctlr: u64,
@@ -109,6 +110,11 @@ pub struct El1Regs {
     pub sp_el0: u64,
     pub sp_el1: u64,
     pub par: u64,
+    /// TPIDR2_EL0, where FEAT_SME is: no trap reaches it without fine-grained traps, so it
+    /// is the guest's even though the ID registers hide SME.
+    pub tpidr2_el0: u64,
+    /// DISR_EL1 as the guest sees it, VDISR_EL2 (HCR_EL2.AMO is set), where FEAT_RAS is.
+    pub vdisr: u64,
 }
 
 /// FP/SIMD state: V0-V31, FPSR, FPCR.

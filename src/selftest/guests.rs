@@ -3,7 +3,7 @@
 
 use super::{Ctx, check, check_eq};
 use crate::hw::el2::pstate;
-use crate::hw::esr::{ESR, ISS_DATA_ABORT, ec, fsc};
+use crate::hw::esr::{ESR, ISS_DATA_ABORT, ec, fsc, syndrome};
 use crate::hw::psci;
 use crate::mm::GuestPhysAddr;
 use crate::mm::range::Range;
@@ -447,7 +447,38 @@ pub fn run_cpu(ctx: &mut Ctx) {
         check_eq!(ctx, get(9), Some(0), "round {round}: MDSCR_EL1 RAZ/WI");
         check_eq!(ctx, get(10), Some(1), "round {round}: EL1 physical timer interrupt taken once");
         check_eq!(ctx, get(11), Some(0), "round {round}: CNTV_CVAL, CNTP_CVAL, PAR_EL1, CSSELR_EL1 zero at start");
+        if round == 1 {
+            ctx.section("guest-optional-registers");
+        } else {
+            ctx.section("guest-optional-registers-again");
+        }
+        optional_registers(ctx, round, &get);
     }
+}
+
+/// The cpu guest's reports 12-24: the registers of features this core may or may not have,
+/// as the guest must see them (UNDEFINED where the feature is absent or hidden; as KVM
+/// answers them where they trap; nothing of the previous guest where they do not). Each
+/// value comes with the ESR_EL1 its access raised, 0 for none.
+fn optional_registers(ctx: &mut Ctx, round: u32, get: &dyn Fn(u64) -> Option<u64>) {
+    let f = crate::arch::aarch64::idregs::features();
+    let undef = syndrome(ec::UNKNOWN, 0);
+    // (value, ESR) as read, and as expected: `value` and no exception if `present`, else an
+    // UNDEFINED exception (and whatever the register held).
+    let seen = |present: bool, id: u64| (get(id).filter(|_| present), get(id + 1));
+    let want = |present: bool, value: u64| if present { (Some(value), Some(0)) } else { (None, Some(undef)) };
+    let (sme, ras, lor) = (f.sme(), f.ras(), f.lor());
+    check_eq!(ctx, seen(sme, 12), want(sme, 0), "round {round}: TPIDR2_EL0 zero at start (SME {sme})");
+    check_eq!(ctx, seen(ras, 14), want(ras, 0), "round {round}: DISR_EL1 zero at start (RAS {ras})");
+    check_eq!(ctx, seen(lor, 16), want(lor, 0), "round {round}: LORID_EL1 (LOR {lor}): no LORegions");
+    if lor {
+        check_eq!(ctx, get(18), Some(0), "round {round}: LORC_EL1 RAZ/WI");
+    }
+    check_eq!(ctx, seen(ras, 19), want(ras, 0), "round {round}: ERRIDR_EL1 (RAS {ras}): no error records");
+    check_eq!(ctx, get(21), Some(undef), "round {round}: AMCR_EL0 UNDEFINED (AMU {})", f.amu());
+    check_eq!(ctx, get(22), Some(undef), "round {round}: TRFCR_EL1 UNDEFINED (TRF {})", f.trf());
+    let v3 = crate::arch::gic_version() == crate::vgic::Version::V3;
+    check_eq!(ctx, seen(v3, 23), want(v3, 0b111), "round {round}: ICC_SRE_EL1 SRE, DFB, DIB (GICv3 {v3})");
 }
 
 /// The "uart" guest: transmit through the emulated PL011 to the console, and receive

@@ -37,10 +37,21 @@ pub enum SysReg {
     IccSgi1r,
     /// ICC_SGI0R_EL1: Group 0 SGIs.
     IccSgi0r,
+    /// ICC_SRE_EL1 (ICC_SRE_EL2.Enable = 0 traps it, where the GIC lets it).
+    IccSre,
     /// An ID register of the group HCR_EL2.TID3 traps (op0 3, op1 0, CRn 0, CRm 1-7).
     IdReg { crm: u8, op2: u8 },
     /// A debug or OS-lock register (op0 2, trapped by MDCR_EL2.TDA/TDOSA/TDRA).
     Debug,
+    /// LORSA_EL1, LOREA_EL1, LORN_EL1, LORC_EL1, or LORID_EL1 (`id`) (HCR_EL2.TLOR).
+    Lor { id: bool },
+    /// The RAS error record registers ERRIDR_EL1, ERRSELR_EL1 and ERX*_EL1 (HCR_EL2.TERR,
+    /// and FIEN = 0 for ERXPFG*); `read_only`: ERRIDR_EL1, ERXFR_EL1, ERXPFGF_EL1.
+    Ras { read_only: bool },
+    /// An activity monitor register, AM*_EL0 (CPTR_EL2.TAM).
+    Amu,
+    /// TRFCR_EL1, the trace filter controls (MDCR_EL2.TTRF).
+    Trfcr,
     /// Anything else: not emulated.
     Unknown,
 }
@@ -50,10 +61,50 @@ pub fn sysreg(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> SysReg {
     match (op0, op1, crn, crm, op2) {
         (3, 0 | 1, 12, 11, 5 | 6) => SysReg::IccSgi1r,
         (3, 2, 12, 11, 7) => SysReg::IccSgi0r,
+        (3, 0, 12, 12, 5) => SysReg::IccSre,
         (3, 0, 0, 1..=7, _) => SysReg::IdReg { crm, op2 },
+        (3, 0, 10, 4, 0..=3) => SysReg::Lor { id: false },
+        (3, 0, 10, 4, 7) => SysReg::Lor { id: true },
+        (3, 0, 5, 3, 0) | (3, 0, 5, 4, 0 | 4) => SysReg::Ras { read_only: true },
+        (3, 0, 5, 3..=5, _) => SysReg::Ras { read_only: false },
+        (3, 3, 13, 2..=15, _) => SysReg::Amu,
+        (3, 0, 1, 2, 1) => SysReg::Trfcr,
         (2, ..) => SysReg::Debug,
         _ => SysReg::Unknown,
     }
+}
+
+/// How a trapped access of a register of a feature the ID registers make optional is
+/// answered. Pure: host-tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Reads as zero, writes ignored.
+    RazWi,
+    /// The guest takes an UNDEFINED exception.
+    Undefined,
+}
+
+/// The answer to an access of one of the feature registers [`SysReg::Lor`], [`SysReg::Ras`],
+/// [`SysReg::Amu`], [`SysReg::Trfcr`] when the guest's ID registers say `guest`; `None` for
+/// any other register.
+pub fn feature_answer(reg: SysReg, read: bool, guest: &crate::hw::features::Features) -> Option<Answer> {
+    Some(match reg {
+        // Armv8.1 makes the LORegions mandatory, with a trivial implementation allowed: no
+        // regions (LORID_EL1 0) and every other register RES0, which KVM gives as RAZ/WI.
+        // Without FEAT_LOR they are UNDEFINED. LORID_EL1 is read-only.
+        SysReg::Lor { .. } if !guest.lor() => Answer::Undefined,
+        SysReg::Lor { id: true } if !read => Answer::Undefined,
+        SysReg::Lor { .. } => Answer::RazWi,
+        // RAS: no error records (ERRIDR_EL1.NUM 0), so ERRSELR_EL1 selects nothing (WI) and
+        // the ERX* registers read 0, as KVM has them; UNDEFINED without FEAT_RAS.
+        SysReg::Ras { .. } if !guest.ras() => Answer::Undefined,
+        SysReg::Ras { read_only: true } if !read => Answer::Undefined,
+        SysReg::Ras { .. } => Answer::RazWi,
+        // The activity monitors and the trace filter controls are hidden in the ID
+        // registers (AMU, TraceFilt): UNDEFINED, as KVM's undef_access.
+        SysReg::Amu | SysReg::Trfcr => Answer::Undefined,
+        _ => return None,
+    })
 }
 
 use crate::hw::el2::pstate;
@@ -153,7 +204,9 @@ fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) ->
     let value = if rt == 31 { 0 } else { vcpu.regs.x[rt as usize] };
     let result = match (reg, read) {
         // A vGICv2 has no system-register interface: ICC_* is UNDEFINED, as on a GICv2.
-        (SysReg::IccSgi1r | SysReg::IccSgi0r, _) if vm.gic == vgic::Version::V2 => return undefined(vm, vcpu),
+        (SysReg::IccSgi1r | SysReg::IccSgi0r | SysReg::IccSre, _) if vm.gic == vgic::Version::V2 => {
+            return undefined(vm, vcpu);
+        }
         (SysReg::IccSgi1r, false) => {
             let (sgi, targets) = vgic::sgi_targets(&vm.mpidrs, vcpu.index, value);
             super::bus::send_sgis(vm, vcpu.index, sgi, targets);
@@ -166,10 +219,20 @@ fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) ->
             let hw = arch::read_id_reg(crm, op2);
             Some(super::idregs::sanitize(super::idregs::IdReg { crm, op2 }, hw, vm.gic))
         }
+        // ICC_SRE_EL1: system registers on, IRQ and FIQ bypass off (SRE, DFB, DIB), which a
+        // guest cannot change: KVM's vgic_sre for a GICv3 guest, and QEMU's constant.
+        (SysReg::IccSre, true) => Some(0b111),
+        (SysReg::IccSre, false) => None,
         // Debug and OS-lock registers: RAZ/WI, so a guest sees debug hardware with nothing
         // armed and cannot arm any.
         (SysReg::Debug, true) => Some(0),
         (SysReg::Debug, false) => None,
+        (SysReg::Lor { .. } | SysReg::Ras { .. } | SysReg::Amu | SysReg::Trfcr, _) => {
+            match feature_answer(reg, read, &super::idregs::guest_features(vm.gic)) {
+                Some(Answer::RazWi) => read.then_some(0),
+                _ => return undefined(vm, vcpu),
+            }
+        }
         _ => return undefined(vm, vcpu),
     };
     if let Some(v) = result
@@ -264,6 +327,49 @@ mod tests {
         assert_eq!(sysreg(3, 0, 0, 0, 5), SysReg::Unknown, "MPIDR_EL1 is not trapped as an ID register");
         assert_eq!(sysreg(2, 0, 0, 2, 2), SysReg::Debug, "MDSCR_EL1");
         assert_eq!(sysreg(3, 3, 9, 12, 0), SysReg::Unknown, "PMCR_EL0");
+        assert_eq!(sysreg(3, 0, 12, 12, 5), SysReg::IccSre, "ICC_SRE_EL1");
+        assert_eq!(sysreg(3, 0, 10, 4, 0), SysReg::Lor { id: false }, "LORSA_EL1");
+        assert_eq!(sysreg(3, 0, 10, 4, 3), SysReg::Lor { id: false }, "LORC_EL1");
+        assert_eq!(sysreg(3, 0, 10, 4, 7), SysReg::Lor { id: true }, "LORID_EL1");
+        assert_eq!(sysreg(3, 0, 10, 4, 4), SysReg::Unknown, "MPAMIDR_EL1 is not a LOR register");
+        assert_eq!(sysreg(3, 0, 5, 3, 0), SysReg::Ras { read_only: true }, "ERRIDR_EL1");
+        assert_eq!(sysreg(3, 0, 5, 3, 1), SysReg::Ras { read_only: false }, "ERRSELR_EL1");
+        assert_eq!(sysreg(3, 0, 5, 4, 0), SysReg::Ras { read_only: true }, "ERXFR_EL1");
+        assert_eq!(sysreg(3, 0, 5, 4, 2), SysReg::Ras { read_only: false }, "ERXSTATUS_EL1");
+        assert_eq!(sysreg(3, 0, 5, 4, 4), SysReg::Ras { read_only: true }, "ERXPFGF_EL1");
+        assert_eq!(sysreg(3, 0, 5, 5, 1), SysReg::Ras { read_only: false }, "ERXMISC1_EL1");
+        assert_eq!(sysreg(3, 0, 5, 2, 0), SysReg::Unknown, "ESR_EL1 is not a RAS register");
+        assert_eq!(sysreg(3, 3, 13, 2, 0), SysReg::Amu, "AMCR_EL0");
+        assert_eq!(sysreg(3, 3, 13, 2, 5), SysReg::Amu, "AMCNTENSET0_EL0");
+        assert_eq!(sysreg(3, 3, 13, 15, 7), SysReg::Amu, "AMEVTYPER1<15>_EL0");
+        assert_eq!(sysreg(3, 3, 13, 0, 2), SysReg::Unknown, "TPIDR_EL0 is not an AMU register");
+        assert_eq!(sysreg(3, 0, 1, 2, 1), SysReg::Trfcr, "TRFCR_EL1");
+    }
+
+    #[test]
+    fn optional_feature_registers_answer_as_kvm() {
+        use crate::hw::features::Features;
+        let none = Features::default();
+        let all = Features { pfr0: u64::MAX, pfr1: u64::MAX, dfr0: u64::MAX, mmfr1: u64::MAX };
+        let lor = SysReg::Lor { id: false };
+        let lorid = SysReg::Lor { id: true };
+        let errselr = SysReg::Ras { read_only: false };
+        let erridr = SysReg::Ras { read_only: true };
+        for read in [true, false] {
+            assert_eq!(feature_answer(lor, read, &none), Some(Answer::Undefined), "no FEAT_LOR");
+            assert_eq!(feature_answer(lor, read, &all), Some(Answer::RazWi), "a trivial LORegion implementation");
+            assert_eq!(feature_answer(errselr, read, &none), Some(Answer::Undefined), "no FEAT_RAS");
+            assert_eq!(feature_answer(errselr, read, &all), Some(Answer::RazWi), "ERRSELR_EL1: WI");
+            for f in [none, all] {
+                assert_eq!(feature_answer(SysReg::Amu, read, &f), Some(Answer::Undefined), "AMU hidden");
+                assert_eq!(feature_answer(SysReg::Trfcr, read, &f), Some(Answer::Undefined), "TRF hidden");
+            }
+        }
+        assert_eq!(feature_answer(lorid, true, &all), Some(Answer::RazWi), "LORID_EL1: no LORegions");
+        assert_eq!(feature_answer(lorid, false, &all), Some(Answer::Undefined), "LORID_EL1 is read-only");
+        assert_eq!(feature_answer(erridr, true, &all), Some(Answer::RazWi), "ERRIDR_EL1: no error records");
+        assert_eq!(feature_answer(erridr, false, &all), Some(Answer::Undefined), "ERRIDR_EL1 is read-only");
+        assert_eq!(feature_answer(SysReg::IccSre, true, &all), None);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! not virtualize removed, so that a guest never probes them and then faults. Hidden: SVE
 //! and SME (CPTR_EL2 traps them; their register state is not switched), MTE (HCR_EL2.ATA
 //! is 0), pointer authentication (HCR_EL2.API/APK are 0), the PMU and statistical
-//! profiling, trace, AMU, MPAM, RME. Everything else is the hardware's value.
+//! profiling, trace and the trace filter controls, AMU, MPAM, RME, and the debug
+//! architecture beyond Armv8.8 (FEAT_Debugv8p9's breakpoint banks and ID_AA64DFR1_EL1,
+//! as KVM limits it). Everything else is the hardware's value: the breakpoints and
+//! watchpoints (the guest owns the real ones), RAS and LORegions (their registers trap
+//! and are answered as KVM does, vm::dispatch).
 #![forbid(unsafe_code)]
 
 /// An ID register in the trapped group: op0 = 3, op1 = 0, CRn = 0, CRm = 1-7.
@@ -14,6 +18,17 @@ pub struct IdReg {
 
 fn clear(value: u64, fields: &[u32]) -> u64 {
     fields.iter().fold(value, |v, &shift| v & !(0xf << shift))
+}
+
+/// ID_AA64DFR0_EL1.DebugVer: its place, and the value of FEAT_Debugv8p8.
+const DEBUGVER: u32 = crate::hw::features::shift::DFR0_DEBUGVER;
+const DEBUG_V8P8: u64 = 0b1010;
+
+/// What the guest's ID registers say it has, for the answers that depend on it (the
+/// LORegion and RAS registers), in a VM whose vGIC is `gic`.
+pub fn guest_features(gic: crate::vgic::Version) -> crate::hw::features::Features {
+    let id = |crm, op2| sanitize(IdReg { crm, op2 }, crate::arch::read_id_reg(crm, op2), gic);
+    crate::hw::features::Features { pfr0: id(4, 0), pfr1: id(4, 1), dfr0: id(5, 0), mmfr1: id(7, 1) }
 }
 
 /// The value the guest reads for ID register `r` whose hardware value is `hw`, in a VM whose
@@ -30,9 +45,16 @@ pub fn sanitize(r: IdReg, hw: u64, gic: crate::vgic::Version) -> u64 {
         (4, 1) => clear(hw, &[8, 16, 24, 36, 40, 44]),
         // ID_AA64ZFR0_EL1 (SVE) and ID_AA64SMFR0_EL1 (SME).
         (4, 4) | (4, 5) => 0,
-        // ID_AA64DFR0_EL1: TraceVer [7:4], PMUVer [11:8], PMSVer [35:32], TraceFilt [43:40],
-        // TraceBuffer [47:44], MTPMU [51:48], BRBE [55:52].
-        (5, 0) => clear(hw, &[4, 8, 32, 40, 44, 48, 52]),
+        // ID_AA64DFR0_EL1: TraceVer [7:4], PMUVer [11:8], PMSS [19:16], SEBEP [27:24],
+        // PMSVer [35:32], TraceFilt [43:40], TraceBuffer [47:44], MTPMU [51:48], BRBE
+        // [55:52], ExtTrcBuff [59:56], HPMN0 [63:60]; DebugVer [3:0] at most Armv8.8.
+        (5, 0) => {
+            let v = clear(hw, &[4, 8, 16, 24, 32, 40, 44, 48, 52, 56, 60]);
+            let version = (v >> DEBUGVER) & 0xf;
+            (v & !(0xf << DEBUGVER)) | (version.min(DEBUG_V8P8) << DEBUGVER)
+        }
+        // ID_AA64DFR1_EL1: Debugv8p9's and the PMU's and trace's extensions, none given.
+        (5, 1) => 0,
         // ID_AA64ISAR1_EL1: APA [7:4], API [11:8], GPA [27:24], GPI [31:28].
         (6, 1) => clear(hw, &[4, 8, 24, 28]),
         // ID_AA64ISAR2_EL1: GPA3 [11:8], APA3 [15:12].
@@ -62,7 +84,24 @@ mod tests {
         assert_eq!(sanitize(IdReg { crm: 4, op2: 5 }, all, V3), 0);
         let dfr0 = sanitize(IdReg { crm: 5, op2: 0 }, all, V3);
         assert_eq!((dfr0 >> 8) & 0xf, 0, "PMU");
-        assert_eq!(dfr0 & 0xf, 0xf, "DebugVer kept");
+        assert_eq!(dfr0 & 0xf, 0b1010, "DebugVer at most Armv8.8");
+        assert_eq!((dfr0 >> 12) & 0xf, 0xf, "BRPs kept");
+        assert_eq!((dfr0 >> 20) & 0xf, 0xf, "WRPs kept");
+        assert_eq!((dfr0 >> 28) & 0xf, 0xf, "CTX_CMPs kept");
+        assert_eq!((dfr0 >> 36) & 0xf, 0xf, "DoubleLock kept");
+        assert_eq!((dfr0 >> 40) & 0xf, 0, "TraceFilt: no TRFCR_EL1");
+        assert_eq!(dfr0 >> 56, 0, "ExtTrcBuff, HPMN0");
+        for (shift, what) in [(4, "TraceVer"), (16, "PMSS"), (24, "SEBEP"), (32, "PMSVer")] {
+            assert_eq!((dfr0 >> shift) & 0xf, 0, "{what} hidden");
+        }
+        // QEMU's -cpu max (Debugv8p4) and a Cortex-A53 (Armv8.0) as they are, less the PMU.
+        assert_eq!(sanitize(IdReg { crm: 5, op2: 0 }, 0x1030_5609, V3), 0x1030_5009);
+        assert_eq!(sanitize(IdReg { crm: 5, op2: 0 }, 0x1030_5106, V3), 0x1030_5006);
+        assert_eq!(sanitize(IdReg { crm: 5, op2: 1 }, all, V3), 0, "ID_AA64DFR1_EL1");
+        let pfr0 = sanitize(IdReg { crm: 4, op2: 0 }, all, V3);
+        assert_eq!((pfr0 >> 44) & 0xf, 0, "AMU hidden");
+        assert_eq!((pfr0 >> 28) & 0xf, 0xf, "RAS kept: its registers answer as KVM's");
+        assert_eq!((sanitize(IdReg { crm: 7, op2: 1 }, all, V3) >> 16) & 0xf, 0xf, "LO kept");
         let isar1 = sanitize(IdReg { crm: 6, op2: 1 }, all, V3);
         assert_eq!(isar1 & 0xff0, 0, "APA, API");
         assert_eq!((isar1 >> 24) & 0xff, 0, "GPA, GPI");

@@ -1,13 +1,18 @@
 // Test guest "cpu": the CPU a guest sees. FP/SIMD registers start zeroed (nothing left by an
 // earlier guest on this pCPU) and keep their values across 200 exits; the ID registers hide
 // SVE, SME, MTE, pointer authentication and the PMU; an SVE instruction is UNDEFINED; debug
-// registers are RAZ/WI; the EL1 physical timer works and its interrupt (PPI 30) arrives.
+// registers are RAZ/WI; the EL1 physical timer works and its interrupt (PPI 30) arrives;
+// the registers of optional features read as the harness expects for the core.
 // Report ids: 1 OR of every FP/SIMD register, FPCR and FPSR at start; 2 bytes of V0-V31 not
 // holding their pattern after the exits; 3 ID_AA64PFR0_EL1; 4 ID_AA64PFR1_EL1; 5
 // ID_AA64ISAR1_EL1; 6 ID_AA64DFR0_EL1; 7 ID_AA64ZFR0_EL1; 8 ESR_EL1 after RDVL; 9 MDSCR_EL1
-// after writing ones; 10 physical timer interrupts taken; 11 OR of CNTV_CVAL, CNTP_CVAL,
-// PAR_EL1 and CSSELR_EL1 at start (an earlier guest's values must not show: each guest
-// leaves them non-zero for the next, the suite runs it twice on one pCPU).
+// after writing ones; 10 physical timer interrupts taken; 11 OR of CNTV_CVAL,
+// CNTP_CVAL, PAR_EL1 and CSSELR_EL1 at start (an earlier guest's values must not show: each
+// guest leaves them non-zero for the next, the suite runs it twice on one pCPU). Then, each
+// value with the ESR_EL1 its access raised (0: none) in the next id: 12/13 TPIDR2_EL0 at
+// start (SME), 14/15 DISR_EL1 at start (RAS: VDISR_EL2), both also left non-zero; 16/17
+// LORID_EL1, 18 LORC_EL1 after writing 1; 19/20 ERRIDR_EL1; 21 ESR of an AMCR_EL0 read, 22
+// of a TRFCR_EL1 read; 23/24 ICC_SRE_EL1 after writing 0.
 
 .arch_extension fp
 .arch_extension simd
@@ -91,6 +96,40 @@ guest_cpu_start:
     msr     mdscr_el1, x3
     mrs     x3, mdscr_el1
     REPORT  9, x3
+    // Registers of optional features: the value, then the ESR the access raised.
+    mov     x21, #0
+    mrs     x3, s3_3_c13_c0_5           // TPIDR2_EL0
+    REPORT  12, x3
+    REPORT  13, x21
+    mov     x21, #0
+    mrs     x3, s3_0_c12_c1_1           // DISR_EL1
+    REPORT  14, x3
+    REPORT  15, x21
+    mov     x21, #0
+    mrs     x3, s3_0_c10_c4_7           // LORID_EL1
+    REPORT  16, x3
+    REPORT  17, x21
+    mov     x3, #1
+    msr     s3_0_c10_c4_3, x3           // LORC_EL1
+    mov     x3, #-1
+    mrs     x3, s3_0_c10_c4_3
+    REPORT  18, x3
+    mov     x21, #0
+    mrs     x3, s3_0_c5_c3_0            // ERRIDR_EL1
+    REPORT  19, x3
+    REPORT  20, x21
+    mov     x21, #0
+    mrs     x3, s3_3_c13_c2_0           // AMCR_EL0
+    REPORT  21, x21
+    mov     x21, #0
+    mrs     x3, s3_0_c1_c2_1            // TRFCR_EL1
+    REPORT  22, x21
+    mov     x21, #0
+    msr     s3_0_c12_c12_5, xzr         // ICC_SRE_EL1
+    mov     x3, #-1
+    mrs     x3, s3_0_c12_c12_5
+    REPORT  23, x3
+    REPORT  24, x21
 
     // The EL1 physical timer, through the vGIC: PPI 30.
     movz    x1, #0x0800, lsl #16
@@ -118,6 +157,9 @@ guest_cpu_start:
     msr     par_el1, x3
     mov     x3, #1                      // CSSELR: level 1 instruction cache
     msr     csselr_el1, x3
+    mov     x3, #0x1234
+    msr     s3_3_c13_c0_5, x3           // TPIDR2_EL0 (UNDEFINED without SME: skipped)
+    msr     s3_0_c12_c1_1, x3           // DISR_EL1 (UNDEFINED without RAS: skipped)
     SYSTEM_OFF
 
 // Stores V0-V31 to cpu_buf (x20). Clobbers nothing else.

@@ -124,6 +124,13 @@ fn save_el1(r: &mut El1Regs) {
     r.sp_el0 = mrs!("sp_el0");
     r.sp_el1 = mrs!("sp_el1");
     r.par = mrs!("par_el1");
+    let f = super::idregs::features();
+    if f.sme() {
+        r.tpidr2_el0 = mrs!("s3_3_c13_c0_5");
+    }
+    if f.ras() {
+        r.vdisr = mrs!("s3_4_c12_c1_1");
+    }
 }
 
 fn restore_el1(r: &El1Regs) {
@@ -150,6 +157,13 @@ fn restore_el1(r: &El1Regs) {
     msr!("sp_el0", r.sp_el0);
     msr!("sp_el1", r.sp_el1);
     msr!("par_el1", r.par);
+    let f = super::idregs::features();
+    if f.sme() {
+        msr!("s3_3_c13_c0_5", r.tpidr2_el0);
+    }
+    if f.ras() {
+        msr!("s3_4_c12_c1_1", r.vdisr);
+    }
 }
 
 fn save_timers(t: &mut TimerRegs) {
@@ -253,7 +267,7 @@ pub fn switch_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
 /// HCR_EL2.TWI: trap the guest's WFI (when this pCPU has other vCPUs to run meanwhile).
 pub fn set_wfi_trap(trap: bool) {
     const TWI: u64 = 1 << 13;
-    let hcr = super::vcpu::HCR_GUEST | if trap { TWI } else { 0 };
+    let hcr = super::vcpu::hcr_guest() | if trap { TWI } else { 0 };
     msr!("hcr_el2", hcr);
     // SAFETY: a barrier only.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };

@@ -1,4 +1,5 @@
-//! Reading the hardware's ID registers by encoding (for the trapped-ID-register emulation).
+//! Reading the hardware's ID registers by encoding (for the trapped-ID-register emulation),
+//! and the features the EL2 trap controls depend on.
 
 use core::arch::asm;
 
@@ -81,4 +82,9 @@ pub fn read(crm: u8, op2: u8) -> u64 {
         (7, 6),
         (7, 7)
     )
+}
+
+/// What this core implements, for the trap controls a guest runs under (`hw::el2`).
+pub fn features() -> crate::hw::features::Features {
+    crate::hw::features::Features { pfr0: read(4, 0), pfr1: read(4, 1), dfr0: read(5, 0), mmfr1: read(7, 1) }
 }

@@ -156,44 +156,30 @@ pub fn enter(regs: &mut GuestRegs) -> Syndrome {
     Syndrome { vector, esr: ESR_EL2.get(), far: FAR_EL2.get(), hpfar: HPFAR_EL2.get() }
 }
 
-/// HCR_EL2 while a guest runs: stage-2 on (VM), set/way invalidation as clean+invalidate
-/// (SWIO), physical IRQ/FIQ/SError to EL2 (IMO/FMO/AMO), ID group 3 registers trapped
-/// (TID3, emulated by vm::idregs), SMC trapped (TSC), implementation defined and auxiliary
-/// control registers trapped (TIDCP, TACR), EL1 is AArch64 (RW). Set/way cache maintenance
-/// is not trapped (TSW = 0): a vCPU never leaves the pCPU its placement names, so a guest's
-/// DC CSW/CISW on its own core's caches is what it would do on the bare machine (firmware
-/// cleans its caches this way before turning them on or off), and SWIO makes DC ISW a clean
-/// and invalidate, so no other VM's or the hypervisor's dirty lines are thrown away. Pointer authentication (API = APK = 0) and MTE tag access (ATA = 0) trap,
-/// and the ID registers hide both. WFI and WFE do not trap (TWI = TWE = 0).
-pub const HCR_GUEST: u64 =
-    hcr::VM | hcr::SWIO | hcr::FMO | hcr::IMO | hcr::AMO | hcr::TID3 | hcr::TSC | hcr::TIDCP | hcr::TACR | hcr::RW;
+/// HCR_EL2 while a guest runs on this core: `hw::el2::hcr::guest`, which says what each
+/// bit is for (the LORegion and RAS traps only where the core has them).
+pub fn hcr_guest() -> u64 {
+    hcr::guest(&super::idregs::features())
+}
 
 /// HCR_EL2 while no guest runs (from boot on, and after a VM finished on this pCPU): EL1
 /// is AArch64, and physical IRQ/FIQ/SError go to EL2.
 pub const HCR_HOST: u64 = hcr::RW | hcr::FMO | hcr::IMO | hcr::AMO;
-
-/// CPTR_EL2 while a guest runs: TFP = 0 (FP/SIMD is the guest's), TZ = 1 (SVE trapped: we
-/// do not switch its state), TTA = 1 (trace trapped).
-const CPTR_GUEST: u64 = cptr::RES1 | cptr::TZ | cptr::TTA;
-
-/// MDCR_EL2 while a guest runs: TDRA, TDOSA and TDA trap the debug registers, TPM and TPMCR
-/// the PMU; HPMN = 0: no event counters for the guest.
-const MDCR_GUEST: u64 = mdcr::TDRA | mdcr::TDOSA | mdcr::TDA | mdcr::TPM | mdcr::TPMCR;
 
 /// CNTHCTL_EL2 while a guest runs: EL1 may use the physical counter and timer (EL1PCTEN,
 /// EL1PCEN), as the architecture gives them to EL1; the hypervisor uses neither. Their
 /// interrupts come to EL2 (HCR_EL2.IMO) and are injected.
 const CNTHCTL_GUEST: u64 = cnthctl::EL1PCTEN | cnthctl::EL1PCEN;
 
-// The values these had as raw numbers (before `hw`), so that naming them changed nothing;
-// HCR_GUEST has lost TSW (bit 22) since: set/way maintenance is not trapped.
-const _: () = assert!(HCR_GUEST == 0x803c_003b && HCR_HOST == 0x8000_0038);
-const _: () = assert!(CPTR_GUEST == 0x10_33ff && MDCR_GUEST == 0xe60 && CNTHCTL_GUEST == 0b11);
+// The values these had as raw numbers (before `hw`), so that naming them changed nothing.
+// (The guest's HCR_EL2, CPTR_EL2 and MDCR_EL2 depend on the core: hw::el2's tests.)
+const _: () = assert!(HCR_HOST == 0x8000_0038 && CNTHCTL_GUEST == 0b11);
 
 /// Loads a VM's stage-2 tables and traps on this pCPU, its virtual counter offset (the same
 /// for all its vCPUs), and resets the EL1 state the guest will see (MMU off, no vector
 /// table, timers off).
 pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
+    let features = super::idregs::features();
     // SAFETY: only FP/SIMD registers change, which no hypervisor code uses (softfloat).
     unsafe { fp_reset() };
     // SAFETY: EL2 control registers for the guest about to run; the TLB invalidation drops
@@ -245,16 +231,27 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             "isb",
             vtcr = in(reg) vtcr,
             vttbr = in(reg) vttbr,
-            hcr = in(reg) HCR_GUEST,
+            hcr = in(reg) hcr::guest(&features),
             vmpidr = in(reg) vmpidr | mpidr::RES1,
             tmp = out(reg) _,
-            cptr = in(reg) CPTR_GUEST,
-            mdcr = in(reg) MDCR_GUEST,
+            cptr = in(reg) cptr::guest(&features),
+            mdcr = in(reg) mdcr::guest(&features, false),
             cnthctl = in(reg) CNTHCTL_GUEST,
             cntvoff = in(reg) cntvoff,
             sctlr = in(reg) sctlr_el1::MMU_OFF,
             options(nostack)
         );
+    }
+    // The registers only some cores have, which a guest reaches without a trap.
+    // SAFETY: TPIDR2_EL0 (FEAT_SME) and VDISR_EL2 (FEAT_RAS; the guest's DISR_EL1 while
+    // HCR_EL2.AMO is set) of the guest about to run, each written only where it exists.
+    unsafe {
+        if features.sme() {
+            asm!("msr s3_3_c13_c0_5, xzr", options(nostack));
+        }
+        if features.ras() {
+            asm!("msr s3_4_c12_c1_1, xzr", options(nostack));
+        }
     }
 }
 

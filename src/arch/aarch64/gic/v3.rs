@@ -129,8 +129,8 @@ pub fn init_cpu(mpidr: u64, ppis: &[u32]) -> Result<(), GicError> {
         slot.store(r.base() as usize, core::sync::atomic::Ordering::Relaxed);
     }
 
-    // CPU interface (ICC_*): system-register access at EL2 and for EL1 (SRE, DFB, DIB,
-    // Enable), all priorities unmasked, EOI drops priority and deactivates, Group 1 on.
+    // CPU interface (ICC_*): system-register access at EL2 and for EL1 (SRE, DFB, DIB),
+    // all priorities unmasked, EOI drops priority and deactivates, Group 1 on.
     // SAFETY: GICv3 CPU interface set-up for this pCPU, in the order IHI 0069 12.1 gives.
     unsafe {
         asm!(
@@ -141,7 +141,9 @@ pub fn init_cpu(mpidr: u64, ppis: &[u32]) -> Result<(), GicError> {
             "msr icc_ctlr_el1, xzr",
             "msr icc_igrpen1_el1, {one}",
             "isb",
-            sre = in(reg) 0b1111u64,
+            // SRE, DFB, DIB; Enable = 0: EL1's accesses to ICC_SRE_EL1 trap (as KVM has
+            // them while a guest runs), so a guest reads what vm::dispatch answers.
+            sre = in(reg) 0b0111u64,
             pmr = in(reg) 0xffu64,
             one = in(reg) 1u64,
             options(nostack)

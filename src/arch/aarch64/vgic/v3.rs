@@ -88,6 +88,10 @@ pub fn reset(lr_count: usize) {
     // preemption; the others are UNDEFINED), so no priority of the last VM stays active.
     unsafe {
         asm!("msr ich_vmcr_el2, xzr", "msr ich_ap1r0_el2, xzr", "msr ich_ap0r0_el2, xzr", options(nostack));
+        // ICC_SRE_EL1 as every guest has it: system registers on, no bypass (SRE, DFB, DIB).
+        // Its EL1 accesses trap (ICC_SRE_EL2.Enable = 0) where the GIC lets them; where
+        // Enable is RAO/WI, whatever the last guest wrote does not stay.
+        asm!("msr icc_sre_el1, {}", in(reg) 0b111u64, options(nostack));
         let n = crate::arch::aarch64::context::apr_count();
         if n >= 2 {
             asm!("msr ich_ap0r1_el2, xzr", "msr ich_ap1r1_el2, xzr", options(nostack));
