@@ -377,6 +377,9 @@ fn pick(c: &Cpu) -> Option<Box<Slot>> {
                     Some(PowerState::OnPending { entry, context }) => {
                         power[s.vcpu.index] = PowerState::On;
                         s.vcpu = Vcpu::new(s.vcpu.index, entry, context);
+                        // Nothing it saved before it went off comes back (its debug state
+                        // is loaded from here when it next takes the debug hardware).
+                        s.ctx = VcpuContext::default();
                         s.state = State::Fresh;
                         true
                     }
@@ -449,10 +452,17 @@ fn switch_to(c: &Cpu, slot: &mut Slot) {
 
 fn run_slot(c: &Cpu, mut slot: Box<Slot>) {
     switch_to(c, &mut slot);
-    let stop = vcpu::run(&slot.vm, &mut slot.vcpu, &mut slot.lrs);
+    let stop = loop {
+        match vcpu::run(&slot.vm, &mut slot.vcpu, &mut slot.lrs) {
+            // Still the vCPU loaded here: its saved debug state into the hardware, untrapped,
+            // and on at once (switched out before the access ran, it could lose it again).
+            Stop::TakeDebug => arch::debug_take(&mut slot.ctx.debug),
+            stop => break stop,
+        }
+    };
     arch::hyp_timer_cancel();
     match stop {
-        Stop::Yield => slot.state = State::Runnable,
+        Stop::Yield | Stop::TakeDebug => slot.state = State::Runnable,
         Stop::Wait => slot.state = State::Waiting,
         Stop::End(VcpuEnd::CpuOff) => {
             slot.state = State::Off;

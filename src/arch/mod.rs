@@ -44,6 +44,9 @@ pub use imp::cpu::{cpu_index, halt, irq_enable, irq_restore, irq_save, mpidr, se
 pub use imp::cpu::{has_pan, read_id_reg};
 /// The guest's EL1 timers: their outputs, which the vGIC follows as levels.
 pub use imp::cpu::timer_outputs;
+/// The debug hardware of the vCPU loaded on this pCPU: whether it owns it, taking it over
+/// when it touches a debug register, and the OS lock registers written on its behalf.
+pub use imp::debug::{debug_os_read, debug_os_write, debug_owned, debug_take};
 /// The firmware: powering the machine off or resetting it.
 pub use imp::firmware::{exit_failure, system_off, system_reset};
 /// The physical GIC as the hypervisor uses it: the kick SGI, acknowledge and EOI.
@@ -82,9 +85,9 @@ const _: () = assert!(core::mem::offset_of!(GuestRegs, pc) == 248 && core::mem::
 
 /// The EL1 system registers a vCPU owns (Arm ARM D19.2), saved when its pCPU switches to
 /// another vCPU (Hafnium's `arch_regs.lazy`). Registers the guest cannot reach (trapped
-/// and emulated, or hidden) are not here: ACTLR (HCR_EL2.TACR), the debug registers
-/// (MDCR_EL2.TDA: RAZ/WI), the PMU, SVE/SME state, the LORegion and RAS error record
-/// registers (HCR_EL2.TLOR, TERR).
+/// and emulated, or hidden) are not here: ACTLR (HCR_EL2.TACR), the PMU, SVE/SME state,
+/// the LORegion and RAS error record registers (HCR_EL2.TLOR, TERR). The debug registers
+/// are in [`DebugRegs`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct El1Regs {
     pub sctlr: u64,
@@ -160,6 +163,39 @@ pub struct GicCpuRegs {
     pub ap1r: [u64; 4],
 }
 
+/// A vCPU's self-hosted debug state (Arm ARM D2, "AArch64 Self-hosted Debug", and the
+/// registers an OS keeps over a power-down, "The OS Save and Restore mechanism"): the
+/// breakpoints and watchpoints ID_AA64DFR0_EL1 counts, MDSCR_EL1, MDCCINT_EL1, the claim
+/// tags, OSECCR_EL1, the DCC's data registers (by their OS views, which leave the flags in
+/// MDSCR_EL1 alone), the OS lock and the OS double lock.
+///
+/// `owned` (KVM's "dirty"): the vCPU touched a debug register, so MDCR_EL2.TDA no longer
+/// traps it and all of this is live in the hardware while it runs, saved and restored when
+/// the pCPU switches vCPUs. A vCPU switched out with none of MDSCR_EL1's MDE, KDE and SS set
+/// (no breakpoint, watchpoint or step can fire for it) stops owning it: its state stays
+/// here, the hardware does nothing for it (MDSCR_EL1 0) while TDA traps it again, and its
+/// next access loads this back. A starting vCPU's state is the reset one (all zero). The OS
+/// lock and double lock are the hardware's, written on the guest's behalf (MDCR_EL2.TDOSA
+/// traps them), owned or not; here they are what was saved with the rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DebugRegs {
+    pub owned: bool,
+    pub bvr: [u64; crate::hw::debug::MAX_POINTS],
+    pub bcr: [u64; crate::hw::debug::MAX_POINTS],
+    pub wvr: [u64; crate::hw::debug::MAX_POINTS],
+    pub wcr: [u64; crate::hw::debug::MAX_POINTS],
+    pub mdscr: u64,
+    pub mdccint: u64,
+    /// The claim tags set (DBGCLAIMCLR_EL1 reads them).
+    pub claim: u64,
+    pub oseccr: u64,
+    pub dtrrx: u64,
+    pub dtrtx: u64,
+    /// OSLSR_EL1.OSLK.
+    pub oslk: bool,
+    pub osdlr: u64,
+}
+
 /// Everything of a vCPU that lives in the hardware while it runs, besides [`GuestRegs`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VcpuContext {
@@ -167,6 +203,7 @@ pub struct VcpuContext {
     pub fp: FpRegs,
     pub timer: TimerRegs,
     pub gic: GicCpuRegs,
+    pub debug: DebugRegs,
 }
 
 /// One acknowledged physical interrupt: its INTID, and the acknowledge value its EOI writes

@@ -148,6 +148,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "guest-mmio", run: guests::run_mmio },
     Suite { name: "guest-sgi", run: guests::run_gic },
     Suite { name: "guest-fp", run: guests::run_cpu },
+    Suite { name: "guest-debug", run: guests::run_debug },
     Suite { name: "guest-uart", run: guests::run_uart },
     Suite { name: "guest-stage1", run: guests::run_walk },
     Suite { name: "guest-cache", run: guests::run_cache },

@@ -9,6 +9,7 @@ use super::exit::{DataAbort, Exit};
 use super::instance::Vm;
 use super::vcpu::{Vcpu, VcpuEnd};
 use crate::arch;
+use crate::hw::debug::Reg as DebugReg;
 use crate::psci::{self, Outcome};
 use crate::vgic;
 use core::sync::atomic::Ordering;
@@ -26,6 +27,9 @@ pub enum Next {
     WaitForInterrupt { skip: bool },
     /// The vCPU may continue, but its pCPU has other work first (its time slice ended).
     Yield,
+    /// The vCPU accessed a debug register it does not own (MDCR_EL2.TDA trapped it): it is
+    /// given the debug hardware with its saved debug state, and the access runs again.
+    TakeDebug,
     /// The vCPU stops (CPU_OFF) or the VM ends.
     End(VcpuEnd),
 }
@@ -41,8 +45,9 @@ pub enum SysReg {
     IccSre,
     /// An ID register of the group HCR_EL2.TID3 traps (op0 3, op1 0, CRn 0, CRm 1-7).
     IdReg { crm: u8, op2: u8 },
-    /// A debug or OS-lock register (op0 2, trapped by MDCR_EL2.TDA/TDOSA/TDRA).
-    Debug,
+    /// A debug register (op0 2): MDCR_EL2.TDA traps the first access of a vCPU that does
+    /// not own the debug hardware yet, TDOSA and TDRA trap theirs always.
+    Debug(DebugReg),
     /// LORSA_EL1, LOREA_EL1, LORN_EL1, LORC_EL1, or LORID_EL1 (`id`) (HCR_EL2.TLOR).
     Lor { id: bool },
     /// The RAS error record registers ERRIDR_EL1, ERRSELR_EL1 and ERX*_EL1 (HCR_EL2.TERR,
@@ -69,19 +74,50 @@ pub fn sysreg(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> SysReg {
         (3, 0, 5, 3..=5, _) => SysReg::Ras { read_only: false },
         (3, 3, 13, 2..=15, _) => SysReg::Amu,
         (3, 0, 1, 2, 1) => SysReg::Trfcr,
-        (2, ..) => SysReg::Debug,
+        (2, ..) => DebugReg::decode(op0, op1, crn, crm, op2).map_or(SysReg::Unknown, SysReg::Debug),
         _ => SysReg::Unknown,
     }
 }
 
-/// How a trapped access of a register of a feature the ID registers make optional is
-/// answered. Pure: host-tested.
+/// How a trapped access of a debug register, or of a register of a feature the ID
+/// registers make optional, is answered. Pure: host-tested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
+    /// An access of a TDA register by a vCPU that does not own the debug hardware: it takes
+    /// it over ([`Next::TakeDebug`]) and the instruction runs again, on the hardware.
+    TakeDebug,
+    /// OSLAR_EL1, OSLSR_EL1, OSDLR_EL1: the hardware's OS lock registers, written and read
+    /// on the guest's behalf (`arch::debug_os_read`, `debug_os_write`).
+    OsLock,
     /// Reads as zero, writes ignored.
     RazWi,
     /// The guest takes an UNDEFINED exception.
     Undefined,
+}
+
+/// The answer to an access (`read`, else a write) of debug register `r` on a core whose
+/// ID_AA64DFR0_EL1 is `dfr0` (the guest's, which counts the hardware's breakpoints).
+pub fn debug_answer(r: DebugReg, read: bool, dfr0: u64) -> Answer {
+    use crate::hw::debug::{self, Trap};
+    if !r.allows(read) {
+        // MRS of a write-only register, MSR of a read-only one: unallocated encodings.
+        return Answer::Undefined;
+    }
+    if let Some((n, watchpoint)) = r.point() {
+        let count = if watchpoint { debug::watchpoints(dfr0) } else { debug::breakpoints(dfr0) };
+        if n >= count {
+            return Answer::Undefined;
+        }
+    }
+    match (r.trap(), r) {
+        (Trap::Tda, _) => Answer::TakeDebug,
+        (Trap::Tdosa, DebugReg::Oslar | DebugReg::Oslsr | DebugReg::Osdlr) => Answer::OsLock,
+        // DBGPRCR_EL1: RAZ/WI, as KVM has it. Its one control, CORENPDRQ, asks the power
+        // controller not to power the core down, and that is the hypervisor's business (a
+        // guest's power-down is PSCI's, emulated); reading 0 says the core may power down.
+        // MDRAR_EL1 (TDRA): 0, no debug ROM table to find, as KVM has it.
+        (Trap::Tdosa | Trap::Tdra, _) => Answer::RazWi,
+    }
 }
 
 /// The answer to an access of one of the feature registers [`SysReg::Lor`], [`SysReg::Ras`],
@@ -223,10 +259,18 @@ fn system_register(vm: &Vm, vcpu: &mut Vcpu, reg: SysReg, rt: u8, read: bool) ->
         // guest cannot change: KVM's vgic_sre for a GICv3 guest, and QEMU's constant.
         (SysReg::IccSre, true) => Some(0b111),
         (SysReg::IccSre, false) => None,
-        // Debug and OS-lock registers: RAZ/WI, so a guest sees debug hardware with nothing
-        // armed and cannot arm any.
-        (SysReg::Debug, true) => Some(0),
-        (SysReg::Debug, false) => None,
+        (SysReg::Debug(r), _) => match debug_answer(r, read, arch::read_id_reg(5, 0)) {
+            Answer::TakeDebug if !arch::debug_owned() => return Next::TakeDebug,
+            // The hardware trapped a vCPU that owns the debug registers: not a state the
+            // architecture has; the guest gets an UNDEFINED rather than a retry for ever.
+            Answer::TakeDebug | Answer::Undefined => return undefined(vm, vcpu),
+            Answer::OsLock if read => Some(arch::debug_os_read(r)),
+            Answer::OsLock => {
+                arch::debug_os_write(r, value);
+                None
+            }
+            Answer::RazWi => read.then_some(0),
+        },
         (SysReg::Lor { .. } | SysReg::Ras { .. } | SysReg::Amu | SysReg::Trfcr, _) => {
             match feature_answer(reg, read, &super::idregs::guest_features(vm.gic)) {
                 Some(Answer::RazWi) => read.then_some(0),
@@ -325,7 +369,10 @@ mod tests {
         assert_eq!(sysreg(3, 2, 12, 11, 7), SysReg::IccSgi0r, "ICC_SGI0R_EL1");
         assert_eq!(sysreg(3, 0, 0, 4, 0), SysReg::IdReg { crm: 4, op2: 0 }, "ID_AA64PFR0_EL1");
         assert_eq!(sysreg(3, 0, 0, 0, 5), SysReg::Unknown, "MPIDR_EL1 is not trapped as an ID register");
-        assert_eq!(sysreg(2, 0, 0, 2, 2), SysReg::Debug, "MDSCR_EL1");
+        assert_eq!(sysreg(2, 0, 0, 2, 2), SysReg::Debug(DebugReg::Mdscr), "MDSCR_EL1");
+        assert_eq!(sysreg(2, 0, 0, 5, 4), SysReg::Debug(DebugReg::Bvr(5)), "DBGBVR5_EL1");
+        assert_eq!(sysreg(2, 0, 1, 0, 4), SysReg::Debug(DebugReg::Oslar), "OSLAR_EL1");
+        assert_eq!(sysreg(2, 1, 0, 0, 0), SysReg::Unknown, "a trace unit register (CPTR_EL2.TTA)");
         assert_eq!(sysreg(3, 3, 9, 12, 0), SysReg::Unknown, "PMCR_EL0");
         assert_eq!(sysreg(3, 0, 12, 12, 5), SysReg::IccSre, "ICC_SRE_EL1");
         assert_eq!(sysreg(3, 0, 10, 4, 0), SysReg::Lor { id: false }, "LORSA_EL1");
@@ -344,6 +391,29 @@ mod tests {
         assert_eq!(sysreg(3, 3, 13, 15, 7), SysReg::Amu, "AMEVTYPER1<15>_EL0");
         assert_eq!(sysreg(3, 3, 13, 0, 2), SysReg::Unknown, "TPIDR_EL0 is not an AMU register");
         assert_eq!(sysreg(3, 0, 1, 2, 1), SysReg::Trfcr, "TRFCR_EL1");
+    }
+
+    #[test]
+    fn debug_registers_are_taken_over_or_answered() {
+        // A Cortex-A53: 6 breakpoints, 4 watchpoints.
+        let dfr0 = 0x1030_5006;
+        for r in [DebugReg::Mdscr, DebugReg::Bvr(5), DebugReg::Wcr(3), DebugReg::ClaimSet, DebugReg::Dbgdtr] {
+            assert_eq!(debug_answer(r, true, dfr0), Answer::TakeDebug, "{r:?} read");
+            assert_eq!(debug_answer(r, false, dfr0), Answer::TakeDebug, "{r:?} write");
+        }
+        assert_eq!(debug_answer(DebugReg::Bcr(6), true, dfr0), Answer::Undefined, "breakpoint 6 is not there");
+        assert_eq!(debug_answer(DebugReg::Wvr(4), false, dfr0), Answer::Undefined, "watchpoint 4 is not there");
+        assert_eq!(debug_answer(DebugReg::Oslar, false, dfr0), Answer::OsLock);
+        assert_eq!(debug_answer(DebugReg::Oslar, true, dfr0), Answer::Undefined, "OSLAR_EL1 is write-only");
+        assert_eq!(debug_answer(DebugReg::Oslsr, true, dfr0), Answer::OsLock);
+        assert_eq!(debug_answer(DebugReg::Oslsr, false, dfr0), Answer::Undefined, "OSLSR_EL1 is read-only");
+        assert_eq!(debug_answer(DebugReg::Osdlr, false, dfr0), Answer::OsLock);
+        assert_eq!(debug_answer(DebugReg::Osdlr, true, dfr0), Answer::OsLock);
+        assert_eq!(debug_answer(DebugReg::Dbgprcr, true, dfr0), Answer::RazWi);
+        assert_eq!(debug_answer(DebugReg::Dbgprcr, false, dfr0), Answer::RazWi);
+        assert_eq!(debug_answer(DebugReg::Mdrar, true, dfr0), Answer::RazWi);
+        assert_eq!(debug_answer(DebugReg::Mdrar, false, dfr0), Answer::Undefined, "MDRAR_EL1 is read-only");
+        assert_eq!(debug_answer(DebugReg::Mdccsr, false, dfr0), Answer::Undefined, "MDCCSR_EL0 is read-only");
     }
 
     #[test]
@@ -381,7 +451,7 @@ mod tests {
             advance(&mut v, next);
             assert_eq!((v.regs.pc, v.regs.pstate), (0x1004, pstate::EL1H), "{next:?}: stepped over, SS and BTYPE 0");
         }
-        for next in [Next::Resume, Next::WaitForInterrupt { skip: false }, Next::Yield] {
+        for next in [Next::Resume, Next::WaitForInterrupt { skip: false }, Next::Yield, Next::TakeDebug] {
             let mut v = Vcpu::new(0, 0x1000, 0);
             v.regs.pstate = stepping;
             advance(&mut v, next);

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::Duration;
 
+mod debug;
+
 /// Guest RAM of every test VM: QEMU virt's, 2 MiB.
 const RAM: u64 = 0x4000_0000;
 

@@ -49,6 +49,10 @@ pub enum Stop {
     Wait,
     /// Its time slice is over, or the scheduler has work: run something else meanwhile.
     Yield,
+    /// It touched a debug register it does not own: its scheduler, which holds its saved
+    /// context, gives it the debug hardware (`arch::debug_take`), and it runs again from
+    /// the same instruction.
+    TakeDebug,
 }
 
 /// Runs vCPU `vcpu` of `vm`, whose state the scheduler has loaded on this pCPU, until it
@@ -112,6 +116,7 @@ pub fn run(vm: &Vm, vcpu: &mut Vcpu, lrs: &mut arch::Loaded) -> Stop {
             Next::Resume | Next::Skip => {}
             Next::WaitForInterrupt { .. } => break Stop::Wait,
             Next::Yield => break Stop::Yield,
+            Next::TakeDebug => break Stop::TakeDebug,
             Next::End(end) => break Stop::End(end),
         }
     };

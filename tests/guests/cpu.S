@@ -1,12 +1,12 @@
 // Test guest "cpu": the CPU a guest sees. FP/SIMD registers start zeroed (nothing left by an
 // earlier guest on this pCPU) and keep their values across 200 exits; the ID registers hide
-// SVE, SME, MTE, pointer authentication and the PMU; an SVE instruction is UNDEFINED; debug
-// registers are RAZ/WI; the EL1 physical timer works and its interrupt (PPI 30) arrives;
-// the registers of optional features read as the harness expects for the core.
+// SVE, SME, MTE, pointer authentication and the PMU; an SVE instruction is UNDEFINED;
+// MDSCR_EL1 is the guest's; the EL1 physical timer works and its interrupt (PPI 30)
+// arrives; the registers of optional features read as the harness expects for the core.
 // Report ids: 1 OR of every FP/SIMD register, FPCR and FPSR at start; 2 bytes of V0-V31 not
 // holding their pattern after the exits; 3 ID_AA64PFR0_EL1; 4 ID_AA64PFR1_EL1; 5
 // ID_AA64ISAR1_EL1; 6 ID_AA64DFR0_EL1; 7 ID_AA64ZFR0_EL1; 8 ESR_EL1 after RDVL; 9 MDSCR_EL1
-// after writing ones; 10 physical timer interrupts taken; 11 OR of CNTV_CVAL,
+// after writing KDE and MDE; 10 physical timer interrupts taken; 11 OR of CNTV_CVAL,
 // CNTP_CVAL, PAR_EL1 and CSSELR_EL1 at start (an earlier guest's values must not show: each
 // guest leaves them non-zero for the next, the suite runs it twice on one pCPU). Then, each
 // value with the ESR_EL1 its access raised (0: none) in the next id: 12/13 TPIDR2_EL0 at
@@ -92,8 +92,8 @@ guest_cpu_start:
     mov     x21, #0
     rdvl    x3, #1                      // SVE: must be UNDEFINED
     REPORT  8, x21
-    mov     x3, #-1
-    msr     mdscr_el1, x3
+    mov     x3, #((1 << 13) | (1 << 15))
+    msr     mdscr_el1, x3               // the first debug access: the vCPU owns them now
     mrs     x3, mdscr_el1
     REPORT  9, x3
     // Registers of optional features: the value, then the ESR the access raised.

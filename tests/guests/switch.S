@@ -3,14 +3,15 @@
 // ...), which makes every value it writes its own.
 //
 // It fills six general registers, V0-V31, FPCR, FPSR, a set of EL1 system registers, the
-// EL1 physical timer's compare value, and its GIC CPU interface's priority mask and binary
-// point, then ROUNDS times: arms its virtual timer STEP ticks ahead, waits in WFI (trapped
+// EL1 physical timer's compare value, its GIC CPU interface's priority mask and binary
+// point, and debug state (the first access gives it the debug hardware: breakpoint 0's
+// value and control, watchpoint 0's value, MDSCR_EL1, the OS lock), then ROUNDS times: arms its virtual timer STEP ticks ahead, waits in WFI (trapped
 // while the other vCPU can run, so the pCPU switches to it), takes the timer interrupt
 // (IRQs stay masked: WFI wakes on a pending interrupt anyway, and ICC_IAR1_EL1 acknowledges
 // it), and checks the virtual timer's compare value and everything above.
 // Report ids: 1 rounds done, 2 failures (bit 0 general registers, 1 FP/SIMD, 2 FPCR/FPSR,
-// 3 system registers, 4 timers, 5 GIC CPU interface), 3 timer interrupts taken, 4 the seed,
-// 5 MPIDR_EL1.
+// 3 system registers, 4 timers, 5 GIC CPU interface, 6 debug), 3 timer interrupts taken, 4
+// the seed, 5 MPIDR_EL1.
 
 // The guest's own FP/SIMD registers (the hypervisor is built softfloat): say so here, not
 // rely on another block's directive coming first.
@@ -137,6 +138,13 @@ guest_switch_start:
     PAT     x2, 40
     msr     cntp_cval_el0, x2
     msr     cntp_ctl_el0, xzr
+    // Debug state (nothing enabled: PSTATE.D stays set, no breakpoint has E).
+    bl      switch_debug_expected
+    msr     dbgbvr0_el1, x2
+    msr     dbgbcr0_el1, x3
+    msr     dbgwvr0_el1, x4
+    msr     mdscr_el1, x5
+    msr     oslar_el1, x6
     isb
 
 switch_round:
@@ -171,6 +179,23 @@ switch_round:
     mrs     x3, mpidr_el1
     REPORT  5, x3
     SYSTEM_OFF
+
+// The debug state for this seed: DBGBVR0_EL1 in x2, DBGBCR0_EL1 (PMC from the seed, BAS
+// for an A64 instruction, not enabled) in x3, DBGWVR0_EL1 in x4, MDSCR_EL1 in x5 (MDE for seed 1, TDCC for 2), the OS
+// lock in x6 (locked for seed 1: OSLAR_EL1's OSLK, and OSLSR_EL1's OSLK is bit 1).
+switch_debug_expected:
+    lsl     x2, x19, #32
+    movk    x2, #0x1230
+    lsl     x3, x19, #1
+    orr     x3, x3, #(0b1111 << 5)
+    lsl     x4, x19, #36
+    movk    x4, #0x4560
+    mov     x5, #(1 << 15)
+    cmp     x19, #1
+    mov     x6, #(1 << 12)
+    csel    x5, x5, x6, eq
+    cset    x6, eq
+    ret
 
 // The system register values for this seed, in x3-x17 (x10-x17, x6-x9, x3-x5).
 switch_sysregs_expected:
@@ -308,6 +333,19 @@ switch_check:
     CHECK   x1, x2, 5
     add     x2, x19, #3
     CHECK   x29, x2, 5
+    // Debug state.
+    bl      switch_debug_expected
+    mrs     x1, dbgbvr0_el1
+    CHECK   x1, x2, 6
+    mrs     x1, dbgbcr0_el1
+    CHECK   x1, x3, 6
+    mrs     x1, dbgwvr0_el1
+    CHECK   x1, x4, 6
+    mrs     x1, mdscr_el1
+    CHECK   x1, x5, 6
+    mrs     x1, oslsr_el1
+    ubfx    x1, x1, #1, #1
+    CHECK   x1, x6, 6
     mov     x30, x18
     ret
 

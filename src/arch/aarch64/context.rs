@@ -1,8 +1,9 @@
 //! Switching a pCPU from one vCPU to another: saving and restoring a vCPU's EL1 system
-//! registers, FP/SIMD registers, EL1 timers and virtual GIC CPU interface state
-//! ([`VcpuContext`]), the VM's stage-2 and counter offset, WFI trapping, and the EL2
-//! physical timer that ends a time slice. Only done when a pCPU really switches: a vCPU
-//! alone on its pCPU keeps all of it live in the hardware.
+//! registers, FP/SIMD registers, EL1 timers, virtual GIC CPU interface state and debug
+//! state (`debug.rs`: all of it once the vCPU owns the debug hardware) ([`VcpuContext`]),
+//! the VM's stage-2 and counter offset, WFI trapping, and the EL2 physical timer that ends
+//! a time slice. Only done when a pCPU really switches: a vCPU alone on its pCPU keeps all
+//! of it live in the hardware.
 
 use crate::arch::{El1Regs, FpRegs, GicCpuRegs, TimerRegs, VcpuContext};
 use core::arch::asm;
@@ -238,6 +239,7 @@ pub fn save_context(ctx: &mut VcpuContext) {
     unsafe { fp_save(&mut ctx.fp) };
     save_timers(&mut ctx.timer);
     save_gic(&mut ctx.gic);
+    super::debug::save(&mut ctx.debug);
 }
 
 /// Loads `ctx` into this pCPU (after [`switch_guest_config`] for its VM).
@@ -248,6 +250,7 @@ pub fn restore_context(ctx: &VcpuContext) {
     unsafe { fp_restore(&ctx.fp) };
     restore_timers(&ctx.timer);
     restore_gic(&ctx.gic);
+    super::debug::restore(&ctx.debug);
     // SAFETY: a barrier only.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }

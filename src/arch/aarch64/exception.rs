@@ -1,8 +1,9 @@
 //! EL2 exception entry: the register frame vectors.S saves, and the dispatcher it calls.
 //!
 //! Guests do not run yet, so every exception here is the hypervisor's own: an IRQ (the
-//! cross-pCPU kick), a fault taken by a deliberate probe ([`probe_load`], [`probe_store`]),
-//! a semihosting trap where there is no semihosting, or a bug, which is fatal.
+//! cross-pCPU kick), a fault taken by a deliberate probe ([`probe_load`], [`probe_store`],
+//! the debug registers' `debug::present`), a semihosting trap where there is no
+//! semihosting, or a bug, which is fatal.
 
 use crate::hw::esr::{ESR, ec};
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, Readable};
@@ -107,6 +108,12 @@ fn sync_at_el2(frame: &mut TrapFrame) {
     // SAFETY: ELR points at the instruction that trapped, inside our mapped image.
     let insn = unsafe { core::ptr::read_volatile(frame.elr as *const u32) };
     if class == ec::UNKNOWN && insn == super::semihosting::HLT_SEMIHOSTING {
+        frame.elr += 4;
+        return;
+    }
+    // A debug register the core turned out not to have (debug::present's probes).
+    if class == ec::UNKNOWN && super::debug::in_undef_probe(frame.elr) {
+        frame.x[1] = 1;
         frame.elr += 4;
         return;
     }

@@ -5,6 +5,7 @@
 pub mod boot;
 pub mod context;
 pub mod cpu;
+pub mod debug;
 pub mod exception;
 pub mod firmware;
 pub mod gic;

@@ -177,7 +177,8 @@ const _: () = assert!(HCR_HOST == 0x8000_0038 && CNTHCTL_GUEST == 0b11);
 
 /// Loads a VM's stage-2 tables and traps on this pCPU, its virtual counter offset (the same
 /// for all its vCPUs), and resets the EL1 state the guest will see (MMU off, no vector
-/// table, timers off).
+/// table, timers off, debug registers trapped until it touches them and its OS lock
+/// locked, as after a cold reset).
 pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
     let features = super::idregs::features();
     // SAFETY: only FP/SIMD registers change, which no hypervisor code uses (softfloat).
@@ -253,6 +254,7 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             asm!("msr s3_4_c12_c1_1, xzr", options(nostack));
         }
     }
+    super::debug::reset();
 }
 
 /// Puts HCR_EL2 back to its no-guest value after a VM finished on this pCPU, and turns the

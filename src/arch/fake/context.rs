@@ -2,7 +2,7 @@
 //! pCPU's registers; the EL2 physical timer and WFI trapping are flags there.
 
 use super::vcpu::{Config, Timer, with_hw};
-use crate::arch::{TimerRegs, VcpuContext};
+use crate::arch::{DebugRegs, TimerRegs, VcpuContext};
 
 pub fn save_context(ctx: &mut VcpuContext) {
     with_hw(|hw| {
@@ -17,6 +17,13 @@ pub fn save_context(ctx: &mut VcpuContext) {
         };
         hw.vtimer = Timer::default();
         hw.ptimer = Timer::default();
+        // All of the debug state if the vCPU owns the hardware (and it keeps it only while
+        // something of it can fire), else its OS lock and double lock only (as the real save).
+        ctx.debug = if hw.debug.owned {
+            DebugRegs { owned: super::debug::active(&hw.debug), ..hw.debug }
+        } else {
+            DebugRegs { owned: false, oslk: hw.debug.oslk, osdlr: hw.debug.osdlr, ..ctx.debug }
+        };
     });
 }
 
@@ -27,6 +34,13 @@ pub fn restore_context(ctx: &VcpuContext) {
         hw.gic = ctx.gic;
         hw.vtimer = Timer { ctl: ctx.timer.cntv_ctl, cval: ctx.timer.cntv_cval };
         hw.ptimer = Timer { ctl: ctx.timer.cntp_ctl, cval: ctx.timer.cntp_cval };
+        // An owner gets its registers back and no trap; any other vCPU gets the trap and
+        // nothing enabled, the last owner's registers staying behind (as the real restore).
+        hw.debug = if ctx.debug.owned {
+            ctx.debug
+        } else {
+            DebugRegs { owned: false, mdscr: 0, oslk: ctx.debug.oslk, osdlr: ctx.debug.osdlr, ..hw.debug }
+        };
     });
 }
 

@@ -111,7 +111,9 @@ pub fn read_id_reg(crm: u8, op2: u8) -> u64 {
     match (crm, op2) {
         (4, 0) => (1 << 32) | (1 << 24) | 0x1111,
         (4, 4) => 1,
-        (5, 0) => 0x0000_0000_0000_0f06,
+        // ID_AA64DFR0_EL1: DebugVer v8, PMUVer IMPLEMENTATION DEFINED, 6 breakpoints,
+        // 4 watchpoints.
+        (5, 0) => 0x0000_0000_0030_5f06,
         _ => 0,
     }
 }

@@ -90,7 +90,17 @@ pub struct Taken {
     pub vector_offset: u64,
 }
 
+use crate::hw::debug::{Reg as DebugReg, Trap as DebugTrap};
 use crate::hw::esr::{ec, syndrome};
+
+/// How a trapped instruction came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trapped {
+    /// Past it: emulated, or the hardware had completed it (HVC).
+    Completed,
+    /// At it again: it runs once more.
+    Again,
+}
 
 /// The register a fake device access uses (SRT).
 pub const ACCESS_REG: usize = 1;
@@ -135,13 +145,25 @@ impl Guest {
     /// whether it completed (the hypervisor moved PC past it, or the hardware already had)
     /// or an exception was injected, which the guest's handler returns past.
     fn trap(&mut self, esr: u64, far: u64, hpfar: u64, pc_after: bool) -> Result<(), Taken> {
+        match self.trap_or_again(esr, far, hpfar, pc_after)? {
+            Trapped::Completed => Ok(()),
+            Trapped::Again => panic!("PC {:#x} after a trap is the instruction that trapped", self.regs.pc),
+        }
+    }
+
+    /// As [`Guest::trap`], for an instruction the hypervisor may also make run again (PC
+    /// unchanged): a debug register access that gave the vCPU the debug hardware.
+    fn trap_or_again(&mut self, esr: u64, far: u64, hpfar: u64, pc_after: bool) -> Result<Trapped, Taken> {
         let pc = self.regs.pc;
         if pc_after {
             self.regs.pc += 4;
         }
         self.exit(Syndrome { vector: VECTOR_LOWER_SYNC, esr, far, hpfar });
         if self.regs.pc == pc + 4 {
-            return Ok(());
+            return Ok(Trapped::Completed);
+        }
+        if self.regs.pc == pc && !pc_after {
+            return Ok(Trapped::Again);
         }
         let base = self.hw.el1.vbar & !0x7ff;
         let offset = self.regs.pc.wrapping_sub(base);
@@ -155,6 +177,19 @@ impl Guest {
         self.regs.pc = self.hw.el1.elr + 4;
         self.regs.pstate = self.hw.el1.spsr;
         Err(taken)
+    }
+
+    /// A debug register the hardware gives this vCPU without a trap: a TDA one (not the OS
+    /// lock or ROM registers) while it owns the debug hardware, and one the core has.
+    fn debug_direct(&self, op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> Option<DebugReg> {
+        let r = DebugReg::decode(op0 as u8, op1 as u8, crn as u8, crm as u8, op2 as u8)?;
+        let dfr0 = super::cpu::read_id_reg(5, 0);
+        let there = match r.point() {
+            Some((n, true)) => n < crate::hw::debug::watchpoints(dfr0),
+            Some((n, false)) => n < crate::hw::debug::breakpoints(dfr0),
+            None => true,
+        };
+        (self.hw.debug.owned && r.trap() == DebugTrap::Tda && there).then_some(r)
     }
 
     /// An SMCCC call with x0 = `fid` and x1.. = `args` by exception class `class`; x0
@@ -183,17 +218,36 @@ impl Guest {
         self.trap(syndrome(ec::UNKNOWN, 0), 0, 0, false)
     }
 
-    /// MSR of the system register (op0, op1, CRn, CRm, op2) from x1 = `value`.
+    /// MSR of the system register (op0, op1, CRn, CRm, op2) from x1 = `value`: a trap, or
+    /// straight to the debug hardware the vCPU owns (and again, there, after a trap that
+    /// gave it the hardware).
     pub fn msr(&mut self, op0: u64, op1: u64, crn: u64, crm: u64, op2: u64, value: u64) -> Result<(), Taken> {
-        self.regs.x[ACCESS_REG] = value;
-        let iss = (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | ((ACCESS_REG as u64) << 5) | (crm << 1);
-        self.trap(syndrome(ec::SYSREG, iss), 0, 0, false)
+        loop {
+            if let Some(r) = self.debug_direct(op0, op1, crn, crm, op2) {
+                super::debug::hw_write(&mut self.hw.debug, r, value);
+                return Ok(());
+            }
+            self.regs.x[ACCESS_REG] = value;
+            let iss = (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | ((ACCESS_REG as u64) << 5) | (crm << 1);
+            if self.trap_or_again(syndrome(ec::SYSREG, iss), 0, 0, false)? == Trapped::Completed {
+                return Ok(());
+            }
+        }
     }
 
-    /// MRS into x1 of the system register (op0, op1, CRn, CRm, op2).
+    /// MRS into x1 of the system register (op0, op1, CRn, CRm, op2), as [`Guest::msr`].
     pub fn mrs(&mut self, op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> Result<u64, Taken> {
-        let iss = (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | ((ACCESS_REG as u64) << 5) | (crm << 1) | 1;
-        self.trap(syndrome(ec::SYSREG, iss), 0, 0, false).map(|()| self.regs.x[ACCESS_REG])
+        loop {
+            if let Some(r) = self.debug_direct(op0, op1, crn, crm, op2) {
+                self.regs.x[ACCESS_REG] = super::debug::hw_read(&self.hw.debug, r);
+                return Ok(self.regs.x[ACCESS_REG]);
+            }
+            let iss =
+                (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | ((ACCESS_REG as u64) << 5) | (crm << 1) | 1;
+            if self.trap_or_again(syndrome(ec::SYSREG, iss), 0, 0, false)? == Trapped::Completed {
+                return Ok(self.regs.x[ACCESS_REG]);
+            }
+        }
     }
 
     /// ICC_SGI1R_EL1 = `value` (trapped by the vGIC).

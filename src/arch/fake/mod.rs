@@ -19,6 +19,7 @@
 
 pub mod context;
 pub mod cpu;
+pub mod debug;
 pub mod firmware;
 pub mod gic;
 pub mod guest;

@@ -67,6 +67,8 @@ pub struct Hw {
     pub hyp: Timer,
     /// HCR_EL2.TWI: WFI traps.
     pub wfi_trap: bool,
+    /// The debug registers (`debug.rs`); `debug.owned` is MDCR_EL2.TDA clear.
+    pub debug: crate::arch::DebugRegs,
     pub lrs: [Option<FakeLr>; LR_COUNT],
     /// ICH_HCR_EL2.En and .UIE.
     pub vgic_enabled: bool,
@@ -183,6 +185,7 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             underflow: hw.underflow,
             hyp: hw.hyp,
             wfi_trap: hw.wfi_trap,
+            debug: super::debug::reset(&hw.debug),
             ..Default::default()
         };
     });
