@@ -64,8 +64,8 @@ pub enum SysReg {
 /// Names the register an MSR/MRS trap accessed.
 pub fn sysreg(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> SysReg {
     match (op0, op1, crn, crm, op2) {
-        (3, 0 | 1, 12, 11, 5 | 6) => SysReg::IccSgi1r,
-        (3, 2, 12, 11, 7) => SysReg::IccSgi0r,
+        (3, 0, 12, 11, 5 | 6) => SysReg::IccSgi1r,
+        (3, 0, 12, 11, 7) => SysReg::IccSgi0r,
         (3, 0, 12, 12, 5) => SysReg::IccSre,
         (3, 0, 0, 1..=7, _) => SysReg::IdReg { crm, op2 },
         (3, 0, 10, 4, 0..=3) => SysReg::Lor { id: false },
@@ -365,8 +365,9 @@ mod tests {
     #[test]
     fn system_registers_by_name() {
         assert_eq!(sysreg(3, 0, 12, 11, 5), SysReg::IccSgi1r, "ICC_SGI1R_EL1");
-        assert_eq!(sysreg(3, 1, 12, 11, 6), SysReg::IccSgi1r, "ICC_ASGI1R_EL1");
-        assert_eq!(sysreg(3, 2, 12, 11, 7), SysReg::IccSgi0r, "ICC_SGI0R_EL1");
+        assert_eq!(sysreg(3, 0, 12, 11, 6), SysReg::IccSgi1r, "ICC_ASGI1R_EL1");
+        assert_eq!(sysreg(3, 0, 12, 11, 7), SysReg::IccSgi0r, "ICC_SGI0R_EL1");
+        assert_eq!(sysreg(3, 2, 12, 11, 7), SysReg::Unknown, "op1 2: nothing");
         assert_eq!(sysreg(3, 0, 0, 4, 0), SysReg::IdReg { crm: 4, op2: 0 }, "ID_AA64PFR0_EL1");
         assert_eq!(sysreg(3, 0, 0, 0, 5), SysReg::Unknown, "MPIDR_EL1 is not trapped as an ID register");
         assert_eq!(sysreg(2, 0, 0, 2, 2), SysReg::Debug(DebugReg::Mdscr), "MDSCR_EL1");
