@@ -36,14 +36,14 @@ pub use lock::{IrqGuard, IrqLock};
 pub use imp::context::{
     hyp_timer_arm, hyp_timer_arm_by, hyp_timer_cancel, restore_context, save_context, set_wfi_trap, switch_guest_config,
 };
+/// The guest's EL1 timers: their outputs, which the vGIC follows as levels.
+pub use imp::cpu::timer_outputs;
 /// The generic counter (CNTPCT_EL0) and its frequency.
 pub use imp::cpu::{counter, counter_frequency, ticks_from_us};
 /// This pCPU: its index (`TPIDR_EL2`), affinity, interrupt mask, idling and stopping.
 pub use imp::cpu::{cpu_index, halt, irq_enable, irq_restore, irq_save, mpidr, set_cpu_index, wfi};
 /// ID registers (for the trapped-ID-register emulation) and features the core asks about.
 pub use imp::cpu::{has_pan, read_id_reg};
-/// The guest's EL1 timers: their outputs, which the vGIC follows as levels.
-pub use imp::cpu::timer_outputs;
 /// The debug hardware of the vCPU loaded on this pCPU: whether it owns it, taking it over
 /// when it touches a debug register, and the OS lock registers written on its behalf.
 pub use imp::debug::{debug_os_read, debug_os_write, debug_owned, debug_take};

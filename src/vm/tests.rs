@@ -315,7 +315,11 @@ fn a_timer_interrupt_is_injected() {
     assert_eq!(seen.get("intid"), Some(27), "the virtual timer's PPI");
     assert_eq!(seen.get("ctl"), Some(1), "CNTV_CTL as the guest wrote it: ENABLE, no IMASK");
     assert_eq!(seen.get("linked to"), Some(27), "its list register has HW = 1, pINTID 27");
-    assert_eq!(seen.get("physical active while handled"), Some(1), "the physical PPI is the guest's while it handles it");
+    assert_eq!(
+        seen.get("physical active while handled"),
+        Some(1),
+        "the physical PPI is the guest's while it handles it"
+    );
     assert_eq!(seen.get("physical active after the EOI"), Some(0), "the guest's deactivation ended the physical one");
 }
 

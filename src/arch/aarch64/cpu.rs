@@ -110,7 +110,9 @@ pub fn dcache_invalidate(start: u64, end: u64) {
 pub fn timer_outputs() -> (bool, bool) {
     let (v, p): (u64, u64);
     // SAFETY: reads of this pCPU's EL1 timer controls; no side effects.
-    unsafe { asm!("mrs {}, cntv_ctl_el0", "mrs {}, cntp_ctl_el0", out(reg) v, out(reg) p, options(nostack, preserves_flags)) };
+    unsafe {
+        asm!("mrs {}, cntv_ctl_el0", "mrs {}, cntp_ctl_el0", out(reg) v, out(reg) p, options(nostack, preserves_flags))
+    };
     let asserts = |c: u64| c & (ctl::ENABLE | ctl::IMASK | ctl::ISTATUS) == ctl::ENABLE | ctl::ISTATUS;
     (asserts(v), asserts(p))
 }

@@ -28,7 +28,11 @@ fn identifies_as_a_pl031_primecell() {
     let ids: Vec<u32> = (0..8).map(|i| read(&mut r, 0xfe0 + 4 * i, 0)).collect();
     assert_eq!(ids, vec![0x31, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]);
     let word = |b: &[u32]| b.iter().rev().fold(0, |w, &x| (w << 8) | x);
-    assert_eq!(word(&ids[..4]), 0x0014_1031, "r1 of the part Linux's amba bus matches rtc-pl031 by (0x00041031, revision masked)");
+    assert_eq!(
+        word(&ids[..4]),
+        0x0014_1031,
+        "r1 of the part Linux's amba bus matches rtc-pl031 by (0x00041031, revision masked)"
+    );
     assert_eq!(word(&ids[4..]), 0xb105_f00d);
     assert_eq!(read(&mut r, CR, 0), 1, "RTCCR: started, as QEMU reads it");
     r.write_at(CR, 4, 0, 0);

@@ -171,7 +171,8 @@ pub fn ack() -> u32 {
 /// Sets (`true`) or clears the active state of this pCPU's private interrupt `intid`
 /// (GICR_ISACTIVER0 / GICR_ICACTIVER0 of its own redistributor).
 pub fn set_private_active(intid: u32, active: bool) {
-    let Some(base) = cpu::cpu_index().and_then(|i| REDISTRIBUTORS.get(i)).map(|b| b.load(core::sync::atomic::Ordering::Relaxed))
+    let Some(base) =
+        cpu::cpu_index().and_then(|i| REDISTRIBUTORS.get(i)).map(|b| b.load(core::sync::atomic::Ordering::Relaxed))
     else {
         return;
     };
