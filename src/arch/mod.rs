@@ -118,6 +118,9 @@ pub struct El1Regs {
     pub tpidr2_el0: u64,
     /// DISR_EL1 as the guest sees it, VDISR_EL2 (HCR_EL2.AMO is set), where FEAT_RAS is.
     pub vdisr: u64,
+    /// The pointer authentication keys, where FEAT_PAuth is: APIAKey, APIBKey, APDAKey,
+    /// APDBKey, APGAKey, each Lo then Hi.
+    pub pauth_keys: [u64; 10],
 }
 
 /// FP/SIMD state: V0-V31, FPSR, FPCR.

@@ -66,8 +66,12 @@ pub mod hcr {
     /// placement names, so a guest's DC CSW/CISW on its own core's caches is what it would
     /// do on the bare machine (firmware cleans its caches this way before turning them on
     /// or off), and SWIO makes DC ISW a clean and invalidate, so no other VM's or the
-    /// hypervisor's dirty lines are thrown away. Pointer authentication (API = APK = 0) and
-    /// MTE tag access (ATA = 0) trap, and the ID registers hide both. WFI and WFE do not
+    /// hypervisor's dirty lines are thrown away. Where the core has pointer authentication
+    /// the guest has it too (API = APK = 1, its keys part of the vCPU's context, as KVM
+    /// gives it by default): hiding it cannot be done consistently, since XPACD, XPACI and
+    /// XPACLRI do not trap (Arm ARM, HCR_EL2.API) and would work in a VM told there is no
+    /// pointer authentication. MTE tag access (ATA = 0) traps and the ID registers hide
+    /// MTE. WFI and WFE do not
     /// trap (TWI = TWE = 0). Where the core has them, the LORegion registers (TLOR) and the
     /// RAS error records (TERR, with FIEN = 0 for the fault injection ones) trap, so that
     /// no VM's values reach the hardware's registers (vm::dispatch answers them as KVM
@@ -79,6 +83,9 @@ pub mod hcr {
         }
         if f.ras() {
             v |= TERR;
+        }
+        if f.pauth() {
+            v |= API | APK;
         }
         v
     }
@@ -223,8 +230,15 @@ mod tests {
         assert_eq!(cptr::guest(&v80), 0x10_33ff);
         assert_eq!(mdcr::guest(&v80, false), 0xe60);
         assert_eq!(mdcr::guest(&v80, true), 0xc60, "TDA off once the vCPU owns the debug registers");
-        let all = Features { pfr0: u64::MAX, pfr1: u64::MAX, dfr0: u64::MAX, mmfr1: u64::MAX };
-        assert_eq!(hcr::guest(&all), 0x803c_003b | hcr::TLOR | hcr::TERR);
+        let all = Features {
+            pfr0: u64::MAX,
+            pfr1: u64::MAX,
+            dfr0: u64::MAX,
+            mmfr1: u64::MAX,
+            isar1: u64::MAX,
+            isar2: u64::MAX,
+        };
+        assert_eq!(hcr::guest(&all), 0x803c_003b | hcr::TLOR | hcr::TERR | hcr::API | hcr::APK);
         assert_eq!(hcr::guest(&all) & hcr::FIEN, 0, "fault injection registers trap too");
         assert_eq!(cptr::guest(&all), 0x10_33ff | cptr::TAM);
         assert_eq!(mdcr::guest(&all, false), 0xe60 | mdcr::TPMS | mdcr::TTRF);
@@ -236,6 +250,8 @@ mod tests {
         assert_eq!(hcr::guest(&ras), hcr::guest(&v80) | hcr::TERR);
         let lor = Features { mmfr1: 1 << 16, ..v80 };
         assert_eq!(hcr::guest(&lor), hcr::guest(&v80) | hcr::TLOR);
+        let pauth = Features { isar1: 1 << 4, ..v80 };
+        assert_eq!(hcr::guest(&pauth), hcr::guest(&v80) | hcr::API | hcr::APK, "the guest's own keys and instructions");
         let amu = Features { pfr0: 1 << 44, ..v80 };
         assert_eq!(cptr::guest(&amu), cptr::guest(&v80) | cptr::TAM);
         let trf = Features { dfr0: 1 << 40, ..v80 };

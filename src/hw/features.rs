@@ -12,6 +12,9 @@ pub struct Features {
     pub pfr1: u64,
     pub dfr0: u64,
     pub mmfr1: u64,
+    /// ID_AA64ISAR1_EL1 and ID_AA64ISAR2_EL1 (pointer authentication).
+    pub isar1: u64,
+    pub isar2: u64,
 }
 
 /// The 4-bit ID field at `shift` (all the fields used here are unsigned).
@@ -35,6 +38,11 @@ pub mod shift {
     pub const DFR0_TRACEFILT: u32 = 40;
     /// ID_AA64MMFR1_EL1.LO [19:16]: FEAT_LOR.
     pub const MMFR1_LO: u32 = 16;
+    /// ID_AA64ISAR1_EL1: APA [7:4], API [11:8] (address authentication), GPA [27:24], GPI
+    /// [31:28] (generic authentication).
+    pub const ISAR1_PAUTH: [u32; 4] = [4, 8, 24, 28];
+    /// ID_AA64ISAR2_EL1: GPA3 [11:8], APA3 [15:12] (the QARMA3 algorithm).
+    pub const ISAR2_PAUTH: [u32; 2] = [8, 12];
 }
 
 impl Features {
@@ -67,6 +75,15 @@ impl Features {
     pub const fn lor(&self) -> bool {
         field(self.mmfr1, shift::MMFR1_LO) != 0
     }
+
+    /// FEAT_PAuth, by any algorithm: the pointer authentication instructions and keys
+    /// (HCR_EL2.API and APK).
+    pub const fn pauth(&self) -> bool {
+        let [a, b, c, d] = shift::ISAR1_PAUTH;
+        let [e, g] = shift::ISAR2_PAUTH;
+        field(self.isar1, a) | field(self.isar1, b) | field(self.isar1, c) | field(self.isar1, d) != 0
+            || field(self.isar2, e) | field(self.isar2, g) != 0
+    }
 }
 
 #[cfg(test)]
@@ -76,13 +93,29 @@ mod tests {
     #[test]
     fn qemu_max_and_cortex_a53() {
         // What QEMU 7.2 shows at EL2 for -cpu max and -cpu cortex-a53.
-        let max =
-            Features { pfr0: 0x1201_0011_2111_0222, pfr1: 0x0100_0021, dfr0: 0x1030_5609, mmfr1: 0x0110_1021_1122 };
-        assert!(max.ras() && max.sme() && max.lor());
+        let max = Features {
+            pfr0: 0x1201_0011_2111_0222,
+            pfr1: 0x0100_0021,
+            dfr0: 0x1030_5609,
+            mmfr1: 0x0110_1021_1122,
+            // APA 1 and GPA 1 (QARMA5 authentication), the other fields left out.
+            isar1: (1 << 4) | (1 << 24),
+            isar2: 0,
+        };
+        assert!(max.ras() && max.sme() && max.lor() && max.pauth());
         assert!(!max.amu() && !max.trf() && !max.spe());
-        let a53 = Features { pfr0: 0x0100_0222, pfr1: 0, dfr0: 0x1030_5106, mmfr1: 0 };
-        assert!(!a53.ras() && !a53.sme() && !a53.lor() && !a53.amu() && !a53.trf() && !a53.spe());
-        let all = Features { pfr0: u64::MAX, pfr1: u64::MAX, dfr0: u64::MAX, mmfr1: u64::MAX };
-        assert!(all.ras() && all.amu() && all.sme() && all.spe() && all.trf() && all.lor());
+        let a53 = Features { pfr0: 0x0100_0222, pfr1: 0, dfr0: 0x1030_5106, mmfr1: 0, isar1: 0, isar2: 0 };
+        assert!(!a53.ras() && !a53.sme() && !a53.lor() && !a53.amu() && !a53.trf() && !a53.spe() && !a53.pauth());
+        // QARMA3 only (ID_AA64ISAR2_EL1.APA3) is pointer authentication too.
+        assert!(Features { isar2: 1 << 12, ..a53 }.pauth());
+        let all = Features {
+            pfr0: u64::MAX,
+            pfr1: u64::MAX,
+            dfr0: u64::MAX,
+            mmfr1: u64::MAX,
+            isar1: u64::MAX,
+            isar2: u64::MAX,
+        };
+        assert!(all.ras() && all.amu() && all.sme() && all.spe() && all.trf() && all.lor() && all.pauth());
     }
 }

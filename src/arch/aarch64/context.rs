@@ -132,6 +132,37 @@ fn save_el1(r: &mut El1Regs) {
     if f.ras() {
         r.vdisr = mrs!("s3_4_c12_c1_1");
     }
+    if f.pauth() {
+        save_pauth_keys(&mut r.pauth_keys);
+    }
+}
+
+/// The pointer authentication keys (APIAKeyLo_EL1 .. APGAKeyHi_EL1), in El1Regs' order.
+fn save_pauth_keys(k: &mut [u64; 10]) {
+    k[0] = mrs!("s3_0_c2_c1_0");
+    k[1] = mrs!("s3_0_c2_c1_1");
+    k[2] = mrs!("s3_0_c2_c1_2");
+    k[3] = mrs!("s3_0_c2_c1_3");
+    k[4] = mrs!("s3_0_c2_c2_0");
+    k[5] = mrs!("s3_0_c2_c2_1");
+    k[6] = mrs!("s3_0_c2_c2_2");
+    k[7] = mrs!("s3_0_c2_c2_3");
+    k[8] = mrs!("s3_0_c2_c3_0");
+    k[9] = mrs!("s3_0_c2_c3_1");
+}
+
+/// Loads the pointer authentication keys (only where FEAT_PAuth is).
+pub(super) fn restore_pauth_keys(k: &[u64; 10]) {
+    msr!("s3_0_c2_c1_0", k[0]);
+    msr!("s3_0_c2_c1_1", k[1]);
+    msr!("s3_0_c2_c1_2", k[2]);
+    msr!("s3_0_c2_c1_3", k[3]);
+    msr!("s3_0_c2_c2_0", k[4]);
+    msr!("s3_0_c2_c2_1", k[5]);
+    msr!("s3_0_c2_c2_2", k[6]);
+    msr!("s3_0_c2_c2_3", k[7]);
+    msr!("s3_0_c2_c3_0", k[8]);
+    msr!("s3_0_c2_c3_1", k[9]);
 }
 
 fn restore_el1(r: &El1Regs) {
@@ -164,6 +195,9 @@ fn restore_el1(r: &El1Regs) {
     }
     if f.ras() {
         msr!("s3_4_c12_c1_1", r.vdisr);
+    }
+    if f.pauth() {
+        restore_pauth_keys(&r.pauth_keys);
     }
 }
 

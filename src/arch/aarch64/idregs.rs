@@ -86,5 +86,12 @@ pub fn read(crm: u8, op2: u8) -> u64 {
 
 /// What this core implements, for the trap controls a guest runs under (`hw::el2`).
 pub fn features() -> crate::hw::features::Features {
-    crate::hw::features::Features { pfr0: read(4, 0), pfr1: read(4, 1), dfr0: read(5, 0), mmfr1: read(7, 1) }
+    crate::hw::features::Features {
+        pfr0: read(4, 0),
+        pfr1: read(4, 1),
+        dfr0: read(5, 0),
+        mmfr1: read(7, 1),
+        isar1: read(6, 1),
+        isar2: read(6, 2),
+    }
 }

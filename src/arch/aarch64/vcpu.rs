@@ -254,6 +254,10 @@ pub fn load_guest_config(vttbr: u64, vtcr: u64, vmpidr: u64, cntvoff: u64) {
             asm!("msr s3_4_c12_c1_1, xzr", options(nostack));
         }
     }
+    if features.pauth() {
+        // A new vCPU's keys are zero, never the last VM's on this pCPU.
+        super::context::restore_pauth_keys(&[0; 10]);
+    }
     super::debug::reset();
 }
 
