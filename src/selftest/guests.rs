@@ -446,7 +446,12 @@ pub fn run_cpu(ctx: &mut Ctx) {
         }
         check_eq!(ctx, field(get(4), 8), Some(0), "round {round}: ID_AA64PFR1_EL1.MTE hidden");
         check_eq!(ctx, field(get(4), 24), Some(0), "round {round}: ID_AA64PFR1_EL1.SME hidden");
-        check_eq!(ctx, get(5).map(|v| v & 0xff00_0ff0), Some(0), "round {round}: pointer authentication hidden");
+        check_eq!(
+            ctx,
+            get(5).map(|v| v & 0xff00_0ff0),
+            Some(crate::arch::read_id_reg(6, 1) & 0xff00_0ff0),
+            "round {round}: pointer authentication as the core has it (the guest's own keys)"
+        );
         check_eq!(ctx, field(get(6), 8), Some(0), "round {round}: ID_AA64DFR0_EL1.PMUVer hidden");
         check_eq!(ctx, get(7), Some(0), "round {round}: ID_AA64ZFR0_EL1 zero");
         check_eq!(ctx, get(8).map(|e| ESR::EC.read(e)), Some(ec::UNKNOWN), "round {round}: SVE instruction UNDEFINED");

@@ -37,7 +37,7 @@ QEMU = os.environ.get("QEMU", "qemu-system-aarch64")
 SMP = int(os.environ.get("SMP", "4"))
 # The bootargs of both runs; CONF_ARGS adds to them (conf.hang=GROUP tests a hang).
 BASE_ARGS = " ".join(["conformance", *os.environ.get("CONF_ARGS", "").split()])
-COMMON = ["-cpu", "max", "-smp", str(SMP), "-m", "512M", "-nographic", "-nic", "none", "-no-reboot",
+COMMON = ["-cpu", os.environ.get("CPU", "max,pauth-impdef=on"), "-smp", str(SMP), "-m", "512M", "-nographic", "-nic", "none", "-no-reboot",
           # Modern (version 2) virtio-mmio transports, as armvisor's window is.
           "-global", "virtio-mmio.force-legacy=false"]
 

@@ -131,6 +131,14 @@ guest_switch_start:
     msr     spsr_el1, x3
     msr     par_el1, x4
     msr     cntkctl_el1, x5
+    // Two pointer authentication keys, where the guest's ID registers say it has them.
+    bl      switch_has_pauth
+    cbz     x1, 4f
+    PAT     x2, 30
+    msr     s3_0_c2_c1_0, x2            // APIAKeyLo_EL1
+    PAT     x2, 31
+    msr     s3_0_c2_c3_1, x2            // APGAKeyHi_EL1
+4:
     sub     x2, x19, #1
     lsl     x2, x2, #1
     msr     csselr_el1, x2              // L1 data for seed 1, L2 for seed 2
@@ -222,6 +230,15 @@ switch_sysregs_expected:
     ret
 
 // Checks everything but the virtual timer; failures into x28. Clobbers x1-x18.
+// x1 = non-zero if ID_AA64ISAR1_EL1 advertises pointer authentication (APA, API, GPA,
+// GPI). Clobbers x2.
+switch_has_pauth:
+    mrs     x1, id_aa64isar1_el1
+    movz    x2, #0xff00, lsl #16
+    movk    x2, #0x0ff0
+    and     x1, x1, x2
+    ret
+
 switch_check:
     mov     x18, x30
     PAT     x2, 20
@@ -298,6 +315,15 @@ switch_check:
     CHECK   x1, x9, 3
     mrs     x1, spsr_el1
     CHECK   x1, x3, 3
+    bl      switch_has_pauth
+    cbz     x1, 4f
+    mrs     x1, s3_0_c2_c1_0            // APIAKeyLo_EL1
+    PAT     x2, 30
+    CHECK   x1, x2, 3
+    mrs     x1, s3_0_c2_c3_1            // APGAKeyHi_EL1
+    PAT     x2, 31
+    CHECK   x1, x2, 3
+4:
     mrs     x1, par_el1
     CHECK   x1, x4, 3
     mrs     x1, cntkctl_el1

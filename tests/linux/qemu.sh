@@ -5,11 +5,11 @@
 # usage: qemu.sh [--direct] HYPERVISOR_BIN IMAGE INITRD [extra QEMU args...]
 #   --direct: boot IMAGE on QEMU itself, without the hypervisor (the bench's baseline).
 # Environment: SMP (4), MEM (2G), LINUX_ARGS (console=ttyAMA0 earlycon), QEMU, DISK (a disk
-# image for the guest's virtio-blk), GIC (3: the virt machine's gic-version), CPU (max: QEMU
-# -cpu), BOARD (virt, or zcu102: QEMU's model of the Zynq UltraScale+ ZCU102 with the vendor
+# image for the guest's virtio-blk), GIC (3: the virt machine's gic-version), CPU (QEMU -cpu:
+# max,pauth-impdef=on, QEMU's max with its fast pointer authentication algorithm), BOARD (virt, or zcu102: QEMU's model of the Zynq UltraScale+ ZCU102 with the vendor
 # device tree Debian's kernel package ships, a GIC-400 with 64 KiB-aliased CPU interfaces and
 # the hypervisor's console on the board's Cadence UART), and for --direct: DIRECT_MEM (1G; the bench sets
-# the RAM the hypervisor gives its guest), DIRECT_CPU (max).
+# the RAM the hypervisor gives its guest), DIRECT_CPU (max,pauth-impdef=on).
 #
 # The disk is a multiboot module with compatible "armvisor,disk", which guest-loader cannot
 # write: QEMU's device tree is dumped with the kernel and initramfs modules in it, the disk
@@ -30,7 +30,7 @@ for f in "$image" "$initrd"; do
 done
 # Both modes run with -nic none: neither guest gets a network card (see the Makefile).
 if [ $direct = 1 ]; then
-    exec "$qemu" -machine "virt,gic-version=${GIC:-3}" -cpu "${DIRECT_CPU:-max}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -nic none -no-reboot \
+    exec "$qemu" -machine "virt,gic-version=${GIC:-3}" -cpu "${DIRECT_CPU:-max,pauth-impdef=on}" -smp "$smp" -m "${DIRECT_MEM:-1G}" -nographic -nic none -no-reboot \
         -kernel "$image" -initrd "$initrd" -append "$args" "$@"
 fi
 
@@ -90,7 +90,7 @@ if [ "${BOARD:-virt}" = vms ]; then
     # reaches the hypervisor, whose Ctrl-A three times moves console input to the next VM.
     scratch
     machine=virt,virtualization=on,gic-version=${GIC:-3}
-    base=(-cpu "${CPU:-max}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -echr 20 -semihosting -kernel "$hv")
+    base=(-cpu "${CPU:-max,pauth-impdef=on}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -echr 20 -semihosting -kernel "$hv")
     dump_dts "$machine" "${base[@]}"
     align() { echo $(( ($1 + 0x1fffff) & ~0x1fffff )); }
     at=$((0x50000000))
@@ -129,7 +129,7 @@ if [ "${BOARD:-virt}" = vms ]; then
 fi
 # guest-loader's own option syntax: a comma inside a value is written twice.
 machine=virt,virtualization=on,gic-version=${GIC:-3}
-common=(-cpu "${CPU:-max}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -kernel "$hv"
+common=(-cpu "${CPU:-max,pauth-impdef=on}" -smp "$smp" -m "$mem" -nographic -nic none -no-reboot -kernel "$hv"
     -device "guest-loader,addr=0x50000000,kernel=$image,bootargs=${args//,/,,}"
     -device "guest-loader,addr=0x54000000,initrd=$initrd")
 if [ -z "${DISK:-}" ]; then
