@@ -540,7 +540,6 @@ fn a_vm_placed_on_pcpus_2_and_3() {
 /// FP/SIMD registers and timer as it left them every time.
 #[test]
 fn two_vms_take_turns_on_one_pcpu() {
-    use crate::ids::CpuId;
     let _m = machine();
     let seen = Arc::new(Seen::default());
     for (entry, seed) in [(0x4000_a000u64, 1u64), (0x4000_b000, 2)] {
@@ -574,12 +573,22 @@ fn two_vms_take_turns_on_one_pcpu() {
             g.hvc(psci::SYSTEM_OFF, &[]);
         });
     }
-    let make = |name, entry| {
+    let switches = run_two_on_pcpu0(("turn-a", 0x4000_a000), ("turn-b", 0x4000_b000));
+    assert_eq!(seen.get("a bad rounds"), Some(0), "VM a's state intact after every switch");
+    assert_eq!(seen.get("b bad rounds"), Some(0), "VM b's state intact after every switch");
+    assert!(switches >= 20, "the pCPU switched {switches} times");
+}
+
+/// Runs two one-vCPU VMs, named and entered as `a` and `b` say, both on pCPU 0, until both
+/// power off (the guest programs must not fail); the number of switches pCPU 0 made.
+fn run_two_on_pcpu0(a: (&'static str, u64), b: (&'static str, u64)) -> u64 {
+    use crate::ids::CpuId;
+    let make = |(name, entry): (&'static str, u64)| {
         let mut config = vm(name, 1, entry).config;
         config.placement = super::Placement::on(&[CpuId(0)]).unwrap();
         Arc::new(Vm::new(config).expect("a VM"))
     };
-    let (a, b) = (make("turn-a", 0x4000_a000), make("turn-b", 0x4000_b000));
+    let (a, b) = (make(a), make(b));
     let me = crate::percpu::this_cpu();
     let before = me.switches.load(Ordering::Relaxed);
     crate::sched::start_vm(&a);
@@ -588,10 +597,7 @@ fn two_vms_take_turns_on_one_pcpu() {
     assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&b)), VcpuEnd::SystemOff);
     let failures = take_failures();
     assert!(failures.is_empty(), "guest programs failed: {failures:?}");
-    assert_eq!(seen.get("a bad rounds"), Some(0), "VM a's state intact after every switch");
-    assert_eq!(seen.get("b bad rounds"), Some(0), "VM b's state intact after every switch");
-    let switches = me.switches.load(Ordering::Relaxed) - before;
-    assert!(switches >= 20, "the pCPU switched {switches} times");
+    me.switches.load(Ordering::Relaxed) - before
 }
 
 /// A configuration the VM cannot be built from is refused with what is wrong, and takes
@@ -654,7 +660,6 @@ fn bad_configurations_are_refused() {
 /// the other's timer pending when it is due).
 #[test]
 fn a_spinning_vcpu_is_preempted_for_another() {
-    use crate::ids::CpuId;
     let _m = machine();
     let seen = Arc::new(Seen::default());
     let done = Arc::new(AtomicBool::new(false));
@@ -683,18 +688,7 @@ fn a_spinning_vcpu_is_preempted_for_another() {
         d.store(true, Ordering::Release);
         g.hvc(psci::SYSTEM_OFF, &[]);
     });
-    let make = |name, entry| {
-        let mut config = vm(name, 1, entry).config;
-        config.placement = super::Placement::on(&[CpuId(0)]).unwrap();
-        Arc::new(Vm::new(config).expect("a VM"))
-    };
-    let (spinner, waiter) = (make("spinner", 0x4000_c000), make("waiter", 0x4000_d000));
-    crate::sched::start_vm(&spinner);
-    crate::sched::start_vm(&waiter);
-    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&waiter)), VcpuEnd::SystemOff);
-    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&spinner)), VcpuEnd::SystemOff);
-    let failures = take_failures();
-    assert!(failures.is_empty(), "guest programs failed: {failures:?}");
+    run_two_on_pcpu0(("spinner", 0x4000_c000), ("waiter", 0x4000_d000));
     assert_eq!(seen.get("timer interrupts"), Some(5), "the waiting VM took its five timer interrupts");
     assert!(seen.get("spins").is_some_and(|n| n > 0), "the spinner ran too");
 }

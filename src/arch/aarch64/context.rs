@@ -9,25 +9,6 @@ use crate::arch::{El1Regs, FpRegs, GicCpuRegs, TimerRegs, VcpuContext};
 use core::arch::asm;
 use core::mem::offset_of;
 
-macro_rules! mrs {
-    ($reg:literal) => {{
-        let v: u64;
-        // SAFETY: reads an EL1/EL0 register of the guest loaded on this pCPU, or an EL2
-        // register; no side effects.
-        unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) v, options(nomem, nostack, preserves_flags)) };
-        v
-    }};
-}
-
-macro_rules! msr {
-    ($reg:literal, $v:expr) => {{
-        let v: u64 = $v;
-        // SAFETY: writes a register of the guest's EL1 context (or the virtual CPU
-        // interface / EL1 timer it owns); the hypervisor at EL2 does not depend on them.
-        unsafe { asm!(concat!("msr ", $reg, ", {}"), in(reg) v, options(nomem, nostack, preserves_flags)) };
-    }};
-}
-
 // V0-V31, FPSR and FPCR to and from an FpRegs (x0). The hypervisor itself is softfloat and
 // never touches them, so this is the only code that does.
 core::arch::global_asm!(

@@ -31,25 +31,6 @@ use crate::hw::el2::mdcr;
 use core::arch::asm;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-macro_rules! mrs {
-    ($reg:literal) => {{
-        let v: u64;
-        // SAFETY: reads a debug register or MDCR_EL2 on this pCPU; no side effects (the
-        // DCC's data registers are read only through their OS views, which consume nothing).
-        unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) v, options(nomem, nostack, preserves_flags)) };
-        v
-    }};
-}
-
-macro_rules! msr {
-    ($reg:literal, $v:expr) => {{
-        let v: u64 = $v;
-        // SAFETY: writes a debug register of the guest loaded on this pCPU, or MDCR_EL2's
-        // debug traps for it; the hypervisor at EL2 uses no debug feature.
-        unsafe { asm!(concat!("msr ", $reg, ", {}"), in(reg) v, options(nomem, nostack, preserves_flags)) };
-    }};
-}
-
 fn isb() {
     // SAFETY: a barrier only.
     unsafe { asm!("isb", options(nostack, preserves_flags)) };

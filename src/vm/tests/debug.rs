@@ -4,13 +4,12 @@
 //! left; two vCPUs sharing a pCPU keep their own debug state; the OS lock is the guest's
 //! and locked at start; an emulated instruction completes a software step.
 
-use super::{Seen, machine, run, run_with_watchdog, vm};
-use crate::arch::fake::guest::{Guest, program, take_failures};
+use super::{Seen, machine, run, vm};
+use crate::arch::fake::guest::{Guest, program};
 use crate::hw::debug::{mdscr, oslock, point};
 use crate::hw::el2::pstate;
 use crate::hw::esr::{ESR, ec};
 use crate::hw::psci;
-use crate::vm::Placement;
 use crate::vm::run::{VcpuEnd, Vm};
 use alloc::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -148,7 +147,6 @@ fn debug_registers_the_core_lacks_are_undefined() {
 /// own values back.
 #[test]
 fn two_vcpus_on_one_pcpu_keep_their_own_debug_state() {
-    use crate::ids::CpuId;
     let _m = machine();
     let seen = Arc::new(Seen::default());
     for (entry, seed) in [(0x4010_3000u64, 1u64), (0x4010_4000, 2)] {
@@ -204,20 +202,7 @@ fn two_vcpus_on_one_pcpu_keep_their_own_debug_state() {
             g.hvc(psci::SYSTEM_OFF, &[]);
         });
     }
-    let make = |name, entry| {
-        let mut config = vm(name, 1, entry).config;
-        config.placement = Placement::on(&[CpuId(0)]).unwrap();
-        Arc::new(Vm::new(config).expect("a VM"))
-    };
-    let (a, b) = (make("debug-a", 0x4010_3000), make("debug-b", 0x4010_4000));
-    let me = crate::percpu::this_cpu();
-    let before = me.switches.load(Ordering::Relaxed);
-    crate::sched::start_vm(&a);
-    crate::sched::start_vm(&b);
-    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&a)), VcpuEnd::SystemOff);
-    assert_eq!(run_with_watchdog(|| crate::sched::wait_vm(&b)), VcpuEnd::SystemOff);
-    let failures = take_failures();
-    assert!(failures.is_empty(), "guest programs failed: {failures:?}");
+    let switches = super::run_two_on_pcpu0(("debug-a", 0x4010_3000), ("debug-b", 0x4010_4000));
     assert_eq!(seen.get("a bad rounds"), Some(0), "VM a's debug state intact after every switch");
     assert_eq!(seen.get("b bad rounds"), Some(0), "VM b's debug state intact after every switch");
     assert_eq!(seen.get("a leaks"), Some(0), "VM a found its debug registers reset");
@@ -228,7 +213,6 @@ fn two_vcpus_on_one_pcpu_keep_their_own_debug_state() {
         "VM b, with nothing that can fire, lost it at switches: {:?}",
         seen.get("b dropped")
     );
-    let switches = me.switches.load(Ordering::Relaxed) - before;
     assert!(switches >= 20, "the pCPU switched {switches} times");
 }
 
