@@ -268,11 +268,13 @@ def main():
     for run, make in zip(sides, makers):
         print(f"==> conformance: {run.name} run", flush=True)
         run_side(run, make)
-        with open(os.path.join(a.logs, f"conformance-{run.name}.log"), "w") as f:
+        # A GICv2 run's logs beside a GICv3 run's (make test runs both).
+        log = os.path.join(a.logs, f"conformance{'-gicv2' if GIC == '2' else ''}-{run.name}.log")
+        with open(log, "w") as f:
             f.write("\n".join(run.log) + "\n")
         for n in run.notes:
             print(f"    {n}")
-        print(f"    {run.seconds:.0f} s, log {os.path.join(a.logs, f'conformance-{run.name}.log')}", flush=True)
+        print(f"    {run.seconds:.0f} s, log {log}", flush=True)
 
     q, h = sides
     plan = q.plan or h.plan
