@@ -121,7 +121,7 @@ $(CONF_IMAGE): $(wildcard $(CONF_DIR)/guest/*.rs $(CONF_DIR)/guest/*/*.rs) $(CON
 # The differential suite: the conformance guest directly on QEMU (EL1) and as an armvisor
 # VM, one row per check with both verdicts (tests/conformance/README.md).
 conformance: $(BUILD)/armvisor.bin $(CONF_IMAGE)
-	@CPU='$(CPU)' python3 $(CONF_DIR)/run.py $(BUILD)/armvisor.bin $(CONF_IMAGE)
+	@CPU='$(CPU)' GIC='$(GIC)' python3 $(CONF_DIR)/run.py $(BUILD)/armvisor.bin $(CONF_IMAGE)
 
 $(BUILD)/guest-check-header: $(GUEST_DIR)/check_header.rs src/vm/linux.rs
 	@mkdir -p $(BUILD)

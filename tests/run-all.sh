@@ -19,6 +19,7 @@
 #               memory than free RAM): one message naming node and property, exit non-zero
 #   conformance the differential suite (tests/conformance): one test guest directly on QEMU
 #               and as an armvisor VM, every architectural check passing in both
+#   conformance-gicv2  the same on a GICv2 machine (GICC, GICD_SGIR, banked SGI state)
 #   uboot       U-Boot (u-boot-qemu) boots the image with booti from 0x50000000
 #   uboot-two-vms  U-Boot builds a two-VM tree (dom0less nodes) with fdt commands, boots it
 #   linux       Debian's arm64 kernel boots on 4 vCPUs / 4 pCPUs with a virtio disk; its shell is driven like a
@@ -199,6 +200,7 @@ step gicv2-9cpus refuses_with 'the GICv2 serves at most 8 CPUs; the device tree 
     -machine virt,virtualization=on,gic-version=2 -smp 8 -dtb tests/dtb/virt-gicv2-smp9.dtb -kernel build/armvisor.bin
 step bad-vms bad_vms
 step conformance python3 tests/conformance/run.py build/armvisor.bin build/guest-conformance.bin
+step conformance-gicv2 env GIC=2 python3 tests/conformance/run.py build/armvisor.bin build/guest-conformance.bin
 step uboot uboot_boots_it
 step uboot-two-vms uboot_two_vms
 step linux python3 tests/linux/system_test.py build/armvisor.bin "$LINUX_IMAGE" "$INITRD" build/disk.img "$logs/linux.transcript"

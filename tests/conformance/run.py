@@ -16,7 +16,8 @@ fails the rows of the group it was in that were not reported, naming the group, 
 started again after that group (bootargs conf.from=N) until every group ran once.
 
 usage: run.py HYPERVISOR_BIN GUEST_IMAGE [--logs DIR] [--verbose]
-Environment: QEMU (qemu-system-aarch64), SMP (4), CONF_ARGS (more bootargs for both runs),
+Environment: QEMU (qemu-system-aarch64), SMP (4), GIC (virt's gic-version, 3 or 2; 3),
+CPU (QEMU -cpu, max,pauth-impdef=on), CONF_ARGS (more bootargs for both runs),
 CONF_IDLE_S (the hang timeout, 30).
 """
 import argparse
@@ -35,6 +36,8 @@ SIDE_S = 300  # all the runs of one side (restarts included) at most
 WALLCLOCK_SLACK_S = 3
 QEMU = os.environ.get("QEMU", "qemu-system-aarch64")
 SMP = int(os.environ.get("SMP", "4"))
+# The virt machine's GIC (both runs): 3, or 2 (the guest finds which from its device tree).
+GIC = os.environ.get("GIC") or "3"
 # The bootargs of both runs; CONF_ARGS adds to them (conf.hang=GROUP tests a hang).
 BASE_ARGS = " ".join(["conformance", *os.environ.get("CONF_ARGS", "").split()])
 COMMON = ["-cpu", os.environ.get("CPU", "max,pauth-impdef=on"), "-smp", str(SMP), "-m", "512M", "-nographic", "-nic", "none", "-no-reboot",
@@ -45,12 +48,12 @@ HV_LINE = re.compile(r"^\[\s*\d+\.\d+\] [A-Z] cpu[0-9?]+: ")
 
 
 def qemu_direct(image, args):
-    return [QEMU, "-machine", "virt,gic-version=3", *COMMON, "-kernel", image, "-append", args]
+    return [QEMU, "-machine", f"virt,gic-version={GIC}", *COMMON, "-kernel", image, "-append", args]
 
 
 def qemu_armvisor(hv, image, args):
     # guest-loader's option syntax: a comma inside a value is written twice.
-    return [QEMU, "-machine", "virt,virtualization=on,gic-version=3", *COMMON, "-semihosting", "-kernel", hv,
+    return [QEMU, "-machine", f"virt,virtualization=on,gic-version={GIC}", *COMMON, "-semihosting", "-kernel", hv,
             "-device", f"guest-loader,addr=0x50000000,kernel={image},bootargs={args.replace(',', ',,')}"]
 
 
@@ -257,16 +260,21 @@ def main():
             sys.exit(f"error: {f} not found")
     os.makedirs(a.logs, exist_ok=True)
 
+    if GIC not in ("2", "3"):
+        sys.exit(f"error: GIC={GIC}: the suite runs on gic-version 3 or 2")
+    print(f"==> conformance: GICv{GIC}, -smp {SMP}, -cpu {COMMON[1]}", flush=True)
     sides = [Run("qemu"), Run("armvisor")]
     makers = [lambda args: qemu_direct(a.image, args), lambda args: qemu_armvisor(a.hv, a.image, args)]
     for run, make in zip(sides, makers):
         print(f"==> conformance: {run.name} run", flush=True)
         run_side(run, make)
-        with open(os.path.join(a.logs, f"conformance-{run.name}.log"), "w") as f:
+        # A GICv2 run's logs beside a GICv3 run's (make test runs both).
+        log = os.path.join(a.logs, f"conformance{'-gicv2' if GIC == '2' else ''}-{run.name}.log")
+        with open(log, "w") as f:
             f.write("\n".join(run.log) + "\n")
         for n in run.notes:
             print(f"    {n}")
-        print(f"    {run.seconds:.0f} s, log {os.path.join(a.logs, f'conformance-{run.name}.log')}", flush=True)
+        print(f"    {run.seconds:.0f} s, log {log}", flush=True)
 
     q, h = sides
     plan = q.plan or h.plan

@@ -66,6 +66,10 @@ pub struct Cpu {
     pub fatal: AtomicBool,
     /// RD_base of this CPU's redistributor.
     pub gicr: AtomicUsize,
+    /// This CPU's GICv2 CPU interface bit (GICD_ITARGETSR0), 0 until it noted it.
+    pub gic_mask: AtomicU32,
+    /// Per SGI, the source CPU interfaces of the ones taken (a bit each; GICv2).
+    pub sgi_src: [AtomicU32; 16],
     pub mpidr: AtomicU64,
     /// Running secondary_main's worker loop.
     pub worker: AtomicBool,
@@ -106,6 +110,8 @@ impl Cpu {
             last: [Z; 4],
             fatal: AtomicBool::new(false),
             gicr: AtomicUsize::new(0),
+            gic_mask: AtomicU32::new(0),
+            sgi_src: [const { AtomicU32::new(0) }; 16],
             mpidr: Z,
             worker: AtomicBool::new(false),
         }

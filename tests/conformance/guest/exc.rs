@@ -203,10 +203,13 @@ fn unexpected(c: &Cpu, f: &mut Frame, vector: u64) {
 
 /// One IRQ: acknowledge, count, the hook, EOI as it says.
 fn irq(c: &Cpu) {
-    let iar = mrs!("icc_iar1_el1");
-    let intid = (iar & 0xff_ffff) as u32;
+    let iar = crate::gic::ack();
+    let intid = crate::gic::intid(iar);
     if intid >= 1020 {
         return;
+    }
+    if intid < 16 {
+        c.sgi_src[intid as usize].fetch_or(1 << crate::gic::source(iar), Relaxed);
     }
     match c.irq_count.get(intid as usize) {
         Some(n) => n.fetch_add(1, Relaxed),
@@ -243,8 +246,7 @@ fn irq(c: &Cpu) {
         _ => true,
     };
     if eoi {
-        msr!("icc_eoir1_el1", iar);
-        sys::isb();
+        crate::gic::eoi(iar);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The few facts the guest takes from its device tree (devicetree spec 0.4, "Flattened
 //! Devicetree Format"): its RAM (the first /memory node), the PSCI node's method and
-//! compatible, /chosen/bootargs and the number of /cpus/cpu@ nodes. Everything else is QEMU
+//! compatible, /chosen/bootargs, the number of /cpus/cpu@ nodes and the GIC's version (the interrupt
+//! controller's compatible). Everything else is QEMU
 //! virt's layout, which is also every armvisor VM's.
 
 const FDT_MAGIC: u32 = 0xd00d_feed;
@@ -39,11 +40,14 @@ pub struct Facts {
     /// /psci compatible, its strings joined by ','.
     pub psci_compat: Str,
     pub bootargs: Str,
+    /// The GIC the tree's interrupt controller is: 3 ("arm,gic-v3"), 2 ("arm,cortex-a15-gic",
+    /// "arm,gic-400", "arm,cortex-a9-gic"), 0 if neither.
+    pub gic: u8,
 }
 
 impl Facts {
     pub const fn new() -> Self {
-        Self { ram_base: 0, ram_size: 0, cpus: 0, psci_method: Str::new(), psci_compat: Str::new(), bootargs: Str::new() }
+        Self { ram_base: 0, ram_size: 0, cpus: 0, psci_method: Str::new(), psci_compat: Str::new(), bootargs: Str::new(), gic: 0 }
     }
 }
 
@@ -155,6 +159,15 @@ pub fn parse(addr: usize) -> Option<Facts> {
                         f.psci_compat.set(&joined[..n]);
                     }
                     (Node::Chosen, b"bootargs") => f.bootargs.set(cstr(value)),
+                    (_, b"compatible") if f.gic == 0 => {
+                        for c in value.split(|&b| b == 0) {
+                            match c {
+                                b"arm,gic-v3" => f.gic = 3,
+                                b"arm,cortex-a15-gic" | b"arm,gic-400" | b"arm,cortex-a9-gic" => f.gic = 2,
+                                _ => {}
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -200,11 +200,13 @@ extern "C" fn primary_main(dtb: u64, _load: u64) -> ! {
     unsafe { FACTS = f };
     read_feat();
     enable_fp_sve();
+    gic::detect();
     let f = facts();
     record!(
-        "start groups={} cpus={} ram={:#x}+{:#x} psci={} args={}",
+        "start groups={} cpus={} gic={} ram={:#x}+{:#x} psci={} args={}",
         checks::GROUPS.len(),
         f.cpus,
+        gic::version(),
         f.ram_base,
         f.ram_size,
         f.psci_method.as_str(),

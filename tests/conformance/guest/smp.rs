@@ -23,20 +23,22 @@ pub mod cmd {
     pub const PING: u64 = 0;
     /// SGI args[0] to the CPU with MPIDR args[1].
     pub const SEND_SGI: u64 = 1;
-    /// ICC_PMR_EL1 = 0xff, then poll ICC_IAR1_EL1 (IRQs masked) for up to args[0] µs: ret
+    /// The priority mask 0xff, then poll ICC_IAR1_EL1 (GICC_IAR) (IRQs masked) for up to args[0] µs: ret
     /// [INTID or 1023, IAR]. Not EOId. (The doorbell, if it comes, is EOId and skipped.)
     pub const ACK: u64 = 2;
-    /// ICC_EOIR1_EL1 = args[0].
+    /// ICC_EOIR1_EL1 (GICC_EOIR) = args[0].
     pub const EOI: u64 = 3;
-    /// ICC_PMR_EL1 = args[0].
+    /// ICC_PMR_EL1 (GICC_PMR) = args[0].
     pub const PMR: u64 = 4;
     /// PSCI_VERSION by HVC: under a hypervisor, an exit (and so a sync of the vGIC state).
     pub const HVC: u64 = 5;
     /// ret [the 32-bit register at args[0]].
     pub const READ32: u64 = 6;
+    /// The 32-bit register at args[0] = args[1].
+    pub const WRITE32: u64 = 9;
     /// PSCI CPU_OFF (no answer).
     pub const OFF: u64 = 7;
-    /// ICC_PMR_EL1 = 0xff, then for args[0] µs with IRQs masked acknowledge and EOI
+    /// The priority mask 0xff, then for args[0] µs with IRQs masked acknowledge and EOI
     /// whatever comes: ret [count, first INTID or 1023], the doorbell not counted.
     pub const DRAIN: u64 = 8;
 }
@@ -175,43 +177,45 @@ fn command(k: u64, a: [u64; 4]) -> [u64; 4] {
             [0; 4]
         }
         cmd::ACK => {
-            crate::sys::msr!("icc_pmr_el1", 0xff);
-            sys::isb();
+            gic::set_pmr(0xff);
             let mut iar = gic::SPURIOUS as u64;
             sys::wait_until(a[0], || {
                 iar = gic::ack();
-                if iar & 0xff_ffff == gic::DOORBELL as u64 {
+                if gic::intid(iar) == gic::DOORBELL {
                     // The doorbell of this very command, not yet taken: not what is asked.
                     gic::eoi(iar);
                     return false;
                 }
-                (iar & 0xff_ffff) < 1020
+                gic::intid(iar) < 1020
             });
-            [iar & 0xff_ffff, iar, 0, 0]
+            [gic::intid(iar) as u64, iar, 0, 0]
         }
         cmd::EOI => {
             gic::eoi(a[0]);
             [0; 4]
         }
         cmd::PMR => {
-            crate::sys::msr!("icc_pmr_el1", a[0]);
-            sys::isb();
+            gic::set_pmr(a[0]);
             [0; 4]
         }
         cmd::HVC => [psci::call(psci::VERSION, 0, 0, 0) as u64, 0, 0, 0],
         cmd::READ32 => [sys::read32(a[0] as usize) as u64, 0, 0, 0],
+        cmd::WRITE32 => {
+            sys::write32(a[0] as usize, a[1] as u32);
+            sys::dsb_sy();
+            [0; 4]
+        }
         cmd::DRAIN => {
-            crate::sys::msr!("icc_pmr_el1", 0xff);
-            sys::isb();
+            gic::set_pmr(0xff);
             let (mut n, mut first) = (0u64, gic::SPURIOUS as u64);
             let end = sys::now() + sys::ticks_us(a[0]);
             while sys::now() < end {
                 let iar = gic::ack();
-                if iar & 0xff_ffff == gic::DOORBELL as u64 {
+                if gic::intid(iar) == gic::DOORBELL {
                     gic::eoi(iar);
-                } else if (iar & 0xff_ffff) < 1020 {
+                } else if gic::intid(iar) < 1020 {
                     if n == 0 {
-                        first = iar & 0xff_ffff;
+                        first = gic::intid(iar) as u64;
                     }
                     n += 1;
                     gic::eoi(iar);

@@ -52,6 +52,37 @@ fn feature(ctx: &mut Ctx, name: &str, adv: bool, what: core::fmt::Arguments<'_>,
     ctx.row(name, &v);
 }
 
+/// id-gic: PFR0.GIC says whether the GIC system registers exist (Arm ARM D19), and they
+/// work or are UNDEFINED as it says (ICC_SRE_EL1, ICC_PMR_EL1 read). The GIC the device tree
+/// names decides what it must say: a GICv3, whose system registers this guest uses, needs
+/// them (GIC >= 1); a GICv2 has none (GIC 0, ICC_* UNDEFINED), as KVM and armvisor give a
+/// vGICv2 and as QEMU gives a GICv2 machine.
+fn gic_row(ctx: &mut Ctx, gic: u64) {
+    let probes = [
+        ("ICC_SRE_EL1", probe(insn!("mrs x0, s3_0_c12_c12_5"))),
+        ("ICC_PMR_EL1", probe(insn!("mrs x0, s3_0_c4_c6_0"))),
+    ];
+    let mut v = Verdict::new();
+    let adv = gic != 0;
+    note!(v, "GICv{}: PFR0.GIC {gic}: {}", crate::gic::version(), if adv { "advertised" } else { "hidden" });
+    if crate::gic::v2() {
+        if adv {
+            v.fail(format_args!("PFR0.GIC {gic} on a GICv2 (want 0: no system register interface)"));
+        }
+    } else if !adv {
+        v.fail(format_args!("PFR0.GIC 0 on a GICv3 whose system registers work (want >= 1)"));
+    }
+    for (p_name, p) in probes {
+        let good = if adv { p.ok() } else { p.undef() };
+        if good {
+            note!(v, "{p_name} {p}");
+        } else {
+            v.fail(format_args!("{p_name} {p} (want {})", if adv { "works" } else { "UNDEFINED" }));
+        }
+    }
+    ctx.row("id-gic", &v);
+}
+
 fn run(ctx: &mut Ctx) {
     let pfr0 = mrs!("id_aa64pfr0_el1");
     let pfr1 = mrs!("s3_0_c0_c4_1");
@@ -66,8 +97,7 @@ fn run(ctx: &mut Ctx) {
 
     let fp = f(pfr0, 16);
     feature(ctx, "id-fp", fp != 0xf, format_args!("PFR0.FP {fp:#x}"), &[("FMOV D0, XZR", probe(insn!(".inst 0x9e6703e0")))]);
-    let gic = f(pfr0, 24);
-    feature(ctx, "id-gic", gic != 0, format_args!("PFR0.GIC {gic}"), &[("ICC_SRE_EL1", probe(insn!("mrs x0, s3_0_c12_c12_5")))]);
+    gic_row(ctx, f(pfr0, 24));
     let pmu = f(dfr0, 8);
     feature(ctx, "id-pmu", pmu != 0 && pmu != 0xf, format_args!("DFR0.PMUVer {pmu:#x}"), &[
         ("PMCR_EL0", probe(insn!("mrs x0, s3_3_c9_c12_0"))),

@@ -1,6 +1,9 @@
-//! SGIs between every ordered pair of the four CPUs (IHI 0069, ICC_SGI1R_EL1 with a target
-//! list): SGI 8 + sender to one target, delivered to that target exactly once and to no one
-//! else.
+//! SGIs between every ordered pair of the four CPUs: SGI 8 + sender to one target, delivered
+//! to that target exactly once and to no one else. On a GICv3 (IHI 0069) sent by
+//! ICC_SGI1R_EL1 with a target list; on a GICv2 (IHI 0048B 4.3.15) by GICD_SGIR with the
+//! target's CPU interface in the target list, and each sender's SGI is an interrupt of its
+//! own that GICC_IAR acknowledges with the sender's CPU interface in bits 12:10 (3.2.2), which
+//! must be the sender's (GICD_ITARGETSR0 as the sender read it).
 
 use crate::cpu::CPUS;
 use crate::gic;
@@ -44,6 +47,7 @@ fn run(ctx: &mut Ctx) {
             for c in &CPUS {
                 for i in 8..12 {
                     c.irq_count[i].store(0, Relaxed);
+                    c.sgi_src[i].store(0, Relaxed);
                 }
             }
             if s == 0 {
@@ -66,6 +70,15 @@ fn run(ctx: &mut Ctx) {
                     let k = c.count(i);
                     let want = (n == t && i == intid) as u32;
                     want!(v, k == want || (k == 0 && want == 1), "CPU {n} took SGI {i} {k} times (want {want})");
+                }
+            }
+            if gic::v2() {
+                let want = 1u32 << gic::mask_of(mpidr(s)).trailing_zeros();
+                let seen = CPUS[t].sgi_src[intid as usize].load(Relaxed);
+                if seen == want {
+                    note!(v, "GICC_IAR source CPU {}", want.trailing_zeros());
+                } else {
+                    v.fail(format_args!("GICC_IAR source CPUs {seen:#x} (want {want:#x}, CPU {s}'s interface)"));
                 }
             }
             ctx.row(name.as_str(), &v);

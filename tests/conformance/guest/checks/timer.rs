@@ -41,6 +41,11 @@ fn rd() -> usize {
     cpu().gicr.load(Relaxed)
 }
 
+/// Where a PPI's pending bit is, for the messages.
+fn ispendr0() -> &'static str {
+    if gic::v2() { "GICD_ISPENDR0" } else { "GICR_ISPENDR0" }
+}
+
 fn pending(t: Timer) -> bool {
     gic::get_bit(rd(), ISPENDR, t.intid())
 }
@@ -60,7 +65,7 @@ fn reset(t: Timer) {
 }
 
 /// Arms the timer 1 ms ahead and waits (IRQs masked) for ISTATUS, then for the PPI to be
-/// pending in GICR_ISPENDR0. Err says which did not happen within 200 ms.
+/// pending in GICR_ISPENDR0 (this CPU's bank of GICD_ISPENDR0 on a GICv2). Err says which did not happen within 200 ms.
 fn fire(t: Timer, v: &mut Verdict) -> bool {
     t.set_cval(t.now() + sys::ticks_us(1000));
     t.set_ctl(ENABLE);
@@ -77,7 +82,7 @@ fn fire(t: Timer, v: &mut Verdict) -> bool {
             true
         }
         None => {
-            v.fail(format_args!("not pending in GICR_ISPENDR0 200 ms after ISTATUS"));
+            v.fail(format_args!("not pending in {} 200 ms after ISTATUS", ispendr0()));
             false
         }
     }
@@ -108,7 +113,7 @@ fn window(t: Timer, us: u64) -> u32 {
 fn withdrawn(t: Timer, v: &mut Verdict, what: &str) {
     match sys::wait_until(100_000, || !pending(t)) {
         Some(us) => note!(v, "not pending {us} us after {what}"),
-        None => v.fail(format_args!("still pending in GICR_ISPENDR0 100 ms after {what}")),
+        None => v.fail(format_args!("still pending in {} 100 ms after {what}", ispendr0())),
     }
     let n = window(t, 20_000);
     want!(v, n == 0, "the IRQ was taken {n} times after {what}");
