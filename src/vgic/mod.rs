@@ -496,6 +496,7 @@ pub fn flush(
     }
     candidates.sort_unstable();
     flush.underflow = candidates.len() > lr_count;
+    let version = redist.version;
     for &(_, _, intid) in candidates.iter().take(lr_count.min(MAX_LRS)) {
         if redist.version == Version::V2 && intid < crate::hw::gic::SGI_COUNT {
             let _ = flush.lrs.push(v2::place_sgi(redist, intid));
@@ -511,10 +512,20 @@ pub fn flush(
         irq.lr_pending = pending;
         irq.pending = false;
         let mut lr = Lr::new(intid, irq.priority, state).with_group1(irq.group1);
-        if irq.linked {
+        if irq.linked && version == Version::V3 {
             // The guest's deactivation deactivates the physical interrupt too; a level
             // still high then interrupts the hypervisor again, with no exit on the EOI.
             lr = lr.with_hw(intid);
+        } else if irq.linked {
+            // On a GICv2 the guest's EOI makes it exit instead, and the hypervisor
+            // deactivates the physical interrupt itself once the line is low (or keeps it
+            // active and the virtual one pending while it is high: `vm::timer::after_exit`).
+            // QEMU's GICv2 model does not signal a physical interrupt that a list
+            // register's HW deactivation leaves pending (its gic_complete_irq updates only
+            // the virtual CPU interfaces), so a timer still asserting after the guest's EOI
+            // came back only at the hypervisor's next GIC access. One exit per timer
+            // interrupt, on a GICv2 only.
+            lr = lr.with_eoi_exit();
         } else if !irq.edge && irq.line {
             // A level interrupt whose line is high: if it is still high when the guest
             // EOIs, it must be pending again at once, as on a real GIC. Ask for an exit on

@@ -416,6 +416,53 @@ fn a_timer_still_asserting_after_its_eoi_interrupts_again() {
     assert_eq!(seen.get("after re-arming"), Some(0), "no interrupt once the compare value is in the future");
 }
 
+/// On a GICv2 the timer's list register is not tied to the physical PPI: it asks for an
+/// exit on the guest's EOI, and the hypervisor keeps the physical PPI active while the
+/// timer asserts (the virtual one pending again at once) and deactivates it once the timer
+/// is re-armed (QEMU's GICv2 model does not re-signal a level a HW deactivation leaves).
+#[test]
+fn on_a_gicv2_a_timer_still_asserting_after_its_eoi_interrupts_again() {
+    let _m = machine();
+    let _board = GicV2Board::new();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    program(0x4000_5c00, move |g| {
+        // The distributor on, and this CPU interface's banked SGIs and PPIs enabled.
+        g.store(memory_map::GICD, 4, 0b11).unwrap();
+        g.store(memory_map::GICD + 0x100, 4, u32::MAX as u64).unwrap();
+        g.arm_virtual_timer(crate::arch::ticks_from_us(300));
+        let first = g.wait_interrupt();
+        let lr = g.lrs().into_iter().find(|l| l.intid == 27);
+        s.put("exit on EOI, no HW link", u64::from(lr.is_some_and(|l| l.eoi && l.hw.is_none())));
+        s.put("physical active while handled", g.physical_active(27) as u64);
+        g.eoi(first);
+        let second = g.wait_interrupt();
+        s.put("again", u64::from(first == 27 && second == 27));
+        g.hw.vtimer.cval = g.virtual_count() + crate::arch::ticks_from_us(60_000_000);
+        g.eoi(second);
+        let mut more = 0;
+        for _ in 0..200 {
+            g.tick();
+            if let Some(intid) = g.ack() {
+                more += 1;
+                g.eoi(intid);
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        s.put("after re-arming", more);
+        s.put("physical active at the end", g.physical_active(27) as u64);
+        g.hvc(psci::SYSTEM_OFF, &[]);
+    });
+    let vm = Arc::new(vm("timer-gicv2", 1, 0x4000_5c00));
+    assert_eq!(vm.gic, crate::vgic::Version::V2);
+    assert_eq!(run(&vm), VcpuEnd::SystemOff);
+    assert_eq!(seen.get("exit on EOI, no HW link"), Some(1), "the GICv2 list register asks for an exit on EOI");
+    assert_eq!(seen.get("physical active while handled"), Some(1), "the physical PPI kept active for the guest");
+    assert_eq!(seen.get("again"), Some(1), "the PPI came back after an EOI with the timer still asserting");
+    assert_eq!(seen.get("after re-arming"), Some(0), "no interrupt once the compare value is in the future");
+    assert_eq!(seen.get("physical active at the end"), Some(0), "the hypervisor deactivated the physical PPI");
+}
+
 #[test]
 fn guest_faults_are_injected_back() {
     let _m = machine();

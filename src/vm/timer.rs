@@ -11,7 +11,10 @@
 //! (`arch::irq_eoi_to_guest`) so its level cannot interrupt again, and the virtual
 //! interrupt goes into a list register tied to it (HW = 1, [`vgic::Irq::linked`]): the
 //! guest's own deactivation deactivates the physical one with no exit, and a level still
-//! high then interrupts the hypervisor at once. A falling output is seen at the next exit
+//! high then interrupts the hypervisor at once. (On a GICv2 the list register asks for an
+//! exit on the guest's EOI instead, and [`after_exit`] does the deactivation: QEMU's GICv2
+//! model does not re-signal a level that a HW deactivation leaves pending; see
+//! `vgic::flush`.) A falling output is seen at the next exit
 //! while the line is high ([`after_exit`] reads the outputs again only then), and a
 //! physical interrupt whose virtual one has gone idle is deactivated there.
 //!
