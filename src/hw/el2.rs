@@ -230,14 +230,7 @@ mod tests {
         assert_eq!(cptr::guest(&v80), 0x10_33ff);
         assert_eq!(mdcr::guest(&v80, false), 0xe60);
         assert_eq!(mdcr::guest(&v80, true), 0xc60, "TDA off once the vCPU owns the debug registers");
-        let all = Features {
-            pfr0: u64::MAX,
-            pfr1: u64::MAX,
-            dfr0: u64::MAX,
-            mmfr1: u64::MAX,
-            isar1: u64::MAX,
-            isar2: u64::MAX,
-        };
+        let all = Features::ALL;
         assert_eq!(hcr::guest(&all), 0x803c_003b | hcr::TLOR | hcr::TERR | hcr::API | hcr::APK);
         assert_eq!(hcr::guest(&all) & hcr::FIEN, 0, "fault injection registers trap too");
         assert_eq!(cptr::guest(&all), 0x10_33ff | cptr::TAM);

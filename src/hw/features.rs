@@ -46,6 +46,11 @@ pub mod shift {
 }
 
 impl Features {
+    /// Every field at its highest value: a core with every feature here (for tests).
+    #[cfg(test)]
+    pub const ALL: Features =
+        Features { pfr0: u64::MAX, pfr1: u64::MAX, dfr0: u64::MAX, mmfr1: u64::MAX, isar1: u64::MAX, isar2: u64::MAX };
+
     /// FEAT_RAS: the error record registers (HCR_EL2.TERR), VDISR_EL2.
     pub const fn ras(&self) -> bool {
         field(self.pfr0, shift::PFR0_RAS) != 0
@@ -108,14 +113,7 @@ mod tests {
         assert!(!a53.ras() && !a53.sme() && !a53.lor() && !a53.amu() && !a53.trf() && !a53.spe() && !a53.pauth());
         // QARMA3 only (ID_AA64ISAR2_EL1.APA3) is pointer authentication too.
         assert!(Features { isar2: 1 << 12, ..a53 }.pauth());
-        let all = Features {
-            pfr0: u64::MAX,
-            pfr1: u64::MAX,
-            dfr0: u64::MAX,
-            mmfr1: u64::MAX,
-            isar1: u64::MAX,
-            isar2: u64::MAX,
-        };
+        let all = Features::ALL;
         assert!(all.ras() && all.amu() && all.sme() && all.spe() && all.trf() && all.lor() && all.pauth());
     }
 }

@@ -421,14 +421,7 @@ mod tests {
     fn optional_feature_registers_answer_as_kvm() {
         use crate::hw::features::Features;
         let none = Features::default();
-        let all = Features {
-            pfr0: u64::MAX,
-            pfr1: u64::MAX,
-            dfr0: u64::MAX,
-            mmfr1: u64::MAX,
-            isar1: u64::MAX,
-            isar2: u64::MAX,
-        };
+        let all = Features::ALL;
         let lor = SysReg::Lor { id: false };
         let lorid = SysReg::Lor { id: true };
         let errselr = SysReg::Ras { read_only: false };
