@@ -108,8 +108,7 @@ def main():
             f"{seen} bytes for {n} rounds",
         )
         check("the hypervisor did not panic", "PANIC" not in out)
-        con.proc.stdin.write(b"poweroff -f\r")
-        con.proc.stdin.flush()
+        con.type(b"poweroff -f\r")
         con.read_until(b"VM 'linux' powered off", 60)
         con.read_until(b"2 VMs left", 30)
         check("poweroff -f in Linux ends it alone (2 VMs left)", con.proc.poll() is None)

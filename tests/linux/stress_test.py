@@ -68,8 +68,7 @@ def main():
         log = con.run("dmesg")
         trouble = [l for l in log.splitlines() if TROUBLE.search(l)]
         check("no RCU stall, lockup, CSD timeout or warning in the kernel log", not trouble, "; ".join(trouble[:5]))
-        con.proc.stdin.write(b"poweroff -f\r")
-        con.proc.stdin.flush()
+        con.type(b"poweroff -f\r")
         status = con.proc.wait(timeout=120)
         check("poweroff -f ends QEMU with status 0", status == 0, f"status {status}")
     except (TimeoutError, EOFError) as e:

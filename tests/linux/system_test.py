@@ -75,11 +75,15 @@ class Console:
                 pass
         self.pos = len(self.out)
 
+    def type(self, keys):
+        """Sends `keys` (bytes) to the console as if typed, at once."""
+        self.proc.stdin.write(keys)
+        self.proc.stdin.flush()
+
     def run(self, command, timeout=STEP_TIMEOUT):
         """Runs a shell command and returns its output (between two markers)."""
         marker = f"__{int(time.monotonic() * 1000)}__"
-        self.proc.stdin.write(f"echo {marker}; {command}; echo {marker}END\r".encode())
-        self.proc.stdin.flush()
+        self.type(f"echo {marker}; {command}; echo {marker}END\r".encode())
         self.read_until(f"{marker}\r\n".encode(), timeout)
         text = self.read_until(f"{marker}END".encode(), timeout)
         self.read_until(PROMPT, timeout)
@@ -215,8 +219,7 @@ def main():
         virtio = [l for l in interrupts.splitlines() if "virtio0" in l]
         check("virtio interrupt counted", bool(virtio) and sum(int(x) for x in virtio[0].split()[1:5]) > 0, str(virtio))
         clock_checks(con, check, boot, board)
-        con.proc.stdin.write(b"poweroff -f\r")
-        con.proc.stdin.flush()
+        con.type(b"poweroff -f\r")
         asked = time.monotonic()
         status = con.proc.wait(timeout=120)
         took = time.monotonic() - asked

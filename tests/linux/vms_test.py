@@ -25,14 +25,12 @@ CTRL_A = b"\x01"
 def switch_to(con, name):
     """Ctrl-A three times until console input goes to VM `name`."""
     for _ in range(4):
-        con.proc.stdin.write(CTRL_A * 3)
-        con.proc.stdin.flush()
+        con.type(CTRL_A * 3)
         text = con.read_until(b"; type Ctrl-A three times to switch]", 30)
         said = re.findall(rb"console input to VM '([^']+)'", text)
         if said and said[-1].decode() == name:
             # A fresh prompt, so that what follows starts clean.
-            con.proc.stdin.write(b"\r")
-            con.proc.stdin.flush()
+            con.type(b"\r")
             con.read_until(PROMPT, 60)
             return True
     return False
@@ -108,8 +106,7 @@ def main():
         check("a pattern written to a's disk is on a's and not on b's", back_a == pattern and back_b != pattern, f"a {back_a!r}, b {back_b!r}")
 
         # reboot -f in b: b comes back to a fresh shell; a runs on.
-        con.proc.stdin.write(b"reboot -f\r")
-        con.proc.stdin.flush()
+        con.type(b"reboot -f\r")
         asked = time.monotonic()
         con.read_until(b"VM 'b' asked for a reset; restarting it", 60)
         con.read_until(PROMPT, BOOT_TIMEOUT)
@@ -132,16 +129,14 @@ def main():
 
         # poweroff -f in b, then in a.
         check("switch to b to power it off", switch_to(con, "b"))
-        con.proc.stdin.write(b"poweroff -f\r")
-        con.proc.stdin.flush()
+        con.type(b"poweroff -f\r")
         con.read_until(b"VM 'b' powered off", 60)
         con.read_until(b"1 VM left", 30)
         check("poweroff -f in b ends b alone (1 VM left)", con.proc.poll() is None)
         switch_to(con, "a")
         alive = in_vm("a", "echo a-still-here").strip()
         check("a still answers after b powered off", alive == "a-still-here", alive)
-        con.proc.stdin.write(b"poweroff -f\r")
-        con.proc.stdin.flush()
+        con.type(b"poweroff -f\r")
         status = con.proc.wait(timeout=120)
         check("poweroff -f in a then ends QEMU with status 0", status == 0, f"status {status}")
     except (TimeoutError, EOFError, subprocess.TimeoutExpired) as e:
