@@ -152,6 +152,25 @@ secondary_entry:
 8:  wfi
     b       8b
 
+// SAVE_CALLEE base / LOAD_CALLEE base: x19-x30 to / from the 96 bytes at [base] (the
+// callee-saved registers and LR; suspend_ctx and a jump buffer both start with them).
+.macro SAVE_CALLEE base
+    stp     x19, x20, [\base, #0]
+    stp     x21, x22, [\base, #16]
+    stp     x23, x24, [\base, #32]
+    stp     x25, x26, [\base, #48]
+    stp     x27, x28, [\base, #64]
+    stp     x29, x30, [\base, #80]
+.endm
+.macro LOAD_CALLEE base
+    ldp     x19, x20, [\base, #0]
+    ldp     x21, x22, [\base, #16]
+    ldp     x23, x24, [\base, #32]
+    ldp     x25, x26, [\base, #48]
+    ldp     x27, x28, [\base, #64]
+    ldp     x29, x30, [\base, #80]
+.endm
+
 // ---------------------------------------------------------------------------------------
 // suspend_call(fid, power_state) -> x0: CPU_SUSPEND by HVC with entry point resume_entry and
 // context id = the address of suspend_ctx. Saves what a power-down loses (the callee-saved
@@ -165,12 +184,7 @@ secondary_entry:
 suspend_call:
     adrp    x9, suspend_ctx
     add     x9, x9, :lo12:suspend_ctx
-    stp     x19, x20, [x9, #0]
-    stp     x21, x22, [x9, #16]
-    stp     x23, x24, [x9, #32]
-    stp     x25, x26, [x9, #48]
-    stp     x27, x28, [x9, #64]
-    stp     x29, x30, [x9, #80]
+    SAVE_CALLEE   x9
     mov     x10, sp
     str     x10, [x9, #SUS_SP]
     mrs     x10, vbar_el1
@@ -233,12 +247,7 @@ resume_entry:
     ldr     x1, [x0, #SUS_TPIDR]
     msr     tpidr_el1, x1
     isb
-    ldp     x19, x20, [x0, #0]
-    ldp     x21, x22, [x0, #16]
-    ldp     x23, x24, [x0, #32]
-    ldp     x25, x26, [x0, #48]
-    ldp     x27, x28, [x0, #64]
-    ldp     x29, x30, [x0, #80]
+    LOAD_CALLEE   x0
     ldr     x1, [x0, #SUS_SP]
     mov     sp, x1
     str     x9, [x0, #SUS_EL]
@@ -255,12 +264,7 @@ resume_entry:
 // back to recover_land (exc.rs points ELR_EL1 there, with x0 = jb).
 .global try_call
 try_call:
-    stp     x19, x20, [x2, #0]
-    stp     x21, x22, [x2, #16]
-    stp     x23, x24, [x2, #32]
-    stp     x25, x26, [x2, #48]
-    stp     x27, x28, [x2, #64]
-    stp     x29, x30, [x2, #80]
+    SAVE_CALLEE   x2
     mov     x9, sp
     str     x9, [x2, #JB_SP]
     mrs     x9, daif
@@ -277,12 +281,7 @@ try_call:
 
 .global recover_land
 recover_land:
-    ldp     x19, x20, [x0, #0]
-    ldp     x21, x22, [x0, #16]
-    ldp     x23, x24, [x0, #32]
-    ldp     x25, x26, [x0, #48]
-    ldp     x27, x28, [x0, #64]
-    ldp     x29, x30, [x0, #80]
+    LOAD_CALLEE   x0
     ldr     x9, [x0, #JB_SP]
     mov     sp, x9
     ldr     x9, [x0, #JB_DAIF]
