@@ -37,6 +37,7 @@ def main():
     try:
         con.read_until(PROMPT, BOOT_TIMEOUT)
         check("boots to the shell", True)
+        con.quiet_kernel()
         before = ipi_totals(con.run("cat /proc/interrupts"))
         script = (
             "rm -f /tmp/stop /tmp/count*; pids=; "
