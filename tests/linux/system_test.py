@@ -17,6 +17,9 @@ import sys
 import time
 
 PROMPT = b"armvisor-guest# "
+# A line of the hypervisor's own on the console (`[    1.234567] W cpu3: ...`), with the
+# line break written before it.
+HYPERVISOR_LINE = re.compile(rb"\r\n\[\s*\d+\.\d+\] [EWIDT] cpu[\d?]+: [^\n]*\n")
 BOOT_TIMEOUT = 600
 STEP_TIMEOUT = 300
 
@@ -43,13 +46,43 @@ class Console:
                 pass
             self.proc.wait()
 
+    def find(self, pattern):
+        """Where `pattern` (a token: a prompt, a marker, no line break in it) stands in what
+        was read since the last match: (start, end) in `self.out`, or None. The console ends
+        a VM's line in the making before it writes a hypervisor line of its own, so such a
+        line may cut a token in two ("armv", the line, "isor-guest# "); the token is also
+        found across one (the hypervisor's lines and the break before each left out)."""
+        at = self.out.find(pattern, self.pos)
+        if at >= 0:
+            return at, at + len(pattern)
+        tail = bytes(self.out[self.pos:])
+        kept, last = [], 0
+        for m in HYPERVISOR_LINE.finditer(tail):
+            kept.append((last, m.start()))
+            last = m.end()
+        if not kept:
+            return None
+        kept.append((last, len(tail)))
+        at = b"".join(tail[a:b] for a, b in kept).find(pattern)
+        if at < 0:
+            return None
+
+        def raw(k):
+            for a, b in kept:
+                if k < b - a:
+                    return a + k
+                k -= b - a
+            return len(tail)
+
+        return self.pos + raw(at), self.pos + raw(at + len(pattern) - 1) + 1
+
     def read_until(self, pattern, timeout):
         deadline = time.monotonic() + timeout
         while True:
-            at = self.out.find(pattern, self.pos)
-            if at >= 0:
-                text = bytes(self.out[self.pos:at])
-                self.pos = at + len(pattern)
+            found = self.find(pattern)
+            if found:
+                text = bytes(self.out[self.pos:found[0]])
+                self.pos = found[1]
                 return text
             left = deadline - time.monotonic()
             if left <= 0:
